@@ -1,0 +1,282 @@
+// The `youma` binary end to end: keys, codes, verify, qr, as an operator runs them.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "printer-export/qr.h"
+#include "tests/test_util.h"
+
+namespace youma::cli {
+namespace {
+
+struct Run {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Run Youma(const std::string& args, const std::string& env = "") {
+  const std::string cmd =
+      "env -u YOUMA_MASTER_KEY " + env + " " YOUMA_BINARY " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+struct Workdir {
+  std::string dir;
+  Workdir() {
+    char tmpl[] = "/tmp/youma-cli-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~Workdir() { std::filesystem::remove_all(dir); }
+  std::string operator/(const std::string& name) const { return dir + "/" + name; }
+};
+
+// A master key and a keyset in a fresh folder; `flags` opens the keyset.
+struct Brand {
+  Workdir wd;
+  std::string flags;
+  Brand() {
+    REQUIRE(Youma("keys new-master-key --out " + (wd / "master.key")).exit_code == 0);
+    flags = "--keyset " + (wd / "brand.keyset") + " --master-key-file " + (wd / "master.key");
+    const Run r = Youma("keys create " + flags + " --brand Moutai --prefix HTTPS://YM.MOUTAI.CN/");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+};
+
+TEST_CASE("new-master-key writes 64 hex characters, mode 0600, and never overwrites") {
+  Workdir wd;
+  const Run r = Youma("keys new-master-key --out " + (wd / "mk"));
+  CHECK(r.exit_code == 0);
+  std::ifstream in(wd / "mk");
+  std::string key;
+  in >> key;
+  CHECK(key.size() == 64);
+  struct stat st;
+  REQUIRE(stat((wd / "mk").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  const Run again = Youma("keys new-master-key --out " + (wd / "mk"));
+  CHECK(again.exit_code == 1);
+  CHECK(Contains(again.output, "already exists"));
+  std::ifstream in2(wd / "mk");
+  std::string key2;
+  in2 >> key2;
+  CHECK(key2 == key);
+}
+
+TEST_CASE("keys create, list, rotate, disable, destroy work on the keyset file") {
+  Brand b;
+  Run list = Youma("keys list " + b.flags);
+  CHECK(list.exit_code == 0);
+  CHECK(Contains(list.output, "keyset of Moutai"));
+  CHECK(Contains(list.output, "HTTPS://YM.MOUTAI.CN/"));
+  int primaries = 0;
+  std::string old_compact;
+  for (const std::string& line : Lines(list.output)) {
+    if (Contains(line, "primary")) ++primaries;
+    if (Contains(line, "compact")) old_compact = line.substr(2, 10);
+  }
+  CHECK(primaries == 3);
+  REQUIRE(old_compact.starts_with("0x"));
+
+  const Run disable_primary = Youma("keys disable " + b.flags + " --key-id " + old_compact);
+  CHECK(disable_primary.exit_code == 1);
+  CHECK(Contains(disable_primary.output, "primary and cannot be disabled"));
+
+  const Run rotate = Youma("keys rotate " + b.flags + " --scheme compact");
+  CHECK(rotate.exit_code == 0);
+  CHECK(Contains(rotate.output, "new compact primary key 0x"));
+  CHECK(Youma("keys disable " + b.flags + " --key-id " + old_compact).exit_code == 0);
+  CHECK(Contains(Youma("keys list " + b.flags).output, old_compact + "  compact  DISABLED"));
+  CHECK(Youma("keys enable " + b.flags + " --key-id " + old_compact).exit_code == 0);
+
+  const Run unconfirmed = Youma("keys destroy " + b.flags + " --key-id " + old_compact);
+  CHECK(unconfirmed.exit_code == 2);
+  CHECK(Contains(unconfirmed.output, "--yes"));
+  CHECK(Youma("keys destroy " + b.flags + " --key-id " + old_compact + " --yes").exit_code == 0);
+  CHECK(Contains(Youma("keys list " + b.flags).output, old_compact + "  compact  DESTROYED"));
+
+  const Run unknown = Youma("keys disable " + b.flags + " --key-id 0x00000001");
+  CHECK(unknown.exit_code == 1);
+  CHECK(Contains(unknown.output, "no key 0x00000001"));
+  CHECK(Youma("keys rotate " + b.flags + " --scheme qr").exit_code == 2);
+}
+
+TEST_CASE("codes sample prints codes that verify; verify exits 0, 1 or 2") {
+  Brand b;
+  const Run sample = Youma("codes sample " + b.flags + " --scheme compact --count 5 --start 100");
+  REQUIRE(sample.exit_code == 0);
+  const auto codes = Lines(sample.output);
+  REQUIRE(codes.size() == 5);
+  for (const auto& c : codes) CHECK(c.starts_with("HTTPS://YM.MOUTAI.CN/"));
+
+  const Run ok = Youma("verify " + b.flags + " " + codes[0] + " " + codes[4]);
+  CHECK(ok.exit_code == 0);
+  CHECK(Contains(ok.output, "GENUINE      compact  id=100"));
+  CHECK(Contains(ok.output, "id=104"));
+
+  std::string forged = codes[1];
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  const Run bad = Youma("verify " + b.flags + " " + codes[1] + " " + forged);
+  CHECK(bad.exit_code == 1);
+  CHECK(Contains(bad.output, "COUNTERFEIT  " + forged));
+  CHECK(Contains(bad.output, "1 genuine, 1 counterfeit, 0 malformed"));
+
+  const Run malformed = Youma("verify " + b.flags + " HTTPS://YM.MOUTAI.CN/SHORT " + forged);
+  CHECK(malformed.exit_code == 2);
+  CHECK(Contains(malformed.output, "MALFORMED    HTTPS://YM.MOUTAI.CN/SHORT  (token 'SHORT' has 5"));
+
+  // Codes read from stdin, one per line.
+  const Run piped = Youma("verify " + b.flags + " < /dev/stdin <<'EOF'\n" + sample.output + "EOF\n");
+  CHECK(piped.exit_code == 0);
+  CHECK(Contains(piped.output, "5 genuine, 0 counterfeit"));
+
+  CHECK(Youma("verify " + b.flags).exit_code == 2);  // stdin is empty
+  CHECK(Youma("verify " + codes[0]).exit_code == 2);  // no keyset
+}
+
+TEST_CASE("gs1 and set samples: a GTIN is required and sets print a case with its bottles") {
+  Brand b;
+  const Run no_gtin = Youma("codes sample " + b.flags + " --scheme gs1 --count 1");
+  CHECK(no_gtin.exit_code == 2);
+  CHECK(Contains(no_gtin.output, "GTIN"));
+  const Run gs1 = Youma("codes sample " + b.flags +
+                        " --scheme gs1 --gtin 6901234567892 --count 2 --prefix https://id.moutai.cn");
+  REQUIRE(gs1.exit_code == 0);
+  const auto gs1_codes = Lines(gs1.output);
+  REQUIRE(gs1_codes.size() == 2);
+  CHECK(gs1_codes[0].starts_with("https://id.moutai.cn/01/06901234567892/21/"));
+  CHECK(Youma("verify " + b.flags + " " + gs1_codes[1]).exit_code == 0);
+
+  const Run sets = Youma("codes sample " + b.flags + " --set-size 6 --count 2 --start 1000");
+  REQUIRE(sets.exit_code == 0);
+  const auto lines = Lines(sets.output);
+  REQUIRE(lines.size() == 2);
+  const std::vector<std::string> second = absl::StrSplit(lines[1], '\t');
+  REQUIRE(second.size() == 7);
+  const Run v = Youma("verify " + b.flags + " " + second[0] + " " + second[6]);
+  CHECK(v.exit_code == 0);
+  CHECK(Contains(v.output, "GENUINE      signed   id=1007"));
+  CHECK(Contains(v.output, "GENUINE      compact  id=1013"));
+  CHECK(Youma("codes sample " + b.flags + " --count 0").exit_code == 2);
+}
+
+TEST_CASE("the master key comes from YOUMA_MASTER_KEY when no file is given") {
+  Brand b;
+  std::ifstream in(b.wd / "master.key");
+  std::string hex;
+  in >> hex;
+  const std::string keyset = "--keyset " + (b.wd / "brand.keyset");
+  CHECK(Youma("keys list " + keyset, "YOUMA_MASTER_KEY=" + hex).exit_code == 0);
+  const Run none = Youma("keys list " + keyset);
+  CHECK(none.exit_code == 1);
+  CHECK(Contains(none.output, "no master key"));
+  const Run wrong = Youma("keys list " + keyset, "YOUMA_MASTER_KEY=" + std::string(64, '1'));
+  CHECK(wrong.exit_code == 1);
+  CHECK(Contains(wrong.output, "master key is wrong"));
+  const Run garbage = Youma("keys list " + keyset, "YOUMA_MASTER_KEY=nonsense");
+  CHECK(garbage.exit_code == 2);
+  CHECK_FALSE(Contains(garbage.output, "nonsense"));
+}
+
+TEST_CASE("a damaged keyset file gives a clear error, not a crash") {
+  Brand b;
+  const std::string path = b.wd / "brand.keyset";
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    bytes = ss.str();
+  }
+  bytes[bytes.size() / 2] ^= 0x40;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  const Run flipped = Youma("keys list " + b.flags);
+  CHECK(flipped.exit_code == 1);
+  CHECK(Contains(flipped.output, "file was modified"));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, 20);
+  const Run truncated = Youma("keys list " + b.flags);
+  CHECK(truncated.exit_code == 2);
+  CHECK(Contains(truncated.output, "truncated"));
+}
+
+TEST_CASE("export-public lets an offline scanner verify signed case codes only") {
+  Brand b;
+  REQUIRE(Youma("keys export-public " + b.flags + " --out " + (b.wd / "pub.json")).exit_code == 0);
+  const auto signed_code = Lines(Youma("codes sample " + b.flags + " --scheme signed --count 1").output);
+  const auto compact_code = Lines(Youma("codes sample " + b.flags + " --count 1").output);
+  REQUIRE(signed_code.size() == 1);
+  const std::string pub = "--public-keyset " + (b.wd / "pub.json");
+  const Run ok = Youma("verify " + pub + " " + signed_code[0]);
+  CHECK(ok.exit_code == 0);
+  CHECK(Contains(ok.output, "GENUINE      signed"));
+  const Run compact = Youma("verify " + pub + " " + compact_code[0]);
+  CHECK(compact.exit_code == 2);
+  CHECK(Contains(compact.output, "UNVERIFIABLE"));
+  CHECK(Youma("verify " + pub + " " + b.flags + " " + signed_code[0]).exit_code == 2);
+}
+
+TEST_CASE("qr writes PNG and SVG images that read back to the code") {
+  Brand b;
+  const auto code = Lines(Youma("codes sample " + b.flags + " --count 1").output);
+  REQUIRE(code.size() == 1);
+  const Run png = Youma("qr --format png --out " + (b.wd / "c.png") + " " + code[0]);
+  CHECK(png.exit_code == 0);
+  CHECK(Contains(png.output, "QR version 3-M, 29x29 modules"));
+  std::ifstream in(b.wd / "c.png", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ASSIGN_OR_FAIL(std::string text, printer::DecodePng(ss.str()));
+  CHECK(text == code[0]);
+  CHECK(Youma("qr --format svg --out " + (b.wd / "c.svg") + " " + code[0]).exit_code == 0);
+  CHECK(std::filesystem::file_size(b.wd / "c.svg") > 100);
+  CHECK(Youma("qr --format gif --out " + (b.wd / "c.gif") + " X").exit_code == 2);
+}
+
+TEST_CASE("every command's --help explains it with an example") {
+  for (const char* cmd :
+       {"keys new-master-key", "keys create", "keys rotate", "keys list", "keys disable",
+        "keys destroy", "keys export-public", "codes sample", "verify", "qr"}) {
+    const Run r = Youma(std::string(cmd) + " --help");
+    INFO(cmd);
+    CHECK(r.exit_code == 0);
+    CHECK(Contains(r.output, "Example"));
+  }
+  CHECK(Youma("--help").exit_code == 0);
+  CHECK(Youma("frobnicate").exit_code == 2);
+}
+
+TEST_CASE("the demo runs the whole flow and says what it shows") {
+  Workdir wd;
+  const Run r = Youma("demo --dir " + (wd / "demo"));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.output, "the bottle code         -> GENUINE"));
+  CHECK(Contains(r.output, "one character changed   -> COUNTERFEIT"));
+  CHECK(Contains(r.output, "read back exactly"));
+  CHECK_FALSE(Contains(r.output, "WRONG"));
+  CHECK(Contains(r.output, "old bottle code         -> COUNTERFEIT"));
+  CHECK(std::filesystem::exists(wd / "demo/bottle.png"));
+}
+
+}  // namespace
+}  // namespace youma::cli
