@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "codegen/keyset.h"
-#include "youma/v1/keyset.pb.h"
+#include "tests/vector_keyset.h"
 
 // Fails the test with the status message unless `expr` is OK.
 #define REQUIRE_OK(expr)                                         \
@@ -34,21 +34,7 @@ absl::Status AsStatus(const absl::StatusOr<T>& s) {
   return s.status();
 }
 
-// Key ids and material of the fixed keyset behind the test vectors
-// (codegen/README.md lists the same values).
-inline constexpr uint32_t kVectorCompactKeyId = 0x0A0B0C0D;
-inline constexpr uint32_t kVectorSignedKeyId = 0x11223344;
-inline constexpr uint32_t kVectorGs1KeyId = 0x55667788;
-
-// Bytes start, start+1, ..., start+31.
-inline std::string CountingBytes(int start) {
-  std::string s(32, '\0');
-  for (int i = 0; i < 32; ++i) s[i] = static_cast<char>(start + i);
-  return s;
-}
-
-// The test-vector keyset: compact key 00..1f, signed seed 20..3f, gs1 key 40..5f.
-youma::v1::Keyset VectorKeysetProto();
+// VectorKeysetProto() as a Keyset.
 codegen::Keyset VectorKeyset();
 
 }  // namespace youma::testing
