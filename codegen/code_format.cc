@@ -178,6 +178,18 @@ absl::StatusOr<CodeMinter> CodeMinter::Create(const Keyset& keyset, Scheme schem
         "the keyset of ", keyset.brand(), " has no ", SchemeName(scheme),
         " primary key; add one with `youma keys rotate --scheme ", SchemeName(scheme), "`"));
   }
+  return ForKey(keyset, key->key_id, std::move(options));
+}
+
+absl::StatusOr<CodeMinter> CodeMinter::ForKey(const Keyset& keyset, uint32_t key_id,
+                                              MintOptions options) {
+  const Key* key = keyset.Find(key_id);
+  if (key == nullptr || key->status != KeyStatus::kEnabled) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "key 0x%08x of the %s keyset is %s; codes under it cannot be issued", key_id,
+        keyset.brand(), key == nullptr ? "missing" : KeyStatusName(key->status)));
+  }
+  const Scheme scheme = key->scheme;
   CodeMinter m;
   m.scheme_ = scheme;
   m.key_id_ = key->key_id;

@@ -89,6 +89,10 @@ class CodeMinter {
   // scheme has none; INVALID_ARGUMENT for a bad prefix or GTIN.
   static absl::StatusOr<CodeMinter> Create(const Keyset& keyset, Scheme scheme,
                                            MintOptions options = {});
+  // Uses a given ENABLED key: re-exports a batch exactly after rotation.
+  // FAILED_PRECONDITION for a disabled, destroyed or unknown key.
+  static absl::StatusOr<CodeMinter> ForKey(const Keyset& keyset, uint32_t key_id,
+                                           MintOptions options = {});
 
   // Appends the token (compact, signed) or AI 21 serial (gs1) of `code_id`.
   // OUT_OF_RANGE above kMaxCodeId.

@@ -16,11 +16,17 @@
 #include "codegen/keyset_file.h"
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
-#include "services/cli/files.h"
+#include "services/common/files.h"
 #include "services/common/status_macros.h"
 
 namespace youma::cli {
 namespace {
+
+using common::LoadKeyset;
+using common::LoadMasterKey;
+using common::ReadFile;
+using common::SaveKeyset;
+using common::WriteFileAtomic;
 
 using codegen::Keyset;
 using codegen::Scheme;
@@ -474,6 +480,7 @@ int Main(int argc, char** argv) {
   AddVerifyCommand(app);
   AddQrCommand(app);
   AddDemoCommand(app);
+  AddServerCommands(app);
   app.footer("Start with `youma demo`. Every command has --help with an example.");
   try {
     app.parse(argc, argv);

@@ -13,6 +13,12 @@
 
 #include <string>
 
+#include <CLI/CLI.hpp>
+
+#include "absl/status/statusor.h"
+#include "codegen/keyset_file.h"
+#include "youma/v1/issuer.pb.h"
+
 namespace youma::cli {
 
 int Main(int argc, char** argv);
@@ -22,5 +28,32 @@ struct DemoOptions {
 };
 // Walks a newcomer through keys -> codes -> QR images -> verification.
 int RunDemo(const DemoOptions& options);
+
+// serve, migrate, tokens, products, dealers, batch, export, printer-keys.
+void AddServerCommands(CLI::App& root);
+
+// The master key of a server: --master-key-file, else $YOUMA_MASTER_KEY, else
+// (embedded default only) <data_dir>/master.key, made on first use.
+absl::StatusOr<codegen::MasterKey> ServerMasterKey(const std::string& master_key_file,
+                                                   const std::string& data_dir, bool embedded);
+
+class Client;
+struct ExportRequest {
+  uint64_t batch_id = 0;
+  std::string format;
+  std::string out;
+  uint64_t first_code_id = 0;
+  uint64_t last_code_id = 0;
+  std::string recipient_public_key_hex;
+  bool progress = true;
+};
+struct ExportResult {
+  youma::v1::ExportRecord record;
+  uint64_t codes = 0;
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+// BeginExport, StreamCodes into the printer files, FinishExport with their digest.
+absl::StatusOr<ExportResult> ExportBatch(Client& client, const ExportRequest& request);
 
 }  // namespace youma::cli

@@ -13,11 +13,17 @@
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
 #include "services/cli/commands.h"
-#include "services/cli/files.h"
+#include "services/common/files.h"
 #include "services/common/status_macros.h"
 
 namespace youma::cli {
 namespace {
+
+using common::LoadKeyset;
+using common::LoadMasterKey;
+using common::ReadFile;
+using common::SaveKeyset;
+using common::WriteFileAtomic;
 
 using codegen::CodeMinter;
 using codegen::CodeVerifier;

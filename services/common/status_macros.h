@@ -28,4 +28,4 @@
 
 #define YOUMA_ASSIGN_OR_RETURN(lhs, expr) \
   YOUMA_ASSIGN_OR_RETURN_IMPL(            \
-      YOUMA_STATUS_CONCAT(youma_statusor_, __LINE__), lhs, expr)
+      YOUMA_STATUS_CONCAT(youma_statusor_, __COUNTER__), lhs, expr)

@@ -1,4 +1,4 @@
-#include "services/cli/files.h"
+#include "services/common/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
 
-namespace youma::cli {
+namespace youma::common {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -94,4 +94,4 @@ absl::Status SaveKeyset(const std::string& path, const codegen::Keyset& keyset,
   return WriteFileAtomic(path, codegen::SealKeyset(keyset, master_key), 0600);
 }
 
-}  // namespace youma::cli
+}  // namespace youma::common

@@ -1,4 +1,4 @@
-// File handling for the `youma` command: master keys, sealed keysets and public
+// Files youma reads and writes: master keys, sealed keysets and public
 // keysets on disk. Secret files are written 0600 and replaced atomically.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include "codegen/keyset.h"
 #include "codegen/keyset_file.h"
 
-namespace youma::cli {
+namespace youma::common {
 
 inline constexpr char kMasterKeyEnv[] = "YOUMA_MASTER_KEY";
 
@@ -25,4 +25,4 @@ absl::StatusOr<codegen::Keyset> LoadKeyset(const std::string& path,
 absl::Status SaveKeyset(const std::string& path, const codegen::Keyset& keyset,
                         const codegen::MasterKey& master_key);
 
-}  // namespace youma::cli
+}  // namespace youma::common

@@ -1,0 +1,153 @@
+#include "services/app/app.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/files.h"
+#include "services/common/status_macros.h"
+#include "services/storage/migrations.h"
+
+namespace youma::app {
+namespace {
+
+absl::StatusOr<std::string> Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options) {
+  std::unique_ptr<App> app(new App());
+  app->options_ = std::move(options);
+  YOUMA_RETURN_IF_ERROR(app->Init());
+  return app;
+}
+
+absl::Status App::Init() {
+  namespace fs = std::filesystem;
+  for (const std::string& s : options_.services) {
+    if (s != "issuer") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown service '", s, "'; this youma serves: issuer"));
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(options_.data_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create data directory ", options_.data_dir, ": ", ec.message()));
+  }
+  if (options_.keyset_dir.empty()) options_.keyset_dir = options_.data_dir + "/keysets";
+  fs::create_directories(options_.keyset_dir, ec);
+
+  storage::MySqlConfig db;
+  if (options_.mysql) {
+    db = *options_.mysql;
+  } else {
+    YOUMA_ASSIGN_OR_RETURN(
+        local_db_, storage::LocalMariaDb::Start(
+                       {.data_dir = options_.data_dir + "/mariadb",
+                        .flush_log_at_trx_commit = options_.fast_unsafe_storage ? 2 : 1}));
+    db = local_db_->config();
+  }
+  database_ = db.Describe();
+  pool_ = std::make_unique<storage::ConnectionPool>(
+      db, storage::PoolOptions{.max_connections = options_.db_connections});
+  if (options_.migrate) YOUMA_RETURN_IF_ERROR(storage::ApplyMigrations(*pool_).status());
+
+  tokens_ = std::make_unique<common::TokenStore>(pool_.get());
+  YOUMA_ASSIGN_OR_RETURN(bool no_tokens, tokens_->Empty());
+  if (no_tokens) {
+    // First start: one all-brands admin token, readable only by the operator.
+    YOUMA_ASSIGN_OR_RETURN(common::TokenStore::Created admin,
+                           tokens_->Create(common::kAllBrands, youma::v1::ROLE_ADMIN,
+                                           "bootstrap admin (first start)"));
+    admin_token_file_ = (fs::path(options_.data_dir) / "admin.token").string();
+    YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(admin_token_file_, admin.token + "\n", 0600));
+  }
+
+  keysets_ = std::make_unique<common::KeysetRegistry>(options_.keyset_dir,
+                                                      std::move(options_.master_key));
+  YOUMA_RETURN_IF_ERROR(keysets_->Load());
+
+  registry_ = std::make_shared<prometheus::Registry>();
+  metrics_ = std::make_unique<common::RpcMetrics>(*registry_);
+  if (!options_.metrics_listen.empty()) {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
+                                                 options_.metrics_listen, ": ", e.what()));
+    }
+    exposer_->RegisterCollectable(registry_);
+  }
+  executor_ = std::make_unique<common::Executor>(options_.executor_threads);
+  batch_index_ = std::make_unique<issuer::BatchIndex>(pool_.get());
+  issuer_ = std::make_unique<issuer::Issuer>(pool_.get(), keysets_.get(), batch_index_.get(),
+                                             options_.issuer);
+  issuer_rpc_ = std::make_unique<common::RpcContext>("IssuerService", executor_.get(),
+                                                     tokens_.get(), metrics_.get());
+  admin_rpc_ = std::make_unique<common::RpcContext>("AdminService", executor_.get(), tokens_.get(),
+                                                    metrics_.get());
+  issuer_service_ = std::make_unique<issuer::IssuerServiceImpl>(issuer_.get(), issuer_rpc_.get());
+  admin_service_ =
+      std::make_unique<issuer::AdminServiceImpl>(tokens_.get(), keysets_.get(), admin_rpc_.get());
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("TLS needs both --tls-cert and --tls-key");
+    }
+    YOUMA_ASSIGN_OR_RETURN(std::string cert, Slurp(options_.tls_cert_file));
+    YOUMA_ASSIGN_OR_RETURN(std::string key, Slurp(options_.tls_key_file));
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({key, cert});
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, creds, &port_);
+  builder.RegisterService(issuer_service_.get());
+  builder.RegisterService(admin_service_.get());
+  builder.SetMaxReceiveMessageSize(256 << 20);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.listen, " (in use, or not an address here?)"));
+  }
+  server_->GetHealthCheckService()->SetServingStatus(true);
+  server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
+  return absl::OkStatus();
+}
+
+std::string App::address() const {
+  const std::string& l = options_.listen;
+  return absl::StrCat(l.substr(0, l.rfind(':')), ":", port_);
+}
+
+void App::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+    server_->Wait();
+  }
+  executor_.reset();  // runs what is queued, then joins
+}
+
+App::~App() { Shutdown(absl::Seconds(5)); }
+
+}  // namespace youma::app

@@ -1,0 +1,99 @@
+// The youma server assembled: database (embedded MariaDB or --mysql),
+// migrations, tokens, keysets and the gRPC services, with health checking,
+// reflection and Prometheus metrics. `youma serve` runs one; the end-to-end
+// tests start one in-process on a loopback port.
+//
+//   YOUMA_ASSIGN_OR_RETURN(auto app, App::Start(options));
+//   std::cout << app->address();      // "127.0.0.1:7443"
+//   app->Shutdown(absl::Seconds(10));
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "codegen/keyset_file.h"
+#include "services/common/auth.h"
+#include "services/common/keyset_registry.h"
+#include "services/common/rpc.h"
+#include "services/issuer/batch_index.h"
+#include "services/issuer/issuer.h"
+#include "services/issuer/issuer_service.h"
+#include "services/storage/local_mariadb.h"
+#include "services/storage/mysql.h"
+
+namespace youma::app {
+
+struct AppOptions {
+  // host:port for gRPC; port 0 picks a free one (see App::port()).
+  std::string listen = "127.0.0.1:7443";
+  // host:port for Prometheus' /metrics; empty turns it off.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // State: the embedded MariaDB, the bootstrap admin token, default keysets.
+  std::string data_dir = "var";
+  // When set, this database is used and no MariaDB is started.
+  std::optional<storage::MySqlConfig> mysql;
+  std::string keyset_dir;  // default <data_dir>/keysets
+  codegen::MasterKey master_key;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::set<std::string> services = {"issuer"};
+  bool migrate = true;
+  int executor_threads = 16;
+  int db_connections = 16;
+  issuer::IssuerOptions issuer;
+  // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
+  bool fast_unsafe_storage = false;
+};
+
+class App {
+ public:
+  static absl::StatusOr<std::unique_ptr<App>> Start(AppOptions options);
+  ~App();
+
+  std::string address() const;
+  int port() const { return port_; }
+  // Where the bootstrap admin token was written on the first start ("" if not).
+  const std::string& admin_token_file() const { return admin_token_file_; }
+  const std::string& database() const { return database_; }
+  storage::LocalMariaDb* local_db() { return local_db_.get(); }
+  common::TokenStore& tokens() { return *tokens_; }
+  storage::ConnectionPool& pool() { return *pool_; }
+
+  // Stops taking calls, lets running ones finish until `grace`, then cancels them.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  App() = default;
+  absl::Status Init();
+
+  AppOptions options_;
+  std::unique_ptr<storage::LocalMariaDb> local_db_;
+  std::unique_ptr<storage::ConnectionPool> pool_;
+  std::unique_ptr<common::TokenStore> tokens_;
+  std::unique_ptr<common::KeysetRegistry> keysets_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<common::RpcMetrics> metrics_;
+  std::unique_ptr<common::Executor> executor_;
+  std::unique_ptr<issuer::BatchIndex> batch_index_;
+  std::unique_ptr<issuer::Issuer> issuer_;
+  std::unique_ptr<common::RpcContext> issuer_rpc_;
+  std::unique_ptr<common::RpcContext> admin_rpc_;
+  std::unique_ptr<issuer::IssuerServiceImpl> issuer_service_;
+  std::unique_ptr<issuer::AdminServiceImpl> admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::string admin_token_file_;
+  std::string database_;
+  bool shut_down_ = false;
+};
+
+}  // namespace youma::app

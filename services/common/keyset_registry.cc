@@ -1,0 +1,83 @@
+#include "services/common/keyset_registry.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+
+namespace youma::common {
+
+absl::StatusOr<codegen::CodeMinter> BrandKeys::MinterFor(uint32_t key_id,
+                                                         const std::string& gtin) const {
+  return codegen::CodeMinter::ForKey(keyset, key_id, {.prefix = std::nullopt, .gtin = gtin});
+}
+
+KeysetRegistry::KeysetRegistry(std::string dir, codegen::MasterKey master_key)
+    : dir_(std::move(dir)), master_key_(std::move(master_key)) {}
+
+absl::Status KeysetRegistry::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadLocked();
+}
+
+absl::Status KeysetRegistry::LoadLocked() {
+  namespace fs = std::filesystem;
+  last_scan_ = absl::Now();
+  std::error_code ec;
+  if (!fs::exists(dir_, ec)) {
+    return absl::NotFoundError(absl::StrCat("keyset folder ", dir_, " does not exist"));
+  }
+  std::map<std::string, std::shared_ptr<const BrandKeys>> loaded;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    if (entry.path().extension() != ".keyset") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    absl::StatusOr<codegen::Keyset> ks = codegen::OpenKeyset(buf.str(), master_key_);
+    if (!ks.ok()) {
+      return absl::Status(ks.status().code(), absl::StrCat("keyset ", entry.path().string(), ": ",
+                                                           ks.status().message()));
+    }
+    const std::string brand = ks->brand();
+    if (loaded.count(brand)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("two keysets in ", dir_, " are for brand ", brand));
+    }
+    auto keys = std::make_shared<BrandKeys>(
+        BrandKeys{*ks, codegen::CodeVerifier::ForKeyset(*ks)});
+    loaded.emplace(brand, std::move(keys));
+  }
+  brands_ = std::move(loaded);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const BrandKeys>> KeysetRegistry::Get(const std::string& brand) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = brands_.find(brand);
+  if (it == brands_.end() && absl::Now() - last_scan_ > absl::Seconds(1)) {
+    // A keyset may have been added since: look again, keeping what we had if
+    // the folder cannot be read now.
+    auto before = brands_;
+    if (!LoadLocked().ok()) brands_ = std::move(before);
+    it = brands_.find(brand);
+  }
+  if (it == brands_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no keyset for brand '", brand, "' in ", dir_,
+        "; create one with `youma keys create --keyset ", dir_, "/<name>.keyset --brand ", brand,
+        "`"));
+  }
+  return it->second;
+}
+
+std::vector<std::string> KeysetRegistry::Brands() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [brand, keys] : brands_) out.push_back(brand);
+  return out;
+}
+
+}  // namespace youma::common

@@ -1,0 +1,56 @@
+// The brands' keysets as the services see them: every `*.keyset` file of a
+// folder, opened with the master key, with a verifier and the minters each
+// batch needs. A brand is known by its keyset's brand name.
+//
+//   KeysetRegistry registry(dir, master_key);
+//   YOUMA_RETURN_IF_ERROR(registry.Load());
+//   YOUMA_ASSIGN_OR_RETURN(auto keys, registry.Get("moutai"));
+//   keys->verifier.Verify(url);
+//
+// A brand not yet loaded triggers one re-scan of the folder (at most once a
+// second), so a keyset added while the server runs is picked up. Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "codegen/code_format.h"
+#include "codegen/keyset.h"
+#include "codegen/keyset_file.h"
+
+namespace youma::common {
+
+struct BrandKeys {
+  codegen::Keyset keyset;
+  codegen::CodeVerifier verifier;
+
+  // A minter for a specific key (the one a batch was issued under).
+  absl::StatusOr<codegen::CodeMinter> MinterFor(uint32_t key_id, const std::string& gtin) const;
+};
+
+class KeysetRegistry {
+ public:
+  KeysetRegistry(std::string dir, codegen::MasterKey master_key);
+
+  // Loads every keyset in the folder. An unreadable keyset is an error: a
+  // server must not start with a brand silently missing.
+  absl::Status Load();
+  // NOT_FOUND when no keyset names `brand`.
+  absl::StatusOr<std::shared_ptr<const BrandKeys>> Get(const std::string& brand);
+  std::vector<std::string> Brands() const;
+
+ private:
+  absl::Status LoadLocked();
+
+  const std::string dir_;
+  const codegen::MasterKey master_key_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const BrandKeys>> brands_;
+  absl::Time last_scan_ = absl::InfinitePast();
+};
+
+}  // namespace youma::common

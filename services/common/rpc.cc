@@ -1,0 +1,153 @@
+#include "services/common/rpc.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace youma::common {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+Executor::Executor(int threads) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> work;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          work = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        work();
+      }
+    });
+  }
+}
+
+Executor::~Executor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Executor::Post(std::function<void()> work) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(work));
+  }
+  cv_.notify_one();
+}
+
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK: return "OK";
+    case grpc::CANCELLED: return "CANCELLED";
+    case grpc::UNKNOWN: return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND: return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::ABORTED: return "ABORTED";
+    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::INTERNAL: return "INTERNAL";
+    case grpc::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::DATA_LOSS: return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "OTHER";
+  }
+}
+
+}  // namespace
+
+RpcMetrics::RpcMetrics(prometheus::Registry& registry)
+    : requests_(prometheus::BuildCounter()
+                    .Name("youma_rpc_requests_total")
+                    .Help("gRPC calls by service, method and status code")
+                    .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("youma_rpc_duration_seconds")
+                    .Help("gRPC call latency by service and method")
+                    .Register(registry)) {}
+
+void RpcMetrics::Record(const std::string& service, const std::string& method,
+                        grpc::StatusCode code, double seconds) {
+  const std::string key = absl::StrCat(service, "/", method);
+  const std::string counter_key = absl::StrCat(key, "/", CodeName(code));
+  prometheus::Counter* counter;
+  prometheus::Histogram* histogram;
+  {
+    // Children are made once per (method, code) and then only looked up.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto c = counters_.find(counter_key);
+    if (c == counters_.end()) {
+      c = counters_
+              .emplace(counter_key, &requests_.Add({{"service", service},
+                                                    {"method", method},
+                                                    {"code", CodeName(code)}}))
+              .first;
+    }
+    counter = c->second;
+    auto h = histograms_.find(key);
+    if (h == histograms_.end()) {
+      h = histograms_
+              .emplace(key, &duration_.Add({{"service", service}, {"method", method}},
+                                           prometheus::Histogram::BucketBoundaries{
+                                               0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1, 0.25, 0.5, 1, 2.5, 5, 10}))
+              .first;
+    }
+    histogram = h->second;
+  }
+  counter->Increment();
+  histogram->Observe(seconds);
+}
+
+absl::StatusOr<Principal> RpcContext::Authenticate(grpc::CallbackServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  const std::string header = it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+  return tokens_->Authenticate(header);
+}
+
+grpc::ServerUnaryReactor* RpcContext::Unary(grpc::CallbackServerContext* ctx, const char* method,
+                                            std::function<absl::Status(const Principal&)> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto start = std::chrono::steady_clock::now();
+  executor_->Post([this, ctx, reactor, method, work = std::move(work), start] {
+    absl::Status status;
+    absl::StatusOr<Principal> who = Authenticate(ctx);
+    if (!who.ok()) {
+      status = who.status();
+    } else if (ctx->IsCancelled()) {
+      status = absl::CancelledError("the client cancelled the call");
+    } else {
+      status = work(*who);
+    }
+    const grpc::Status grpc_status = ToGrpcStatus(status);
+    Record(method, grpc_status.error_code(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    reactor->Finish(grpc_status);
+  });
+  return reactor;
+}
+
+}  // namespace youma::common

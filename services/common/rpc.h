@@ -1,0 +1,91 @@
+// Plumbing shared by every gRPC service: the executor that runs handlers off
+// gRPC's threads, status conversion, authentication and per-method metrics.
+//
+//   grpc::ServerUnaryReactor* CreateBatch(grpc::CallbackServerContext* ctx,
+//                                         const CreateBatchRequest* req, Batch* resp) override {
+//     return rpc_.Unary(ctx, "CreateBatch", [=](const Principal& who) {
+//       YOUMA_ASSIGN_OR_RETURN(*resp, issuer_->CreateBatch(who, *req));
+//       return absl::OkStatus();
+//     });
+//   }
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "services/common/auth.h"
+
+namespace youma::common {
+
+// absl and gRPC share the canonical codes; this is the one place they meet.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// A fixed pool of threads for blocking work (database calls).
+class Executor {
+ public:
+  explicit Executor(int threads);
+  ~Executor();  // finishes queued work, then joins
+  void Post(std::function<void()> work);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// youma_rpc_requests_total{service,method,code} and
+// youma_rpc_duration_seconds{service,method}.
+class RpcMetrics {
+ public:
+  explicit RpcMetrics(prometheus::Registry& registry);
+  void Record(const std::string& service, const std::string& method, grpc::StatusCode code,
+              double seconds);
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  std::mutex mu_;
+  std::map<std::string, prometheus::Counter*> counters_;
+  std::map<std::string, prometheus::Histogram*> histograms_;
+};
+
+// Per-service helper binding the executor, the token store and metrics.
+class RpcContext {
+ public:
+  RpcContext(std::string service, Executor* executor, TokenStore* tokens, RpcMetrics* metrics)
+      : service_(std::move(service)), executor_(executor), tokens_(tokens), metrics_(metrics) {}
+
+  // Authenticates, runs `work` on the executor and finishes with its status.
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
+                                  std::function<absl::Status(const Principal&)> work);
+  absl::StatusOr<Principal> Authenticate(grpc::CallbackServerContext* ctx);
+  void Record(const char* method, grpc::StatusCode code, double seconds) {
+    metrics_->Record(service_, method, code, seconds);
+  }
+  Executor* executor() { return executor_; }
+
+ private:
+  const std::string service_;
+  Executor* executor_;
+  TokenStore* tokens_;
+  RpcMetrics* metrics_;
+};
+
+}  // namespace youma::common

@@ -1,0 +1,18 @@
+// Times between absl, protobuf Timestamps and MySQL DATETIME(6) text (UTC).
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace youma::common {
+
+google::protobuf::Timestamp ToProtoTime(absl::Time t);
+absl::Time FromProtoTime(const google::protobuf::Timestamp& ts);
+// "2026-11-24 12:00:00.123456", UTC.
+std::string SqlTime(absl::Time t);
+absl::Time ParseSqlTime(const std::string& text);
+
+}  // namespace youma::common

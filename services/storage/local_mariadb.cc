@@ -1,0 +1,190 @@
+#include "services/storage/local_mariadb.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+#include "services/storage/mysql.h"
+
+namespace youma::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The last `lines` lines of a log file, for error messages.
+std::string Tail(const std::string& path, int lines) {
+  std::ifstream in(path);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(in, line);) all.push_back(line);
+  std::string out;
+  for (size_t i = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0; i < all.size();
+       ++i) {
+    absl::StrAppend(&out, "\n  ", all[i]);
+  }
+  return out;
+}
+
+// fork + exec with stdout/stderr to `log`; the child gets SIGTERM if we die, so
+// a killed youma never leaves a stray mariadbd behind.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    ::setsid();
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log) {
+  YOUMA_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::UnavailableError(absl::StrCat(argv[0], " failed (is mariadb-server installed? ",
+                                               "scripts/install-deps.sh installs it):",
+                                               Tail(log, 15)));
+  }
+  return absl::OkStatus();
+}
+
+bool Exited(pid_t pid, absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  do {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (absl::Now() < deadline);
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalMariaDb>> LocalMariaDb::Start(LocalMariaDbOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("no data directory");
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", options.data_dir, ": ", ec.message()));
+  }
+  options.data_dir = fs::absolute(options.data_dir).lexically_normal().string();
+  std::unique_ptr<LocalMariaDb> db(new LocalMariaDb(std::move(options)));
+  db->socket_ = db->options_.data_dir + "/mysqld.sock";
+  if (db->socket_.size() >= 100) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the data directory path is too long for a unix socket (", db->socket_, "); use a shorter "
+        "--data-dir"));
+  }
+  db->config_.socket = db->socket_;
+  db->config_.user = "root";
+  db->config_.database = db->options_.database;
+  const std::string datadir = db->options_.data_dir + "/data";
+  if (!fs::exists(datadir + "/mysql")) {
+    std::vector<std::string> argv = {"mariadb-install-db", "--no-defaults",
+                                     "--datadir=" + datadir,
+                                     "--auth-root-authentication-method=normal", "--skip-test-db"};
+    if (::geteuid() == 0) argv.push_back("--user=root");
+    YOUMA_RETURN_IF_ERROR(RunToCompletion(argv, db->options_.data_dir + "/install.log"));
+  }
+  YOUMA_RETURN_IF_ERROR(db->Launch());
+  return db;
+}
+
+absl::Status LocalMariaDb::Launch() {
+  const std::string log = options_.data_dir + "/mariadb.err";
+  std::vector<std::string> argv = {
+      "mariadbd",
+      "--no-defaults",
+      "--datadir=" + options_.data_dir + "/data",
+      "--socket=" + socket_,
+      "--pid-file=" + options_.data_dir + "/mariadbd.pid",
+      "--skip-networking",
+      "--log-error=" + log,
+      "--innodb-buffer-pool-size=" + options_.buffer_pool,
+      "--innodb-flush-log-at-trx-commit=" + std::to_string(options_.flush_log_at_trx_commit),
+      "--character-set-server=utf8mb4",
+      "--collation-server=utf8mb4_bin",
+      "--max-connections=500",
+      "--skip-name-resolve",
+  };
+  if (::geteuid() == 0) argv.push_back("--user=root");
+  YOUMA_ASSIGN_OR_RETURN(pid_, Spawn(argv, log));
+  const absl::Time deadline = absl::Now() + absl::Seconds(options_.start_timeout_seconds);
+  absl::Status last;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::UnavailableError(absl::StrCat("mariadbd exited at start:", Tail(log, 20)));
+    }
+    absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(config_, /*with_schema=*/false);
+    if (c.ok()) {
+      try {
+        Execute(**c, "CREATE DATABASE IF NOT EXISTS `" + options_.database +
+                         "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+      } catch (const sql::SQLException& e) {
+        return StatusFromSqlException(e);
+      }
+      return absl::OkStatus();
+    }
+    last = c.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Kill();
+  return absl::UnavailableError(absl::StrCat("mariadbd did not answer within ",
+                                             options_.start_timeout_seconds, " s (", last.message(),
+                                             "):", Tail(log, 20)));
+}
+
+void LocalMariaDb::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (!Exited(pid_, absl::Seconds(30))) {
+    ::kill(pid_, SIGKILL);
+    Exited(pid_, absl::Seconds(5));
+  }
+  pid_ = -1;
+}
+
+void LocalMariaDb::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  Exited(pid_, absl::Seconds(10));
+  pid_ = -1;
+}
+
+absl::Status LocalMariaDb::Restart() {
+  Stop();
+  return Launch();
+}
+
+LocalMariaDb::~LocalMariaDb() { Stop(); }
+
+}  // namespace youma::storage

@@ -1,0 +1,189 @@
+#include "services/storage/migrations.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace youma::storage {
+
+const std::vector<Migration>& AllMigrations() {
+  static const std::vector<Migration> migrations = {
+      {1,
+       "issuer: products, dealers, batches, ranges, aggregation, shipments, exports, "
+       "tokens",
+       {
+           // One row, touched once per batch (never per code or scan).
+           R"sql(CREATE TABLE IF NOT EXISTS code_id_allocator (
+  name VARCHAR(16) NOT NULL PRIMARY KEY,
+  next_code_id BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB)sql",
+           "INSERT IGNORE INTO code_id_allocator VALUES ('codes', 1)",
+           R"sql(CREATE TABLE IF NOT EXISTS products (
+  brand VARCHAR(64) NOT NULL,
+  gtin CHAR(14) NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (brand, gtin)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS dealers (
+  brand VARCHAR(64) NOT NULL,
+  dealer_id VARCHAR(64) NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  territory VARCHAR(2000) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (brand, dealer_id)
+) ENGINE=InnoDB)sql",
+           // One row per batch, whatever its size: codes are a range of ids.
+           R"sql(CREATE TABLE IF NOT EXISTS batches (
+  batch_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  request_id VARCHAR(128) NOT NULL,
+  params_digest BINARY(32) NOT NULL,
+  gtin CHAR(14) NOT NULL,
+  kind TINYINT NOT NULL,
+  set_size INT UNSIGNED NOT NULL,
+  scheme TINYINT NOT NULL,
+  case_scheme TINYINT NOT NULL,
+  key_id INT UNSIGNED NOT NULL,
+  case_key_id INT UNSIGNED NOT NULL,
+  quantity BIGINT NOT NULL,
+  code_count BIGINT UNSIGNED NOT NULL,
+  planned_territory VARCHAR(2000) NOT NULL,
+  production_line VARCHAR(64) NOT NULL,
+  activation TINYINT NOT NULL,
+  activate_time DATETIME(6) NULL,
+  export_limit INT NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  UNIQUE KEY batches_request (brand, request_id),
+  KEY batches_brand (brand, batch_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS range_changes (
+  change_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  batch_id BIGINT UNSIGNED NOT NULL,
+  action TINYINT NOT NULL,
+  first_code_id BIGINT UNSIGNED NOT NULL,
+  last_code_id BIGINT UNSIGNED NOT NULL,
+  reason VARCHAR(500) NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  effective_time DATETIME(6) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  KEY range_changes_batch (batch_id, change_id)
+) ENGINE=InnoDB)sql",
+           // A bottle is in at most one case: the primary key says so.
+           R"sql(CREATE TABLE IF NOT EXISTS aggregation_links (
+  bottle_code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  case_code_id BIGINT UNSIGNED NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  production_line VARCHAR(64) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  KEY aggregation_case (case_code_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS aggregation_unlinks (
+  unlink_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  bottle_code_id BIGINT UNSIGNED NOT NULL,
+  case_code_id BIGINT UNSIGNED NOT NULL,
+  reason VARCHAR(500) NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  KEY aggregation_unlinks_bottle (bottle_code_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS shipments (
+  shipment_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  dealer_id VARCHAR(64) NOT NULL,
+  request_id VARCHAR(128) NULL,
+  territory VARCHAR(2000) NOT NULL,
+  cases BIGINT NOT NULL,
+  codes BIGINT NOT NULL,
+  activated BIGINT NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  ship_time DATETIME(6) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  UNIQUE KEY shipments_request (brand, request_id),
+  KEY shipments_dealer (brand, dealer_id, ship_time)
+) ENGINE=InnoDB)sql",
+           // Shipped code-id ranges; bottles inherit their case's shipment.
+           R"sql(CREATE TABLE IF NOT EXISTS shipment_ranges (
+  shipment_id BIGINT UNSIGNED NOT NULL,
+  first_code_id BIGINT UNSIGNED NOT NULL,
+  last_code_id BIGINT UNSIGNED NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  PRIMARY KEY (shipment_id, first_code_id),
+  KEY shipment_ranges_first (first_code_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS exports (
+  export_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  batch_id BIGINT UNSIGNED NOT NULL,
+  first_code_id BIGINT UNSIGNED NOT NULL,
+  last_code_id BIGINT UNSIGNED NOT NULL,
+  format VARCHAR(16) NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  sha256 CHAR(64) NULL,
+  codes BIGINT UNSIGNED NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  finish_time DATETIME(6) NULL,
+  KEY exports_batch (batch_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS api_tokens (
+  token_id CHAR(16) NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  role TINYINT NOT NULL,
+  secret_hash BINARY(32) NOT NULL,
+  description VARCHAR(200) NOT NULL,
+  create_time DATETIME(6) NOT NULL,
+  revoked TINYINT NOT NULL DEFAULT 0,
+  KEY api_tokens_brand (brand)
+) ENGINE=InnoDB)sql",
+       }},
+  };
+  return migrations;
+}
+
+absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool) {
+  return pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int> {
+    {
+      auto lock = Prepare(c, "SELECT GET_LOCK('youma_migrations', 120)");
+      std::unique_ptr<sql::ResultSet> rs(lock->executeQuery());
+      if (!rs->next() || rs->getInt(1) != 1) {
+        return absl::UnavailableError("another process holds the migration lock for over 120 s");
+      }
+    }
+    struct Unlock {
+      sql::Connection& c;
+      ~Unlock() {
+        try {
+          Execute(c, "DO RELEASE_LOCK('youma_migrations')");
+        } catch (const sql::SQLException&) {
+        }
+      }
+    } unlock{c};
+    Execute(c, R"sql(CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INT NOT NULL PRIMARY KEY,
+  name VARCHAR(300) NOT NULL,
+  applied_time DATETIME(6) NOT NULL
+) ENGINE=InnoDB)sql");
+    std::set<int> applied;
+    {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT version FROM schema_migrations"));
+      while (rs->next()) applied.insert(rs->getInt(1));
+    }
+    int count = 0;
+    for (const Migration& m : AllMigrations()) {
+      if (applied.count(m.version)) continue;
+      for (const std::string& sql : m.statements) Execute(c, sql);
+      auto rec = Prepare(c, "INSERT INTO schema_migrations VALUES (?, ?, UTC_TIMESTAMP(6))");
+      rec->setInt(1, m.version);
+      rec->setString(2, m.name);
+      rec->executeUpdate();
+      ++count;
+    }
+    return count;
+  });
+}
+
+}  // namespace youma::storage

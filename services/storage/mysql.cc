@@ -1,0 +1,113 @@
+#include "services/storage/mysql.h"
+
+#include <cppconn/driver.h>
+#include <mysql_driver.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace youma::storage {
+
+bool IsConnectionLost(const sql::SQLException& e) {
+  switch (e.getErrorCode()) {
+    case 2002:  // CR_CONNECTION_ERROR
+    case 2003:  // CR_CONN_HOST_ERROR
+    case 2006:  // CR_SERVER_GONE_ERROR
+    case 2013:  // CR_SERVER_LOST
+    case 2055:  // CR_SERVER_LOST_EXTENDED
+    case 1927:  // ER_CONNECTION_KILLED
+    case 1053:  // ER_SERVER_SHUTDOWN
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status StatusFromSqlException(const sql::SQLException& e) {
+  const std::string what = absl::StrCat("database: ", e.what(), " (MySQL error ",
+                                        e.getErrorCode(), ")");
+  if (IsConnectionLost(e)) return absl::UnavailableError(what);
+  switch (e.getErrorCode()) {
+    case kErDupEntry: return absl::AlreadyExistsError(what);
+    case kErLockDeadlock:
+    case kErLockWaitTimeout: return absl::AbortedError(what);
+    default: return absl::InternalError(what);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& config,
+                                                         bool with_schema) {
+  try {
+    sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
+    sql::ConnectOptionsMap options;
+    options["hostName"] = sql::SQLString(config.ConnectorHost());
+    options["userName"] = sql::SQLString(config.user);
+    options["password"] = sql::SQLString(config.password);
+    if (with_schema) options["schema"] = sql::SQLString(config.database);
+    options["OPT_CONNECT_TIMEOUT"] = 5;
+    options["OPT_READ_TIMEOUT"] = 60;
+    options["OPT_WRITE_TIMEOUT"] = 60;
+    options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    std::unique_ptr<sql::Connection> c(driver->connect(options));
+    return c;
+  } catch (const sql::SQLException& e) {
+    // Any failure to connect means the database is not there for us now.
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", config.Describe(), ": ",
+                                               e.what(), " (MySQL error ", e.getErrorCode(), ")"));
+  }
+}
+
+std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::string& query) {
+  return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(query));
+}
+
+void Execute(sql::Connection& c, const std::string& query) {
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  st->execute(query);
+}
+
+ConnectionPool::ConnectionPool(MySqlConfig config, PoolOptions options)
+    : config_(std::move(config)), options_(options) {}
+
+ConnectionPool::~ConnectionPool() = default;
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool got = cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.acquire_timeout), [&] {
+      return !idle_.empty() || open_ < options_.max_connections;
+    });
+    if (!got) {
+      return absl::UnavailableError(absl::StrCat("all ", options_.max_connections,
+                                                 " database connections are busy"));
+    }
+    if (!idle_.empty()) {
+      Lease lease{std::move(idle_.back()), /*reused=*/true};
+      idle_.pop_back();
+      return lease;
+    }
+    ++open_;
+  }
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(config_);
+  if (!c.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    --open_;
+    cv_.notify_one();
+    return c.status();
+  }
+  return Lease{*std::move(c)};
+}
+
+void ConnectionPool::Release(Lease lease) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (lease.broken) {
+    // A lost connection usually means a restarted server: the idle ones are
+    // dead too, so they are dropped rather than failing one call each.
+    open_ -= 1 + static_cast<int>(idle_.size());
+    idle_.clear();
+  } else {
+    idle_.push_back(std::move(lease.conn));
+  }
+  cv_.notify_one();
+}
+
+}  // namespace youma::storage

@@ -1,0 +1,143 @@
+// MySQL access through Connector/C++ 1.1: a connection pool, transactions, and
+// the one place where Connector/C++ exceptions become absl::Status.
+//
+//   ConnectionPool pool(config, {.max_connections = 16});
+//   absl::StatusOr<int64_t> n = pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+//     auto st = Prepare(c, "UPDATE t SET x = x + 1 WHERE id = ?");
+//     st->setUInt64(1, id);
+//     return st->executeUpdate();
+//   });
+//
+// Status mapping: lost or refused connections are UNAVAILABLE (the connection is
+// dropped and the next call reconnects), duplicate keys ALREADY_EXISTS, deadlocks
+// and lock timeouts ABORTED, anything else INTERNAL. Thread-safe.
+#pragma once
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/storage/mysql_config.h"
+
+namespace youma::storage {
+
+// MySQL error codes the mapping cares about.
+inline constexpr int kErDupEntry = 1062;
+inline constexpr int kErLockDeadlock = 1213;
+inline constexpr int kErLockWaitTimeout = 1205;
+
+absl::Status StatusFromSqlException(const sql::SQLException& e);
+// True for errors after which the connection cannot be used again.
+bool IsConnectionLost(const sql::SQLException& e);
+
+// Opens one connection with the given schema (empty: none). Throws nothing.
+absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& config,
+                                                         bool with_schema = true);
+
+std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::string& query);
+void Execute(sql::Connection& c, const std::string& query);
+
+struct PoolOptions {
+  int max_connections = 16;
+  // How long a caller waits for a free connection before UNAVAILABLE.
+  absl::Duration acquire_timeout = absl::Seconds(10);
+};
+
+class ConnectionPool {
+ public:
+  ConnectionPool(MySqlConfig config, PoolOptions options);
+  ~ConnectionPool();
+
+  // Runs `fn` in a transaction: commits when it returns OK, rolls back when it
+  // returns an error or throws. Connector/C++ exceptions become statuses here.
+  template <typename Fn>
+  auto InTransaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+  // Runs `fn` with autocommit on (single statements, DDL).
+  template <typename Fn>
+  auto WithConnection(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+
+  const MySqlConfig& config() const { return config_; }
+
+ private:
+  struct Lease {
+    std::unique_ptr<sql::Connection> conn;
+    bool reused = false;  // came from the idle list
+    bool broken = false;
+  };
+  absl::StatusOr<Lease> Acquire();
+  void Release(Lease lease);
+  template <typename Fn>
+  auto Run(bool transaction, Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+
+  const MySqlConfig config_;
+  const PoolOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<sql::Connection>> idle_;
+  int open_ = 0;
+};
+
+template <typename Fn>
+auto ConnectionPool::InTransaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  return Run(true, std::forward<Fn>(fn));
+}
+
+template <typename Fn>
+auto ConnectionPool::WithConnection(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  return Run(false, std::forward<Fn>(fn));
+}
+
+template <typename Fn>
+auto ConnectionPool::Run(bool transaction, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  // A connection that sat idle may have died with a restarted server: when it
+  // fails before anything was committed, the work is retried once on a new one.
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<Lease> lease = Acquire();
+    if (!lease.ok()) return Result(lease.status());
+    sql::Connection& c = *lease->conn;
+    bool committing = false;
+    try {
+      c.setAutoCommit(!transaction);
+      Result result = fn(c);
+      if (transaction) {
+        committing = true;
+        if (result.ok()) {
+          c.commit();
+        } else {
+          c.rollback();
+        }
+      }
+      Release(*std::move(lease));
+      return result;
+    } catch (const sql::SQLException& e) {
+      const bool lost = IsConnectionLost(e);
+      if (!lost && transaction && !committing) {
+        try {
+          c.rollback();
+        } catch (const sql::SQLException&) {
+          lease->broken = true;
+        }
+      }
+      lease->broken = lease->broken || lost || committing;
+      const bool was_idle = lease->reused;
+      Release(*std::move(lease));
+      if (lost && was_idle && !committing && attempt == 0) continue;
+      return Result(StatusFromSqlException(e));
+    }
+  }
+}
+
+}  // namespace youma::storage
