@@ -1,0 +1,88 @@
+// The end-to-end test harness: a real MariaDB (started the way `youma serve`
+// starts its embedded one) and a real youma server on a loopback port, with
+// keysets for two brands and gRPC clients holding tokens of any brand and role.
+//
+//   TestServer& s = TestServer::Shared();
+//   auto alpha = s.Connect("alpha", youma::v1::ROLE_FACTORY);
+//   youma::v1::Batch b;
+//   grpc::Status st = alpha.Call(&IssuerService::Stub::CreateBatch, req, &b);
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "codegen/code_format.h"
+#include "codegen/keyset.h"
+#include "services/app/app.h"
+#include "services/storage/local_mariadb.h"
+#include "tests/test_util.h"
+#include "youma/v1/admin.grpc.pb.h"
+#include "youma/v1/issuer.grpc.pb.h"
+
+namespace youma::testing {
+
+inline constexpr char kGtin[] = "06901234567892";
+
+// A gRPC client that sends one token.
+struct TestClient {
+  std::string token;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<youma::v1::IssuerService::Stub> issuer;
+  std::unique_ptr<youma::v1::AdminService::Stub> admin;
+
+  std::unique_ptr<grpc::ClientContext> Context() const;
+  template <typename Stub, typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                    const Req& req, Resp* resp) const {
+    auto ctx = Context();
+    if constexpr (std::is_same_v<Stub, youma::v1::AdminService::Stub>) {
+      return (admin.get()->*method)(ctx.get(), req, resp);
+    } else {
+      return (issuer.get()->*method)(ctx.get(), req, resp);
+    }
+  }
+};
+
+class TestServer {
+ public:
+  // One server and database per test process, made on first use.
+  static TestServer& Shared();
+  // A separate one (for tests that break the database).
+  TestServer();
+  ~TestServer();
+
+  TestClient Connect(const std::string& brand, youma::v1::Role role);
+  TestClient ConnectWithToken(const std::string& token);
+  const codegen::Keyset& keyset(const std::string& brand) const;
+  codegen::CodeVerifier verifier(const std::string& brand) const {
+    return codegen::CodeVerifier::ForKeyset(keyset(brand));
+  }
+  app::App& app() { return *app_; }
+  storage::LocalMariaDb& db() { return *db_; }
+  // A single-value query on the server's database, for checking what was written.
+  int64_t QueryInt(const std::string& sql);
+  const std::string& dir() const { return dir_; }
+  // Makes the product kGtin (and `gtin`) exist for `brand`.
+  void EnsureProduct(const std::string& brand, const std::string& gtin = kGtin);
+
+ private:
+  std::string dir_;
+  std::unique_ptr<storage::LocalMariaDb> db_;
+  std::unique_ptr<app::App> app_;
+  std::map<std::string, codegen::Keyset> keysets_;
+};
+
+// Codes of a batch, streamed as a client would.
+std::vector<youma::v1::Code> StreamAll(const TestClient& client, uint64_t batch_id,
+                                       uint64_t first = 0, uint64_t last = 0,
+                                       grpc::Status* status = nullptr);
+
+// Creates a batch or fails the test.
+youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, int64_t quantity,
+                           uint32_t set_size = 0,
+                           youma::v1::ActivationPolicy activation =
+                               youma::v1::ACTIVATION_POLICY_IMMEDIATE);
+
+}  // namespace youma::testing
