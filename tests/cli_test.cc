@@ -267,7 +267,8 @@ TEST_CASE("every command's --help explains it with an example") {
 
 TEST_CASE("the demo runs the whole flow and says what it shows") {
   Workdir wd;
-  const Run r = Youma("demo --dir " + (wd / "demo"));
+  const Run r = Youma("demo --dir " + (wd / "demo") + " --data-dir " + (wd / "var") +
+                      " --server 127.0.0.1:0");
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(Contains(r.output, "the bottle code         -> GENUINE"));
@@ -276,6 +277,14 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   CHECK_FALSE(Contains(r.output, "WRONG"));
   CHECK(Contains(r.output, "old bottle code         -> COUNTERFEIT"));
   CHECK(std::filesystem::exists(wd / "demo/bottle.png"));
+  // Part 2 runs against a server it starts on the embedded default.
+  CHECK(Contains(r.output, "starting one on the embedded default"));
+  CHECK(Contains(r.output, "(the same one, nothing new issued)"));
+  CHECK(Contains(r.output, "linked 12 bottles into 2 cases"));
+  CHECK(Contains(r.output, "bottle 1 reported in case 2 -> FAILED_PRECONDITION"));
+  CHECK(Contains(r.output, "14 codes activated"));
+  CHECK(std::filesystem::exists(wd / "demo/batch-1.csv"));
+  CHECK(std::filesystem::exists(wd / "demo/batch-1-png/1.png"));
 }
 
 }  // namespace

@@ -461,6 +461,11 @@ void AddDemoCommand(CLI::App& app) {
       "demo", "Walk through keys -> codes -> QR images -> verification, explaining each step");
   auto o = std::make_shared<DemoOptions>();
   cmd->add_option("--dir", o->dir, "folder for the demo's files")->capture_default_str();
+  cmd->add_option("--server", o->server,
+                  "server to use; if none answers, one is started on the embedded default")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir, "the server's data directory")->capture_default_str();
+  cmd->add_flag("--offline", o->offline_only, "only keys, codes, QR images and verification");
   cmd->callback([o] {
     const int rc = RunDemo(*o);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

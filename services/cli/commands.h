@@ -25,6 +25,11 @@ int Main(int argc, char** argv);
 
 struct DemoOptions {
   std::string dir = "youma-demo";
+  // The server to use; when nothing answers there, the demo starts one on the
+  // embedded default under `data_dir` and stops it at the end.
+  std::string server = "127.0.0.1:7443";
+  std::string data_dir = "var";
+  bool offline_only = false;  // keys, codes, QR and verification only
 };
 // Walks a newcomer through keys -> codes -> QR images -> verification.
 int RunDemo(const DemoOptions& options);

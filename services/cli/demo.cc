@@ -1,6 +1,8 @@
 // `youma demo`: a guided tour of what a brand does with youma, step by step,
 // using the same library calls as the real commands.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -12,7 +14,11 @@
 #include "codegen/keyset_file.h"
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
+#include "printer-export/qr.h"
+#include "services/app/app.h"
+#include "services/cli/client.h"
 #include "services/cli/commands.h"
+#include "services/common/rpc.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
 
@@ -43,7 +49,7 @@ std::string Show(const codegen::Verification& v) {
   return absl::StrCat(codegen::VerdictName(v.verdict), ": ", v.problem);
 }
 
-absl::Status Demo(const DemoOptions& options) {
+absl::Status OfflineDemo(const DemoOptions& options) {
   namespace fs = std::filesystem;
   fs::create_directories(options.dir);
   const std::string master_path = (fs::path(options.dir) / "master.key").string();
@@ -166,12 +172,224 @@ absl::Status Demo(const DemoOptions& options) {
   const absl::StatusOr<Keyset> wrong = LoadKeyset(keyset_path, codegen::NewMasterKey());
   std::cout << "  " << (wrong.ok() ? "UNEXPECTEDLY OPENED" : wrong.status().message()) << "\n";
 
-  std::cout << "\nTry it yourself:\n"
-            << "  youma keys list --keyset " << keyset_path << " --master-key-file " << master_path
-            << "\n"
-            << "  youma verify --keyset " << keyset_path << " --master-key-file " << master_path
-            << " '" << case_url << "'\n";
   return absl::OkStatus();
+}
+
+template <typename Resp>
+absl::StatusOr<Resp> OrExisting(absl::StatusOr<Resp> created,
+                                const std::function<absl::StatusOr<Resp>()>& get) {
+  if (absl::IsAlreadyExists(created.status())) return get();
+  return created;
+}
+
+absl::Status IssuerDemo(const DemoOptions& options) {
+  namespace fs = std::filesystem;
+  using Stub = youma::v1::IssuerService::Stub;
+  std::cout << "\n\n#### Part 2: the issuer service, as a factory's packaging line uses it ####\n";
+
+  Step(9, "A youma server");
+  std::unique_ptr<app::App> local;
+  ClientFlags flags;
+  flags.server = options.server;
+  const std::string admin_token_file = options.data_dir + "/admin.token";
+  YOUMA_ASSIGN_OR_RETURN(codegen::MasterKey master,
+                         ServerMasterKey("", options.data_dir, /*embedded=*/true));
+  const std::string brand = "demo-baijiu";
+  const std::string keyset_path = options.data_dir + "/keysets/" + brand + ".keyset";
+  if (!fs::exists(keyset_path)) {
+    YOUMA_ASSIGN_OR_RETURN(Keyset ks, Keyset::Create({.brand = brand}, absl::Now()));
+    fs::create_directories(options.data_dir + "/keysets");
+    YOUMA_RETURN_IF_ERROR(SaveKeyset(keyset_path, ks, master));
+    std::cout << "created " << keyset_path << " (sealed under the server's master key)\n";
+  } else {
+    std::cout << "using " << keyset_path << "\n";
+  }
+  {
+    flags.token_file = "/dev/null";
+    YOUMA_ASSIGN_OR_RETURN(auto probe, Client::Connect(flags));
+    if (probe->Healthy(absl::Seconds(1))) {
+      std::cout << "using the server already running on " << options.server << "\n";
+    } else {
+      app::AppOptions app_options;
+      app_options.listen = options.server;
+      app_options.metrics_listen = "";
+      app_options.data_dir = options.data_dir;
+      app_options.master_key = master;
+      std::cout << "no server on " << options.server << ": starting one on the embedded default "
+                << "(MariaDB under " << options.data_dir << "/mariadb)...\n";
+      YOUMA_ASSIGN_OR_RETURN(local, app::App::Start(std::move(app_options)));
+      flags.server = local->address();
+      std::cout << "serving on " << local->address() << ", database " << local->database() << "\n";
+    }
+  }
+  if (!fs::exists(admin_token_file)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server's admin token is not in ", admin_token_file,
+        "; run the demo from the folder `youma serve` was started in"));
+  }
+
+  Step(10, "A factory token for the brand, made with the server's admin token");
+  flags.token_file = admin_token_file;
+  flags.brand = brand;
+  YOUMA_ASSIGN_OR_RETURN(auto admin, Client::Connect(flags));
+  youma::v1::CreateTokenRequest token_req;
+  token_req.set_brand(brand);
+  token_req.set_role(youma::v1::ROLE_FACTORY);
+  token_req.set_description("youma demo: packaging line");
+  YOUMA_ASSIGN_OR_RETURN(auto token, admin->Call(admin->admin(),
+                                                 &youma::v1::AdminService::Stub::CreateToken, token_req));
+  const std::string token_file = (fs::path(options.dir) / "factory.token").string();
+  YOUMA_RETURN_IF_ERROR(WriteFileAtomic(token_file, token.token() + "\n", 0600));
+  std::cout << "factory token " << token.info().token_id() << " for " << brand << " -> "
+            << token_file << " (stored hashed on the server; shown only once)\n";
+  flags.token_file = token_file;
+  flags.brand.clear();  // a brand token acts on its own brand
+  YOUMA_ASSIGN_OR_RETURN(auto line, Client::Connect(flags));
+
+  Step(11, "Product and dealer");
+  youma::v1::CreateProductRequest product_req;
+  product_req.set_gtin("06901234567892");
+  product_req.set_name("示例白酒 52% 500ml");
+  YOUMA_ASSIGN_OR_RETURN(
+      youma::v1::Product product,
+      OrExisting<youma::v1::Product>(
+          line->Call(line->issuer(), &Stub::CreateProduct, product_req), [&] {
+            youma::v1::GetProductRequest get;
+            get.set_gtin(product_req.gtin());
+            return line->Call(line->issuer(), &Stub::GetProduct, get);
+          }));
+  youma::v1::CreateDealerRequest dealer_req;
+  dealer_req.set_dealer_id("gz-001");
+  dealer_req.set_name("广州天河经销商");
+  dealer_req.add_territory("4401");
+  YOUMA_ASSIGN_OR_RETURN(
+      youma::v1::Dealer dealer,
+      OrExisting<youma::v1::Dealer>(
+          line->Call(line->issuer(), &Stub::CreateDealer, dealer_req), [&] {
+            youma::v1::GetDealerRequest get;
+            get.set_dealer_id("gz-001");
+            return line->Call(line->issuer(), &Stub::GetDealer, get);
+          }));
+  std::cout << "product " << product.gtin() << " " << product.name() << "; dealer "
+            << dealer.dealer_id() << " (" << dealer.name() << "), territory " << dealer.territory(0)
+            << " (Guangzhou)\n";
+
+  Step(12, "A SET batch: 3 cases of 6 bottles, pre-associated, written as one row");
+  youma::v1::CreateBatchRequest set_req;
+  set_req.set_gtin(product.gtin());
+  set_req.set_kind(youma::v1::BATCH_KIND_SET);
+  set_req.set_set_size(6);
+  set_req.set_quantity(3);
+  set_req.add_planned_territory("44");
+  set_req.set_production_line("L3");
+  set_req.set_request_id(absl::StrCat("demo-set-", absl::ToUnixMicros(absl::Now())));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Batch set, line->Call(line->issuer(), &Stub::CreateBatch, set_req));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Batch retry, line->Call(line->issuer(), &Stub::CreateBatch, set_req));
+  std::cout << "batch " << set.batch_id() << ": codes " << set.first_code_id() << ".."
+            << set.first_code_id() + set.code_count() - 1 << " (cases signed, bottles compact)\n"
+            << "the line retried with the same request id -> batch " << retry.batch_id()
+            << (retry.batch_id() == set.batch_id() ? " (the same one, nothing new issued)" : " (WRONG)")
+            << "\n";
+
+  Step(13, "Printer files: CSV and PNG images, each export recorded with its digest");
+  ExportRequest csv;
+  csv.batch_id = set.batch_id();
+  csv.format = "csv";
+  csv.out = (fs::path(options.dir) / absl::StrCat("batch-", set.batch_id(), ".csv")).string();
+  csv.progress = false;
+  YOUMA_ASSIGN_OR_RETURN(ExportResult csv_result, ExportBatch(*line, csv));
+  ExportRequest png = csv;
+  png.format = "png";
+  png.out = (fs::path(options.dir) / absl::StrCat("batch-", set.batch_id(), "-png")).string();
+  YOUMA_ASSIGN_OR_RETURN(ExportResult png_result, ExportBatch(*line, png));
+  std::cout << csv.out << ": " << csv_result.codes << " codes, one set per row, sha256 "
+            << csv_result.sha256.substr(0, 16) << "…\n"
+            << png.out << "/: " << png_result.codes << " QR images; export "
+            << png_result.record.exports_used() << " of " << png_result.record.export_limit()
+            << " allowed for this batch\n";
+  {
+    std::ifstream in(fs::path(png.out) / absl::StrCat(set.first_code_id(), ".png"), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    YOUMA_ASSIGN_OR_RETURN(std::string text, printer::DecodePng(buf.str()));
+    std::cout << "the first image reads back as " << text.substr(0, 40) << "… (the case code)\n";
+  }
+
+  Step(14, "Aggregation: the line's vision system reports which bottles went into which case");
+  youma::v1::CreateBatchRequest case_req;
+  case_req.set_gtin(product.gtin());
+  case_req.set_kind(youma::v1::BATCH_KIND_CASE);
+  case_req.set_quantity(2);
+  case_req.set_activation(youma::v1::ACTIVATION_POLICY_ON_SHIPMENT);
+  case_req.set_request_id(absl::StrCat("demo-cases-", absl::ToUnixMicros(absl::Now())));
+  youma::v1::CreateBatchRequest bottle_req = case_req;
+  bottle_req.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  bottle_req.set_quantity(12);
+  bottle_req.set_request_id(absl::StrCat("demo-bottles-", absl::ToUnixMicros(absl::Now())));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Batch cases, line->Call(line->issuer(), &Stub::CreateBatch, case_req));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Batch bottles,
+                         line->Call(line->issuer(), &Stub::CreateBatch, bottle_req));
+  std::vector<std::string> case_urls, bottle_urls;
+  for (auto [batch, urls] : {std::pair{&cases, &case_urls}, std::pair{&bottles, &bottle_urls}}) {
+    youma::v1::StreamCodesRequest stream;
+    stream.set_batch_id(batch->batch_id());
+    auto ctx = line->Context();
+    auto reader = line->issuer().StreamCodes(ctx.get(), stream);
+    youma::v1::CodeChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (const auto& c : chunk.codes()) urls->push_back(c.url());
+    }
+    YOUMA_RETURN_IF_ERROR(common::FromGrpcStatus(reader->Finish()));
+  }
+  youma::v1::AggregationReport report;
+  report.set_production_line("L3");
+  for (int c = 0; c < 2; ++c) {
+    auto* rc = report.add_cases();
+    rc->set_case_code(case_urls[c]);
+    for (int b = 0; b < 6; ++b) rc->add_bottle_codes(bottle_urls[c * 6 + b]);
+  }
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::AggregationResult agg,
+                         line->Call(line->issuer(), &Stub::ReportAggregation, report));
+  std::cout << "linked " << agg.links() << " bottles into " << agg.cases() << " cases (batch "
+            << cases.batch_id() << " cases, batch " << bottles.batch_id() << " bottles)\n";
+  youma::v1::AggregationReport mistake;
+  auto* mc = mistake.add_cases();
+  mc->set_case_code(case_urls[1]);
+  mc->add_bottle_codes(bottle_urls[0]);
+  const absl::Status refused =
+      line->Call(line->issuer(), &Stub::ReportAggregation, mistake).status();
+  std::cout << "a misread: bottle 1 reported in case 2 -> " << absl::StatusCodeToString(refused.code())
+            << ":\n  " << refused.message().substr(0, 160) << "…\n";
+
+  Step(15, "Shipment (出库): both cases to the Guangzhou dealer; their codes activate now");
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id(dealer.dealer_id());
+  ship.add_case_codes(case_urls[0]);
+  ship.add_case_codes(case_urls[1]);
+  ship.set_request_id(absl::StrCat("demo-ship-", cases.batch_id()));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Shipment shipment,
+                         line->Call(line->issuer(), &Stub::ReportShipment, ship));
+  std::cout << "shipment " << shipment.shipment_id() << " to " << shipment.dealer_id() << ": "
+            << shipment.cases() << " cases, " << shipment.codes() << " codes with territory "
+            << shipment.territory(0) << ", " << shipment.activated()
+            << " codes activated (policy: on shipment)\n";
+
+  std::cout << "\nTry it yourself (the server "
+            << (local ? "stops with this demo; `youma serve` keeps one running" : "is running")
+            << "):\n"
+            << "  youma batch list --token-file " << token_file << "\n"
+            << "  youma export --token-file " << token_file << " --batch " << set.batch_id()
+            << " --format jsonl --out batch.jsonl\n"
+            << "  youma verify --keyset " << keyset_path << " --master-key-file " << options.data_dir
+            << "/master.key '" << case_urls[0] << "'\n";
+  if (local) local->Shutdown(absl::Seconds(5));
+  return absl::OkStatus();
+}
+
+absl::Status Demo(const DemoOptions& options) {
+  YOUMA_RETURN_IF_ERROR(OfflineDemo(options));
+  if (options.offline_only) return absl::OkStatus();
+  return IssuerDemo(options);
 }
 
 }  // namespace
