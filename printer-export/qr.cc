@@ -5,7 +5,9 @@
 #include <ZXing/ReadBarcode.h>
 #include <png.h>
 
+#include <csetjmp>
 #include <stdexcept>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -81,22 +83,45 @@ absl::StatusOr<std::string> RenderPng(const QrSymbol& qr, int module_px) {
     return absl::InvalidArgumentError(
         absl::StrCat("module size ", module_px, " px is outside 1..100"));
   }
-  int side = 0;
-  const std::string px = RenderGray(qr, module_px, &side);
-  png_image image = {};
-  image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(side);
-  image.height = static_cast<png_uint_32>(side);
-  image.format = PNG_FORMAT_GRAY;
-  png_alloc_size_t size = 0;
-  if (!png_image_write_to_memory(&image, nullptr, &size, 0, px.data(), 0, nullptr)) {
-    return absl::InternalError(absl::StrCat("libpng: ", image.message));
+  // 1-bit greyscale: what a label printer wants, and an eighth of the pixels to compress.
+  const int side = (qr.size() + 2 * kQuietZoneModules) * module_px;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (info == nullptr) {
+    png_destroy_write_struct(&png, nullptr);
+    return absl::ResourceExhaustedError("libpng: out of memory");
   }
-  std::string out(size, '\0');
-  if (!png_image_write_to_memory(&image, out.data(), &size, 0, px.data(), 0, nullptr)) {
-    return absl::InternalError(absl::StrCat("libpng: ", image.message));
+  std::string out;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return absl::InternalError("libpng failed to write the image");
   }
-  out.resize(size);
+  png_set_write_fn(
+      png, &out,
+      [](png_structp p, png_bytep data, png_size_t len) {
+        static_cast<std::string*>(png_get_io_ptr(p))->append(reinterpret_cast<char*>(data), len);
+      },
+      nullptr);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(side), static_cast<png_uint_32>(side), 1,
+               PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+  png_write_info(png, info);
+  std::vector<png_byte> row((side + 7) / 8);
+  for (int y = 0; y < side; ++y) {
+    const int my = y / module_px - kQuietZoneModules;
+    std::fill(row.begin(), row.end(), 0xFF);  // white
+    if (my >= 0 && my < qr.size()) {
+      for (int mx = 0; mx < qr.size(); ++mx) {
+        if (!qr.dark(mx, my)) continue;
+        const int x0 = (mx + kQuietZoneModules) * module_px;
+        for (int x = x0; x < x0 + module_px; ++x) row[x / 8] &= static_cast<png_byte>(~(0x80 >> (x % 8)));
+      }
+    }
+    png_write_row(png, row.data());
+  }
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -782,7 +783,7 @@ absl::StatusOr<youma::v1::AggregationResult> Issuer::ReportAggregation(
     const std::string* as_reported;
   };
   std::vector<Link> links;
-  std::set<uint64_t> seen_bottles, seen_cases;
+  absl::flat_hash_set<uint64_t> seen_bottles, seen_cases;
   for (const auto& c : req.cases()) {
     absl::StatusOr<ResolvedCode> case_code = Resolve(brand, c.case_code());
     if (!case_code.ok()) {
@@ -827,45 +828,50 @@ absl::StatusOr<youma::v1::AggregationResult> Issuer::ReportAggregation(
 
   return pool_->InTransaction(
       [&](sql::Connection& c) -> absl::StatusOr<youma::v1::AggregationResult> {
-        // Bottles already linked: same case is a harmless repeat, another case a conflict.
-        std::map<uint64_t, uint64_t> existing;
+        // Integers go into the SQL text; the strings once, as session variables.
+        auto vars = Prepare(c, "SET @youma_brand = ?, @youma_line = ?, @youma_now = ?");
+        vars->setString(1, brand);
+        vars->setString(2, req.production_line());
+        vars->setString(3, SqlTime(absl::Now()));
+        vars->execute();
         constexpr size_t kChunk = 1000;
         for (size_t start = 0; start < links.size(); start += kChunk) {
           const size_t n = std::min(kChunk, links.size() - start);
-          std::string sql =
-              "SELECT bottle_code_id, case_code_id FROM aggregation_links WHERE bottle_code_id IN (";
-          for (size_t i = 0; i < n; ++i) absl::StrAppend(&sql, i ? ",?" : "?");
-          absl::StrAppend(&sql, ") FOR UPDATE");
-          auto st = Prepare(c, sql);
-          for (size_t i = 0; i < n; ++i) st->setUInt64(static_cast<int>(i + 1), links[start + i].bottle);
-          std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-          while (rs->next()) existing[rs->getUInt64(1)] = rs->getUInt64(2);
-        }
-        std::vector<Link> fresh;
-        for (const Link& l : links) {
-          auto it = existing.find(l.bottle);
-          if (it == existing.end()) {
-            fresh.push_back(l);
-          } else if (it->second != l.case_id) {
-            problems.Add(*l.as_reported,
-                         absl::StrCat("already in case ", it->second,
-                                      "; unlink it first (UnlinkAggregation) to move it"),
-                         false);
+          std::string sql = "INSERT IGNORE INTO aggregation_links (bottle_code_id, case_code_id, "
+                            "brand, production_line, create_time) VALUES ";
+          sql.reserve(sql.size() + n * 64);
+          for (size_t i = 0; i < n; ++i) {
+            const Link& l = links[start + i];
+            absl::StrAppend(&sql, i ? ",(" : "(", l.bottle, ",", l.case_id,
+                            ",@youma_brand,@youma_line,@youma_now)");
+          }
+          std::unique_ptr<sql::Statement> st(c.createStatement());
+          const int inserted = st->executeUpdate(sql);
+          if (static_cast<size_t>(inserted) == n) continue;
+          // Some bottles were linked already: the same case is a harmless
+          // repeat, another case a conflict that refuses the whole report.
+          std::string ids;
+          std::map<uint64_t, const Link*> by_bottle;
+          for (size_t i = 0; i < n; ++i) {
+            const Link& l = links[start + i];
+            absl::StrAppend(&ids, i ? "," : "", l.bottle);
+            by_bottle[l.bottle] = &l;
+          }
+          std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+              "SELECT bottle_code_id, case_code_id FROM aggregation_links WHERE bottle_code_id "
+              "IN (", ids, ")")));
+          while (rs->next()) {
+            const Link* l = by_bottle[rs->getUInt64(1)];
+            const uint64_t existing = rs->getUInt64(2);
+            if (l != nullptr && existing != l->case_id) {
+              problems.Add(*l->as_reported,
+                           absl::StrCat("already in case ", existing,
+                                        "; unlink it first (UnlinkAggregation) to move it"),
+                           false);
+            }
           }
         }
         if (!problems.empty()) return problems.ToStatus("aggregation report");
-        const std::string now = SqlTime(absl::Now());
-        InsertMany<Link>(c,
-                         "INSERT INTO aggregation_links (bottle_code_id, case_code_id, brand, "
-                         "production_line, create_time) VALUES ",
-                         "(?,?,?,?,?)", fresh,
-                         [&](sql::PreparedStatement& st, int& col, const Link& l) {
-                           st.setUInt64(col++, l.bottle);
-                           st.setUInt64(col++, l.case_id);
-                           st.setString(col++, brand);
-                           st.setString(col++, req.production_line());
-                           st.setString(col++, now);
-                         });
         youma::v1::AggregationResult out;
         out.set_cases(req.cases_size());
         out.set_links(static_cast<int64_t>(links.size()));
