@@ -9,7 +9,7 @@ PACKAGES=(
   libsodium-dev libzxing-dev libpng-dev
   libmysqlcppconn-dev mariadb-server mariadb-client
   prometheus-cpp-dev libabsl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  doctest-dev
+  doctest-dev openssl
   clang libclang-rt-14-dev
 )
 

@@ -24,7 +24,7 @@ TestServer& TestServer::Shared() {
   return *server;
 }
 
-TestServer::TestServer() {
+TestServer::TestServer(std::function<void(app::AppOptions&)> customize) {
   REQUIRE(sodium_init() >= 0);
   char tmpl[] = "/tmp/youma-e2e-XXXXXX";
   dir_ = mkdtemp(tmpl);
@@ -48,6 +48,7 @@ TestServer::TestServer() {
   options.keyset_dir = dir_ + "/keysets";
   options.master_key = master;
   options.executor_threads = 8;
+  if (customize) customize(options);
   absl::StatusOr<std::unique_ptr<app::App>> app = app::App::Start(std::move(options));
   REQUIRE_OK(app.status());
   app_ = *std::move(app);
@@ -63,6 +64,19 @@ TestClient TestServer::ConnectWithToken(const std::string& token) {
   TestClient c;
   c.token = token;
   c.channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
+  c.issuer = youma::v1::IssuerService::NewStub(c.channel);
+  c.admin = youma::v1::AdminService::NewStub(c.channel);
+  return c;
+}
+
+TestClient TestServer::ConnectVia(const std::string& brand, youma::v1::Role role,
+                                  std::shared_ptr<grpc::ChannelCredentials> creds,
+                                  const std::string& host) {
+  absl::StatusOr<common::TokenStore::Created> t = app_->tokens().Create(brand, role, "test");
+  REQUIRE_OK(t.status());
+  TestClient c;
+  c.token = t->token;
+  c.channel = grpc::CreateChannel(absl::StrCat(host, ":", app_->port()), creds);
   c.issuer = youma::v1::IssuerService::NewStub(c.channel);
   c.admin = youma::v1::AdminService::NewStub(c.channel);
   return c;

@@ -10,6 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,8 +50,8 @@ class TestServer {
  public:
   // One server and database per test process, made on first use.
   static TestServer& Shared();
-  // A separate one (for tests that break the database).
-  TestServer();
+  // A separate one (for tests that break the database or need other options).
+  explicit TestServer(std::function<void(app::AppOptions&)> customize = {});
   ~TestServer();
 
   TestClient Connect(const std::string& brand, youma::v1::Role role);
@@ -64,6 +65,9 @@ class TestServer {
   // A single-value query on the server's database, for checking what was written.
   int64_t QueryInt(const std::string& sql);
   const std::string& dir() const { return dir_; }
+  // Connects with these channel credentials, to `host` at the server's port.
+  TestClient ConnectVia(const std::string& brand, youma::v1::Role role,
+                        std::shared_ptr<grpc::ChannelCredentials> creds, const std::string& host);
   // Makes the product kGtin (and `gtin`) exist for `brand`.
   void EnsureProduct(const std::string& brand, const std::string& gtin = kGtin);
 

@@ -92,8 +92,9 @@ absl::Status App::Init() {
   }
   executor_ = std::make_unique<common::Executor>(options_.executor_threads);
   batch_index_ = std::make_unique<issuer::BatchIndex>(pool_.get());
+  issuer_metrics_ = std::make_unique<issuer::IssuerMetrics>(*registry_);
   issuer_ = std::make_unique<issuer::Issuer>(pool_.get(), keysets_.get(), batch_index_.get(),
-                                             options_.issuer);
+                                             options_.issuer, issuer_metrics_.get());
   issuer_rpc_ = std::make_unique<common::RpcContext>("IssuerService", executor_.get(),
                                                      tokens_.get(), metrics_.get());
   admin_rpc_ = std::make_unique<common::RpcContext>("AdminService", executor_.get(), tokens_.get(),

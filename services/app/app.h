@@ -66,6 +66,7 @@ class App {
   storage::LocalMariaDb* local_db() { return local_db_.get(); }
   common::TokenStore& tokens() { return *tokens_; }
   storage::ConnectionPool& pool() { return *pool_; }
+  prometheus::Registry& registry() { return *registry_; }
 
   // Stops taking calls, lets running ones finish until `grace`, then cancels them.
   void Shutdown(absl::Duration grace);
@@ -84,6 +85,7 @@ class App {
   std::unique_ptr<common::RpcMetrics> metrics_;
   std::unique_ptr<common::Executor> executor_;
   std::unique_ptr<issuer::BatchIndex> batch_index_;
+  std::unique_ptr<issuer::IssuerMetrics> issuer_metrics_;
   std::unique_ptr<issuer::Issuer> issuer_;
   std::unique_ptr<common::RpcContext> issuer_rpc_;
   std::unique_ptr<common::RpcContext> admin_rpc_;

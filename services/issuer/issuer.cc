@@ -223,6 +223,36 @@ std::vector<std::pair<uint64_t, uint64_t>> Coalesce(std::vector<uint64_t> ids) {
 
 }  // namespace
 
+IssuerMetrics::IssuerMetrics(prometheus::Registry& registry)
+    : codes_issued(prometheus::BuildCounter()
+                       .Name("youma_codes_issued_total")
+                       .Help("Codes issued in new batches")
+                       .Register(registry)
+                       .Add({})),
+      batches_created(prometheus::BuildCounter()
+                          .Name("youma_batches_created_total")
+                          .Help("Batches created (retries of a request id not counted)")
+                          .Register(registry)
+                          .Add({})),
+      aggregation_links(prometheus::BuildCounter()
+                            .Name("youma_aggregation_links_total")
+                            .Help("Bottle-to-case links reported")
+                            .Register(registry)
+                            .Add({})) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("youma_exports_total")
+                     .Help("Exports begun, by format")
+                     .Register(registry);
+  for (const char* f : {"csv", "txt", "jsonl", "png", "svg", "pack"}) {
+    exports_[f] = &family.Add({{"format", f}});
+  }
+}
+
+prometheus::Counter* IssuerMetrics::Exports(const std::string& format) {
+  auto it = exports_.find(format);
+  return it == exports_.end() ? nullptr : it->second;
+}
+
 absl::Status ValidateTerritory(const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
   if (prefixes.size() > 200) {
     return absl::InvalidArgumentError("a territory holds at most 200 region prefixes");
@@ -540,6 +570,10 @@ absl::StatusOr<youma::v1::Batch> Issuer::CreateBatch(const std::string& brand,
   if (!created.ok()) return created.status();
   YOUMA_ASSIGN_OR_RETURN(youma::v1::Batch batch, GetBatch(brand, *created));
   index_->Add(InfoFromBatch(batch));
+  if (metrics_ != nullptr) {
+    metrics_->batches_created.Increment();
+    metrics_->codes_issued.Increment(static_cast<double>(batch.code_count()));
+  }
   return batch;
 }
 
@@ -872,6 +906,7 @@ absl::StatusOr<youma::v1::AggregationResult> Issuer::ReportAggregation(
           }
         }
         if (!problems.empty()) return problems.ToStatus("aggregation report");
+        if (metrics_ != nullptr) metrics_->aggregation_links.Increment(static_cast<double>(links.size()));
         youma::v1::AggregationResult out;
         out.set_cases(req.cases_size());
         out.set_links(static_cast<int64_t>(links.size()));
@@ -1184,6 +1219,9 @@ absl::StatusOr<youma::v1::ExportRecord> Issuer::BeginExport(
     return id_rs->getUInt64(1);
   });
   if (!id.ok()) return id.status();
+  if (metrics_ != nullptr) {
+    if (prometheus::Counter* c = metrics_->Exports(req.format())) c->Increment();
+  }
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ExportRecord> {
     auto st = Prepare(c, kSelectExport);
     st->setUInt64(1, *id);

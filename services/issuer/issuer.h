@@ -13,8 +13,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include "absl/status/statusor.h"
 #include "codegen/code_format.h"
@@ -33,6 +37,20 @@ struct IssuerOptions {
   int export_limit = 3;
   // Codes per aggregation report.
   int64_t max_report_codes = 2'000'000;
+};
+
+// youma_codes_issued_total, youma_batches_created_total,
+// youma_exports_total{format}, youma_aggregation_links_total.
+class IssuerMetrics {
+ public:
+  explicit IssuerMetrics(prometheus::Registry& registry);
+  prometheus::Counter& codes_issued;
+  prometheus::Counter& batches_created;
+  prometheus::Counter& aggregation_links;
+  prometheus::Counter* Exports(const std::string& format);
+
+ private:
+  std::map<std::string, prometheus::Counter*> exports_;
 };
 
 // Streams the printed codes of a batch range, one chunk at a time.
@@ -58,9 +76,10 @@ class CodeCursor {
 
 class Issuer {
  public:
+  // `metrics` may be null (no metrics).
   Issuer(storage::ConnectionPool* pool, common::KeysetRegistry* keysets, BatchIndex* index,
-         IssuerOptions options)
-      : pool_(pool), keysets_(keysets), index_(index), options_(options) {}
+         IssuerOptions options, IssuerMetrics* metrics = nullptr)
+      : pool_(pool), keysets_(keysets), index_(index), options_(options), metrics_(metrics) {}
 
   absl::StatusOr<youma::v1::Product> CreateProduct(const std::string& brand,
                                                    const youma::v1::CreateProductRequest& req);
@@ -118,6 +137,7 @@ class Issuer {
   common::KeysetRegistry* keysets_;
   BatchIndex* index_;
   IssuerOptions options_;
+  IssuerMetrics* metrics_;
 };
 
 // GB/T 2260 region prefixes: 2, 4 or 6 digits ("44", "4401", "440106").

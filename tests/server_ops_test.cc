@@ -1,0 +1,167 @@
+// What an operator relies on: health checks, reflection, Prometheus metrics
+// and TLS, on a real server.
+#include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/files.h"
+#include "tests/harness.h"
+
+namespace youma::testing {
+namespace {
+
+using Stub = youma::v1::IssuerService::Stub;
+
+grpc::ByteBuffer Bytes(const std::string& s) {
+  grpc::Slice slice(s);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string Text(const grpc::ByteBuffer& b) {
+  std::vector<grpc::Slice> slices;
+  (void)b.Dump(&slices);
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  REQUIRE(write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+TEST_CASE("gRPC health checking answers SERVING for the server and the issuer") {
+  TestServer& server = TestServer::Shared();
+  grpc::GenericStub stub(grpc::CreateChannel(server.app().address(), grpc::InsecureChannelCredentials()));
+  for (const std::string service : {"", "youma.v1.IssuerService"}) {
+    // HealthCheckRequest{service}: field 1, length-delimited.
+    std::string req;
+    if (!service.empty()) req = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+    grpc::ByteBuffer request = Bytes(req), response;
+    grpc::ClientContext ctx;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", {}, &request, &response,
+                   [&](grpc::Status st) { done.set_value(st); });
+    const grpc::Status st = done.get_future().get();
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+    CHECK(Text(response) == std::string("\x08\x01", 2));  // status: SERVING
+  }
+}
+
+// One ServerReflectionInfo exchange: list_services.
+class ListServices : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit ListServices(grpc::GenericStub* stub) {
+    request_ = Bytes(std::string("\x3a\x00", 2));  // list_services: ""
+    stub->PrepareBidiStreamingCall(&ctx_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                   {}, this);
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnWriteDone(bool) override { StartWritesDone(); }
+  void OnReadDone(bool ok) override {
+    if (ok) text_ += Text(response_);
+  }
+  void OnDone(const grpc::Status& st) override { done_.set_value(st); }
+  std::string Wait() {
+    done_.get_future().get();
+    return text_;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+  std::string text_;
+  std::promise<grpc::Status> done_;
+};
+
+TEST_CASE("server reflection lists youma's services") {
+  TestServer& server = TestServer::Shared();
+  grpc::GenericStub stub(grpc::CreateChannel(server.app().address(), grpc::InsecureChannelCredentials()));
+  ListServices call(&stub);
+  const std::string listed = call.Wait();
+  CHECK(listed.find("youma.v1.IssuerService") != std::string::npos);
+  CHECK(listed.find("youma.v1.AdminService") != std::string::npos);
+}
+
+TEST_CASE("Prometheus metrics count RPCs by method and code, and codes issued") {
+  const int port = FreePort();
+  TestServer server([&](app::AppOptions& o) { o.metrics_listen = absl::StrCat("127.0.0.1:", port); });
+  server.EnsureProduct("alpha");
+  TestClient alpha = server.Connect("alpha", youma::v1::ROLE_FACTORY);
+  MakeBatch(alpha, youma::v1::BATCH_KIND_BOTTLE, 1234);
+  youma::v1::GetBatchRequest missing;
+  missing.set_batch_id(999999999);
+  youma::v1::Batch b;
+  CHECK(alpha.Call(&Stub::GetBatch, missing, &b).error_code() == grpc::NOT_FOUND);
+  const std::string page = HttpGet(port, "/metrics");
+  CHECK(page.find("youma_codes_issued_total 1234") != std::string::npos);
+  CHECK(page.find("youma_batches_created_total 1") != std::string::npos);
+  CHECK(page.find("youma_rpc_requests_total{code=\"OK\",method=\"CreateBatch\",service=\"IssuerService\"} 1") !=
+        std::string::npos);
+  CHECK(page.find("youma_rpc_requests_total{code=\"NOT_FOUND\",method=\"GetBatch\",service=\"IssuerService\"} 1") !=
+        std::string::npos);
+  CHECK(page.find("youma_rpc_duration_seconds_bucket") != std::string::npos);
+}
+
+TEST_CASE("TLS from certificate files: TLS clients get through, plaintext ones do not") {
+  char tmpl[] = "/tmp/youma-tls-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout ", dir, "/key.pem -out ", dir,
+      "/cert.pem 2>/dev/null");
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  TestServer server([&](app::AppOptions& o) {
+    o.tls_cert_file = dir + "/cert.pem";
+    o.tls_key_file = dir + "/key.pem";
+  });
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *common::ReadFile(dir + "/cert.pem");
+  TestClient secure = server.ConnectVia("alpha", youma::v1::ROLE_FACTORY, grpc::SslCredentials(ssl),
+                                        "localhost");
+  youma::v1::ListBatchesRequest list;
+  youma::v1::ListBatchesResponse out;
+  const grpc::Status ok = secure.Call(&Stub::ListBatches, list, &out);
+  INFO(ok.error_message());
+  CHECK(ok.ok());
+  TestClient plain = server.ConnectVia("alpha", youma::v1::ROLE_FACTORY,
+                                       grpc::InsecureChannelCredentials(), "localhost");
+  CHECK(plain.Call(&Stub::ListBatches, list, &out).error_code() == grpc::UNAVAILABLE);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace youma::testing
