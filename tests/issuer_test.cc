@@ -500,3 +500,114 @@ TEST_CASE("products and dealers: create, get, list with paging") {
 
 }  // namespace
 }  // namespace youma::testing
+
+namespace youma::testing {
+namespace {
+
+// Every call, made with beta's token but naming brand alpha, is refused before
+// it reads anything; calls naming alpha's rows by id find nothing.
+TEST_CASE("every IssuerService call refuses another brand's name, and ids of its rows") {
+  Fixture f;
+  const auto denied = [](const grpc::Status& st) { return st.error_code() == grpc::PERMISSION_DENIED; };
+  const TestClient& b = f.beta;
+  {
+    youma::v1::CreateProductRequest r; r.set_brand("alpha"); r.set_gtin(kGtin); r.set_name("x");
+    youma::v1::Product o; CHECK(denied(b.Call(&Stub::CreateProduct, r, &o)));
+  }
+  {
+    youma::v1::ListProductsRequest r; r.set_brand("alpha");
+    youma::v1::ListProductsResponse o; CHECK(denied(b.Call(&Stub::ListProducts, r, &o)));
+  }
+  {
+    youma::v1::CreateDealerRequest r; r.set_brand("alpha"); r.set_dealer_id("d"); r.set_name("d");
+    r.add_territory("44");
+    youma::v1::Dealer o; CHECK(denied(b.Call(&Stub::CreateDealer, r, &o)));
+  }
+  {
+    youma::v1::GetDealerRequest r; r.set_brand("alpha"); r.set_dealer_id("d");
+    youma::v1::Dealer o; CHECK(denied(b.Call(&Stub::GetDealer, r, &o)));
+  }
+  {
+    youma::v1::ListDealersRequest r; r.set_brand("alpha");
+    youma::v1::ListDealersResponse o; CHECK(denied(b.Call(&Stub::ListDealers, r, &o)));
+  }
+  {
+    auto r = BatchRequest("cross-1"); r.set_brand("alpha");
+    youma::v1::Batch o; CHECK(denied(b.Call(&Stub::CreateBatch, r, &o)));
+  }
+  {
+    youma::v1::ListBatchesRequest r; r.set_brand("alpha");
+    youma::v1::ListBatchesResponse o; CHECK(denied(b.Call(&Stub::ListBatches, r, &o)));
+  }
+  for (auto method : {&Stub::ActivateRange, &Stub::FreezeRange, &Stub::UnfreezeRange, &Stub::RevokeRange}) {
+    youma::v1::RangeChangeRequest r; r.set_brand("alpha"); r.set_batch_id(1); r.set_reason("x");
+    youma::v1::RangeChange o; CHECK(denied(b.Call(method, r, &o)));
+  }
+  {
+    youma::v1::AggregationReport r; r.set_brand("alpha"); r.add_cases()->set_case_code("x");
+    youma::v1::AggregationResult o; CHECK(denied(b.Call(&Stub::ReportAggregation, r, &o)));
+  }
+  {
+    youma::v1::UnlinkRequest r; r.set_brand("alpha"); r.add_bottle_codes("x"); r.set_reason("x");
+    youma::v1::UnlinkResult o; CHECK(denied(b.Call(&Stub::UnlinkAggregation, r, &o)));
+  }
+  {
+    youma::v1::ShipmentReport r; r.set_brand("alpha"); r.set_dealer_id("d"); r.add_batch_ids(1);
+    youma::v1::Shipment o; CHECK(denied(b.Call(&Stub::ReportShipment, r, &o)));
+  }
+  {
+    youma::v1::BeginExportRequest r; r.set_brand("alpha"); r.set_batch_id(1); r.set_format("csv");
+    youma::v1::ExportRecord o; CHECK(denied(b.Call(&Stub::BeginExport, r, &o)));
+  }
+  {
+    youma::v1::FinishExportRequest r; r.set_brand("alpha"); r.set_export_id(1);
+    r.set_sha256(std::string(64, 'a'));
+    youma::v1::ExportRecord o; CHECK(denied(b.Call(&Stub::FinishExport, r, &o)));
+  }
+  {
+    youma::v1::StreamCodesRequest r; r.set_brand("alpha"); r.set_batch_id(1);
+    auto ctx = b.Context();
+    auto reader = b.issuer->StreamCodes(ctx.get(), r);
+    youma::v1::CodeChunk chunk;
+    CHECK_FALSE(reader->Read(&chunk));
+    CHECK(denied(reader->Finish()));
+  }
+
+  // Rows of alpha, named by id or code with beta's own brand: nothing found.
+  youma::v1::CreateDealerRequest dealer;
+  dealer.set_dealer_id(absl::StrCat("alpha-only-", ::getpid()));
+  dealer.set_name("alpha dealer");
+  dealer.add_territory("31");
+  youma::v1::Dealer d;
+  REQUIRE(f.alpha.Call(&Stub::CreateDealer, dealer, &d).ok());
+  youma::v1::GetDealerRequest get_dealer;
+  get_dealer.set_dealer_id(d.dealer_id());
+  CHECK(b.Call(&Stub::GetDealer, get_dealer, &d).error_code() == grpc::NOT_FOUND);
+  const auto batch = MakeBatch(f.alpha, youma::v1::BATCH_KIND_CASE, 2);
+  youma::v1::BeginExportRequest begin;
+  begin.set_batch_id(batch.batch_id());
+  begin.set_format("csv");
+  youma::v1::ExportRecord rec;
+  REQUIRE(f.alpha.Call(&Stub::BeginExport, begin, &rec).ok());
+  youma::v1::FinishExportRequest finish;
+  finish.set_export_id(rec.export_id());
+  finish.set_sha256(std::string(64, 'b'));
+  CHECK(b.Call(&Stub::FinishExport, finish, &rec).error_code() == grpc::NOT_FOUND);
+  const auto codes = StreamAll(f.alpha, batch.batch_id());
+  youma::v1::UnlinkRequest unlink;
+  unlink.add_bottle_codes(codes[0].url());
+  unlink.set_reason("x");
+  youma::v1::UnlinkResult unlinked;
+  CHECK(b.Call(&Stub::UnlinkAggregation, unlink, &unlinked).error_code() == grpc::INVALID_ARGUMENT);
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id(d.dealer_id());
+  ship.add_case_codes(codes[0].url());
+  youma::v1::Shipment s;
+  CHECK(b.Call(&Stub::ReportShipment, ship, &s).error_code() == grpc::NOT_FOUND);  // no such dealer for beta
+  ship.add_batch_ids(batch.batch_id());
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM shipments WHERE brand = 'beta' AND dealer_id = '",
+                                       d.dealer_id(), "'")) == 0);
+}
+
+}  // namespace
+}  // namespace youma::testing

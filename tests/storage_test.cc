@@ -1,0 +1,133 @@
+// Storage: MySQL URLs, migrations, status mapping and the embedded MariaDB.
+#include <filesystem>
+
+#include "services/storage/local_mariadb.h"
+#include "services/storage/migrations.h"
+#include "services/storage/mysql.h"
+#include "tests/test_util.h"
+
+namespace youma::storage {
+namespace {
+
+TEST_CASE("MySQL URLs name host and port or a unix socket, and never a password") {
+  ASSIGN_OR_FAIL(MySqlConfig tcp, ParseMySqlUrl("mysql://youma@db.internal:3307/codes"));
+  CHECK(tcp.user == "youma");
+  CHECK(tcp.host == "db.internal");
+  CHECK(tcp.port == 3307);
+  CHECK(tcp.database == "codes");
+  CHECK(tcp.ConnectorHost() == "tcp://db.internal:3307");
+  ASSIGN_OR_FAIL(MySqlConfig def, ParseMySqlUrl("mysql://root@localhost/youma"));
+  CHECK(def.port == 3306);
+  ASSIGN_OR_FAIL(MySqlConfig unix_socket,
+                 ParseMySqlUrl("mysql://root@unix(/run/mysqld/mysqld.sock)/youma"));
+  CHECK(unix_socket.socket == "/run/mysqld/mysqld.sock");
+  CHECK(unix_socket.ConnectorHost() == "unix:///run/mysqld/mysqld.sock");
+  CHECK(unix_socket.Describe() == "mysql://root@unix(/run/mysqld/mysqld.sock)/youma");
+  for (const char* bad : {"postgres://u@h/db", "mysql://h/db", "mysql://u:secret@h/db",
+                          "mysql://u@h:99999/db", "mysql://u@h", "mysql://u@unix(/x.sock/db"}) {
+    INFO(bad);
+    CHECK(ParseMySqlUrl(bad).status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  const auto secret = ParseMySqlUrl("mysql://u:secret@h/db");
+  CHECK(std::string(secret.status().message()).find("secret") == std::string::npos);
+}
+
+struct Db {
+  std::string dir;
+  std::unique_ptr<LocalMariaDb> db;
+  Db() {
+    char tmpl[] = "/tmp/youma-storage-XXXXXX";
+    dir = mkdtemp(tmpl);
+    auto started = LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "32M",
+                                        .flush_log_at_trx_commit = 2});
+    REQUIRE_OK(started.status());
+    db = *std::move(started);
+  }
+  ~Db() {
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+TEST_CASE("migrations apply once, are recorded, and a second run applies nothing") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  ASSIGN_OR_FAIL(int first, ApplyMigrations(pool));
+  CHECK(first == static_cast<int>(AllMigrations().size()));
+  ASSIGN_OR_FAIL(int second, ApplyMigrations(pool));
+  CHECK(second == 0);
+  ASSIGN_OR_FAIL(int64_t recorded, pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COUNT(*) FROM schema_migrations"));
+    rs->next();
+    return static_cast<int64_t>(rs->getInt64(1));
+  }));
+  CHECK(recorded == static_cast<int64_t>(AllMigrations().size()));
+}
+
+TEST_CASE("Connector/C++ errors become statuses; a failed transaction writes nothing") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(pool.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "CREATE TABLE t (id INT PRIMARY KEY)");
+    return absl::OkStatus();
+  }));
+  const absl::Status dup = pool.InTransaction([](sql::Connection& c) -> absl::Status {
+    Execute(c, "INSERT INTO t VALUES (1)");
+    Execute(c, "INSERT INTO t VALUES (2)");
+    Execute(c, "INSERT INTO t VALUES (1)");
+    return absl::OkStatus();
+  });
+  CHECK(dup.code() == absl::StatusCode::kAlreadyExists);
+  const absl::Status refused = pool.InTransaction([](sql::Connection& c) -> absl::Status {
+    Execute(c, "INSERT INTO t VALUES (3)");
+    return absl::FailedPreconditionError("the caller changed its mind");
+  });
+  CHECK(refused.code() == absl::StatusCode::kFailedPrecondition);
+  const absl::Status bad_sql = pool.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "SELEKT 1");
+    return absl::OkStatus();
+  });
+  CHECK(bad_sql.code() == absl::StatusCode::kInternal);
+  ASSIGN_OR_FAIL(int64_t rows, pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COUNT(*) FROM t"));
+    rs->next();
+    return static_cast<int64_t>(rs->getInt64(1));
+  }));
+  CHECK(rows == 0);
+
+  MySqlConfig nowhere = d.db->config();
+  nowhere.socket = d.dir + "/no-such.sock";
+  ConnectionPool dead(nowhere, {});
+  CHECK(dead.WithConnection([](sql::Connection&) -> absl::Status { return absl::OkStatus(); }).code() ==
+        absl::StatusCode::kUnavailable);
+}
+
+TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(pool.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "CREATE TABLE kept (v INT)");
+    Execute(c, "INSERT INTO kept VALUES (42)");
+    return absl::OkStatus();
+  }));
+  REQUIRE_OK(d.db->Restart());
+  d.db->Kill();
+  CHECK(pool.WithConnection([](sql::Connection& c) -> absl::Status {
+          Execute(c, "SELECT 1");
+          return absl::OkStatus();
+        }).code() == absl::StatusCode::kUnavailable);
+  REQUIRE_OK(d.db->Restart());
+  // The pool reconnects by itself.
+  ASSIGN_OR_FAIL(int64_t v, pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT v FROM kept"));
+    rs->next();
+    return static_cast<int64_t>(rs->getInt(1));
+  }));
+  CHECK(v == 42);
+}
+
+}  // namespace
+}  // namespace youma::storage
