@@ -66,6 +66,8 @@ TestClient TestServer::ConnectWithToken(const std::string& token) {
   c.channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
   c.issuer = youma::v1::IssuerService::NewStub(c.channel);
   c.admin = youma::v1::AdminService::NewStub(c.channel);
+  c.scan = youma::v1::ScanService::NewStub(c.channel);
+  c.rules = youma::v1::RulesService::NewStub(c.channel);
   return c;
 }
 
@@ -79,6 +81,8 @@ TestClient TestServer::ConnectVia(const std::string& brand, youma::v1::Role role
   c.channel = grpc::CreateChannel(absl::StrCat(host, ":", app_->port()), creds);
   c.issuer = youma::v1::IssuerService::NewStub(c.channel);
   c.admin = youma::v1::AdminService::NewStub(c.channel);
+  c.scan = youma::v1::ScanService::NewStub(c.channel);
+  c.rules = youma::v1::RulesService::NewStub(c.channel);
   return c;
 }
 

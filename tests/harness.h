@@ -21,6 +21,8 @@
 #include "tests/test_util.h"
 #include "youma/v1/admin.grpc.pb.h"
 #include "youma/v1/issuer.grpc.pb.h"
+#include "youma/v1/rules.grpc.pb.h"
+#include "youma/v1/scan.grpc.pb.h"
 
 namespace youma::testing {
 
@@ -32,6 +34,8 @@ struct TestClient {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<youma::v1::IssuerService::Stub> issuer;
   std::unique_ptr<youma::v1::AdminService::Stub> admin;
+  std::unique_ptr<youma::v1::ScanService::Stub> scan;
+  std::unique_ptr<youma::v1::RulesService::Stub> rules;
 
   std::unique_ptr<grpc::ClientContext> Context() const;
   template <typename Stub, typename Req, typename Resp>
@@ -40,6 +44,10 @@ struct TestClient {
     auto ctx = Context();
     if constexpr (std::is_same_v<Stub, youma::v1::AdminService::Stub>) {
       return (admin.get()->*method)(ctx.get(), req, resp);
+    } else if constexpr (std::is_same_v<Stub, youma::v1::ScanService::Stub>) {
+      return (scan.get()->*method)(ctx.get(), req, resp);
+    } else if constexpr (std::is_same_v<Stub, youma::v1::RulesService::Stub>) {
+      return (rules.get()->*method)(ctx.get(), req, resp);
     } else {
       return (issuer.get()->*method)(ctx.get(), req, resp);
     }

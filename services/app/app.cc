@@ -35,11 +35,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options) {
 absl::Status App::Init() {
   namespace fs = std::filesystem;
   for (const std::string& s : options_.services) {
-    if (s != "issuer") {
+    if (s != "issuer" && s != "scan") {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown service '", s, "'; this youma serves: issuer"));
+          absl::StrCat("unknown service '", s, "'; youma serves: issuer, scan"));
     }
   }
+  if (options_.services.empty()) return absl::InvalidArgumentError("no services to serve");
+  const bool serve_issuer = options_.services.count("issuer") > 0;
+  const bool serve_scan = options_.services.count("scan") > 0;
   std::error_code ec;
   fs::create_directories(options_.data_dir, ec);
   if (ec) {
@@ -116,12 +119,32 @@ absl::Status App::Init() {
   } else {
     creds = grpc::InsecureServerCredentials();
   }
+  rules_ = std::make_unique<rules::RulesEngine>(pool_.get(), options_.rules);
+  campaigns_ = std::make_unique<rules::CampaignAdmin>(pool_.get(), rules_.get());
+  scan_metrics_ = std::make_unique<scan::ScanMetrics>(*registry_);
+  if (serve_scan) {
+    pipeline_ = std::make_unique<scan::ScanPipeline>(pool_.get(), keysets_.get(), batch_index_.get(),
+                                                     rules_.get(), options_.scan, scan_metrics_.get());
+  }
+  scan_rpc_ = std::make_unique<common::RpcContext>("ScanService", executor_.get(), tokens_.get(),
+                                                   metrics_.get());
+  rules_rpc_ = std::make_unique<common::RpcContext>("RulesService", executor_.get(), tokens_.get(),
+                                                    metrics_.get());
+  if (serve_scan) scan_service_ = std::make_unique<scan::ScanServiceImpl>(pipeline_.get(), scan_rpc_.get());
+  rules_service_ = std::make_unique<scan::RulesServiceImpl>(campaigns_.get(), rules_rpc_.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, creds, &port_);
-  builder.RegisterService(issuer_service_.get());
-  builder.RegisterService(admin_service_.get());
+  if (serve_issuer) {
+    builder.RegisterService(issuer_service_.get());
+    builder.RegisterService(admin_service_.get());
+  }
+  if (serve_scan) {
+    builder.RegisterService(scan_service_.get());
+    builder.RegisterService(rules_service_.get());
+  }
   builder.SetMaxReceiveMessageSize(256 << 20);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -129,7 +152,8 @@ absl::Status App::Init() {
         absl::StrCat("cannot listen on ", options_.listen, " (in use, or not an address here?)"));
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
-  server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
+  if (serve_issuer) server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
+  if (serve_scan) server_->GetHealthCheckService()->SetServingStatus("youma.v1.ScanService", true);
   return absl::OkStatus();
 }
 
@@ -147,6 +171,7 @@ void App::Shutdown(absl::Duration grace) {
     server_->Wait();
   }
   executor_.reset();  // runs what is queued, then joins
+  pipeline_.reset();  // commits what was submitted, flushes counterfeit counts
 }
 
 App::~App() { Shutdown(absl::Seconds(5)); }

@@ -26,6 +26,10 @@
 #include "services/issuer/batch_index.h"
 #include "services/issuer/issuer.h"
 #include "services/issuer/issuer_service.h"
+#include "services/rules/campaign_admin.h"
+#include "services/rules/rules_engine.h"
+#include "services/scan/scan_pipeline.h"
+#include "services/scan/scan_service.h"
 #include "services/storage/local_mariadb.h"
 #include "services/storage/mysql.h"
 
@@ -44,11 +48,14 @@ struct AppOptions {
   codegen::MasterKey master_key;
   std::string tls_cert_file;
   std::string tls_key_file;
-  std::set<std::string> services = {"issuer"};
+  // Which services this process serves: issuer (with tokens), scan (with rules).
+  std::set<std::string> services = {"issuer", "scan"};
   bool migrate = true;
   int executor_threads = 16;
   int db_connections = 16;
   issuer::IssuerOptions issuer;
+  rules::RulesOptions rules;
+  scan::ScanOptions scan;
   // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
   bool fast_unsafe_storage = false;
 };
@@ -91,6 +98,14 @@ class App {
   std::unique_ptr<common::RpcContext> admin_rpc_;
   std::unique_ptr<issuer::IssuerServiceImpl> issuer_service_;
   std::unique_ptr<issuer::AdminServiceImpl> admin_service_;
+  std::unique_ptr<rules::RulesEngine> rules_;
+  std::unique_ptr<rules::CampaignAdmin> campaigns_;
+  std::unique_ptr<scan::ScanMetrics> scan_metrics_;
+  std::unique_ptr<scan::ScanPipeline> pipeline_;
+  std::unique_ptr<common::RpcContext> scan_rpc_;
+  std::unique_ptr<common::RpcContext> rules_rpc_;
+  std::unique_ptr<scan::ScanServiceImpl> scan_service_;
+  std::unique_ptr<scan::RulesServiceImpl> rules_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string admin_token_file_;

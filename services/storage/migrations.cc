@@ -139,6 +139,123 @@ const std::vector<Migration>& AllMigrations() {
   KEY api_tokens_brand (brand)
 ) ENGINE=InnoDB)sql",
        }},
+      {2,
+       "scans: code history, scan log, counterfeit counts; rules: campaigns, budget shards, "
+       "awards, diversion",
+       {
+           // One row per scanned code: its first scan and how often it was scanned.
+           R"sql(CREATE TABLE IF NOT EXISTS code_scans (
+  code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  first_scan_time DATETIME(6) NOT NULL,
+  first_region CHAR(6) NOT NULL,
+  scan_count INT UNSIGNED NOT NULL,
+  last_scan_time DATETIME(6) NOT NULL
+) ENGINE=InnoDB)sql",
+           // The scan log; the client scan id makes retries return the first answer.
+           R"sql(CREATE TABLE IF NOT EXISTS scans (
+  brand VARCHAR(64) NOT NULL,
+  client_scan_id VARCHAR(128) NOT NULL,
+  code_id BIGINT UNSIGNED NOT NULL,
+  role TINYINT NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  device_id VARCHAR(128) NOT NULL,
+  client_ip VARCHAR(45) NOT NULL,
+  region CHAR(6) NOT NULL,
+  region_source TINYINT NOT NULL,
+  latitude DOUBLE NULL,
+  longitude DOUBLE NULL,
+  scan_time DATETIME(6) NOT NULL,
+  record_time DATETIME(6) NOT NULL,
+  verdict TINYINT NOT NULL,
+  answer VARBINARY(8192) NOT NULL,
+  PRIMARY KEY (brand, client_scan_id),
+  KEY scans_code (code_id, scan_time),
+  KEY scans_time (brand, scan_time)
+) ENGINE=InnoDB)sql",
+           // Forged scans are counted, never logged one by one.
+           R"sql(CREATE TABLE IF NOT EXISTS counterfeit_counts (
+  brand VARCHAR(64) NOT NULL,
+  region CHAR(6) NOT NULL,
+  hour DATETIME NOT NULL,
+  scans BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (brand, region, hour)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS campaigns (
+  campaign_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  state TINYINT NOT NULL,
+  spec BLOB NOT NULL,
+  seed BINARY(32) NULL,
+  seed_sha256 CHAR(64) NULL,
+  create_time DATETIME(6) NOT NULL,
+  launch_time DATETIME(6) NULL,
+  end_time DATETIME(6) NULL,
+  KEY campaigns_brand (brand, state)
+) ENGINE=InnoDB)sql",
+           // The budget, split so that no single row is updated by every award.
+           R"sql(CREATE TABLE IF NOT EXISTS budget_shards (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  shard SMALLINT NOT NULL,
+  remaining_fen BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, shard)
+) ENGINE=InnoDB)sql",
+           // Tiers with a cap on their count; touched only by wins of that tier.
+           R"sql(CREATE TABLE IF NOT EXISTS tier_counts (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  tier SMALLINT NOT NULL,
+  awarded BIGINT NOT NULL,
+  max_count BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, tier)
+) ENGINE=InnoDB)sql",
+           // At most one award per (campaign, code, role): the primary key says so.
+           R"sql(CREATE TABLE IF NOT EXISTS awards (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  code_id BIGINT UNSIGNED NOT NULL,
+  role TINYINT NOT NULL,
+  award_id CHAR(32) NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  tier SMALLINT NOT NULL,
+  amount_fen BIGINT NOT NULL,
+  client_scan_id VARCHAR(128) NOT NULL,
+  award_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (campaign_id, code_id, role),
+  UNIQUE KEY awards_id (award_id),
+  KEY awards_time (campaign_id, award_time)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS user_daily_awards (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  day DATE NOT NULL,
+  awards INT NOT NULL,
+  PRIMARY KEY (campaign_id, user_id, day)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS diversion_flags (
+  brand VARCHAR(64) NOT NULL,
+  case_code_id BIGINT UNSIGNED NOT NULL,
+  rule VARCHAR(40) NOT NULL,
+  parameters VARCHAR(200) NOT NULL,
+  dealer_id VARCHAR(64) NOT NULL,
+  shipment_id BIGINT UNSIGNED NOT NULL,
+  territory VARCHAR(2000) NOT NULL,
+  flag_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (brand, case_code_id),
+  KEY diversion_dealer (brand, dealer_id, flag_time)
+) ENGINE=InnoDB)sql",
+           // Out-of-territory scans of a case, one per user: the flag's evidence.
+           R"sql(CREATE TABLE IF NOT EXISTS diversion_evidence (
+  case_code_id BIGINT UNSIGNED NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  client_scan_id VARCHAR(128) NOT NULL,
+  role TINYINT NOT NULL,
+  region CHAR(6) NOT NULL,
+  region_source TINYINT NOT NULL,
+  scan_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (case_code_id, user_id)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

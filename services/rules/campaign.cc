@@ -1,0 +1,144 @@
+#include "services/rules/campaign.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/time_util.h"
+#include "services/issuer/issuer.h"
+
+namespace youma::rules {
+namespace {
+
+absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+
+std::string Yuan(int64_t fen) { return absl::StrCat(fen / 100, ".", fen % 100 < 10 ? "0" : "", fen % 100); }
+
+template <typename T>
+bool Superset(const google::protobuf::RepeatedPtrField<T>& after,
+              const google::protobuf::RepeatedPtrField<T>& before) {
+  if (after.empty()) return true;   // empty means "all"
+  if (before.empty()) return false;
+  std::set<T> a(after.begin(), after.end());
+  return std::all_of(before.begin(), before.end(), [&](const T& x) { return a.count(x) > 0; });
+}
+
+}  // namespace
+
+absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
+  if (spec.name().empty() || spec.name().size() > 200) {
+    return Invalid("a campaign needs a name of 1 to 200 bytes");
+  }
+  if (spec.tiers().empty()) return Invalid("a campaign needs at least one prize tier");
+  if (spec.tiers_size() > 20) return Invalid("a campaign has at most 20 prize tiers");
+  uint64_t total_ppm = 0;
+  int64_t smallest = INT64_MAX;
+  for (const auto& t : spec.tiers()) {
+    if (t.name().empty()) return Invalid("every prize tier needs a name");
+    if (t.amount_fen() <= 0) {
+      return Invalid(absl::StrCat("tier '", t.name(), "' must pay a positive amount (fen)"));
+    }
+    if (t.amount_fen() > kMaxPrizeFen) {
+      return Invalid(absl::StrCat("tier '", t.name(), "' pays ", Yuan(t.amount_fen()),
+                                  " yuan; the law caps a prize at 50000.00 yuan"));
+    }
+    if (t.max_count() < 0) return Invalid(absl::StrCat("tier '", t.name(), "' has a negative cap"));
+    total_ppm += t.probability_ppm();
+    smallest = std::min(smallest, t.amount_fen());
+  }
+  if (total_ppm > kPpm) {
+    return Invalid(absl::StrCat("the tiers' probabilities add up to ", total_ppm,
+                                " ppm, above 1 (1000000 ppm)"));
+  }
+  if (spec.budget_fen() < smallest) {
+    return Invalid(absl::StrCat("the budget (", Yuan(spec.budget_fen()),
+                                " yuan) is below the smallest prize (", Yuan(smallest), " yuan)"));
+  }
+  if (spec.per_user_daily_limit() < 0) return Invalid("per_user_daily_limit must not be negative");
+  if (!spec.has_start_time() || !spec.has_end_time() ||
+      common::FromProtoTime(spec.end_time()) <= common::FromProtoTime(spec.start_time())) {
+    return Invalid("a campaign needs a start_time before its end_time");
+  }
+  for (const auto& r : spec.roles()) {
+    if (r == youma::v1::SCAN_ROLE_UNSPECIFIED || !youma::v1::ScanRole_IsValid(r)) {
+      return Invalid("unknown role in the campaign's roles");
+    }
+  }
+  return issuer::ValidateTerritory(spec.regions());
+}
+
+absl::Status ValidateChangeAfterLaunch(const youma::v1::CampaignSpec& before,
+                                       const youma::v1::CampaignSpec& after) {
+  auto refuse = [](const std::string& what) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the campaign is live: ", what, "; after launch only changes in the consumers' favour "
+        "are allowed (more budget, better odds, larger prizes, more winners, wider scope)"));
+  };
+  if (after.budget_fen() < before.budget_fen()) return refuse("the budget would shrink");
+  if (after.tiers_size() < before.tiers_size()) return refuse("a prize tier would be removed");
+  for (int i = 0; i < before.tiers_size(); ++i) {
+    const auto& b = before.tiers(i);
+    const auto& a = after.tiers(i);
+    if (a.amount_fen() < b.amount_fen()) return refuse(absl::StrCat("tier '", b.name(), "' would pay less"));
+    if (a.probability_ppm() < b.probability_ppm()) {
+      return refuse(absl::StrCat("tier '", b.name(), "' would have worse odds"));
+    }
+    const bool capped_before = b.max_count() > 0;
+    if (a.max_count() > 0 && (!capped_before || a.max_count() < b.max_count())) {
+      return refuse(absl::StrCat("tier '", b.name(), "' would have fewer winners"));
+    }
+  }
+  if (after.per_user_daily_limit() > 0 &&
+      (before.per_user_daily_limit() == 0 ||
+       after.per_user_daily_limit() < before.per_user_daily_limit())) {
+    return refuse("the per-user daily limit would tighten");
+  }
+  if (!Superset(after.gtins(), before.gtins())) return refuse("products would be removed");
+  if (!Superset(after.regions(), before.regions())) return refuse("regions would be removed");
+  std::vector<int> ab(after.roles().begin(), after.roles().end()),
+      bb(before.roles().begin(), before.roles().end());
+  for (int r : bb) {
+    if (!ab.empty() && std::find(ab.begin(), ab.end(), r) == ab.end()) return refuse("a role would be removed");
+  }
+  if (common::FromProtoTime(after.start_time()) > common::FromProtoTime(before.start_time()) ||
+      common::FromProtoTime(after.end_time()) < common::FromProtoTime(before.end_time())) {
+    return refuse("the time window would shrink");
+  }
+  return ValidateCampaign(after);
+}
+
+uint32_t DrawPpm(const std::array<uint8_t, kSeedSize>& seed, uint64_t code_id) {
+  static constexpr char kDomain[] = "youma-draw-v1";
+  uint8_t msg[sizeof kDomain - 1 + 8];
+  std::copy(kDomain, kDomain + sizeof kDomain - 1, msg);
+  for (int i = 0; i < 8; ++i) msg[sizeof kDomain - 1 + i] = static_cast<uint8_t>(code_id >> (56 - 8 * i));
+  uint8_t out[16];
+  crypto_generichash(out, sizeof out, msg, sizeof msg, seed.data(), seed.size());
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i) x = (x << 8) | out[i];
+  __extension__ typedef unsigned __int128 Wide;
+  return static_cast<uint32_t>((static_cast<Wide>(x) * kPpm) >> 64);
+}
+
+int Draw(const std::array<uint8_t, kSeedSize>& seed, uint64_t code_id,
+         const youma::v1::CampaignSpec& spec) {
+  const uint32_t r = DrawPpm(seed, code_id);
+  uint64_t cumulative = 0;
+  for (int i = 0; i < spec.tiers_size(); ++i) {
+    cumulative += spec.tiers(i).probability_ppm();
+    if (r < cumulative) return i;
+  }
+  return -1;
+}
+
+std::string Sha256Hex(const uint8_t* data, size_t size) {
+  unsigned char d[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(d, data, size);
+  char hex[2 * sizeof d + 1];
+  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+  return hex;
+}
+
+}  // namespace youma::rules

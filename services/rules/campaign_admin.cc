@@ -1,0 +1,287 @@
+#include "services/rules/campaign_admin.h"
+
+#include <sodium.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+#include "services/common/time_util.h"
+
+namespace youma::rules {
+namespace {
+
+using common::ParseSqlTime;
+using common::SqlTime;
+using common::ToProtoTime;
+using storage::Prepare;
+
+absl::StatusOr<youma::v1::Campaign> Load(sql::Connection& c, const std::string& brand,
+                                         uint64_t campaign_id, bool for_update) {
+  auto st = Prepare(c, absl::StrCat("SELECT * FROM campaigns WHERE campaign_id = ? AND brand = ?",
+                                    for_update ? " FOR UPDATE" : ""));
+  st->setUInt64(1, campaign_id);
+  st->setString(2, brand);
+  std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+  if (!rs->next()) {
+    return absl::NotFoundError(absl::StrCat("no campaign ", campaign_id, " for brand ", brand));
+  }
+  youma::v1::Campaign out;
+  out.set_campaign_id(campaign_id);
+  out.set_brand(brand);
+  out.set_state(static_cast<youma::v1::CampaignState>(rs->getInt("state")));
+  if (!out.mutable_spec()->ParseFromString(rs->getString("spec"))) {
+    return absl::DataLossError(absl::StrCat("campaign ", campaign_id, " does not parse"));
+  }
+  if (!rs->isNull("seed_sha256")) out.set_seed_sha256(rs->getString("seed_sha256"));
+  if (out.state() == youma::v1::CAMPAIGN_STATE_ENDED && !rs->isNull("seed")) {
+    const std::string seed = rs->getString("seed");
+    char hex[2 * kSeedSize + 1];
+    sodium_bin2hex(hex, sizeof hex, reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
+    out.set_seed_hex(hex);
+  }
+  *out.mutable_create_time() = ToProtoTime(ParseSqlTime(rs->getString("create_time")));
+  if (!rs->isNull("launch_time")) *out.mutable_launch_time() = ToProtoTime(ParseSqlTime(rs->getString("launch_time")));
+  if (!rs->isNull("end_time")) *out.mutable_end_time() = ToProtoTime(ParseSqlTime(rs->getString("end_time")));
+  // Spent and left, reconciled from the award ledger and the budget shards.
+  for (const auto& t : out.spec().tiers()) {
+    auto* ts = out.add_tiers();
+    ts->set_name(t.name());
+  }
+  auto aw = Prepare(c, "SELECT tier, COUNT(*), SUM(amount_fen) FROM awards WHERE campaign_id = ? GROUP BY tier");
+  aw->setUInt64(1, campaign_id);
+  std::unique_ptr<sql::ResultSet> ars(aw->executeQuery());
+  while (ars->next()) {
+    const int tier = ars->getInt(1);
+    out.set_awards(out.awards() + ars->getInt64(2));
+    out.set_spent_fen(out.spent_fen() + ars->getInt64(3));
+    if (tier >= 0 && tier < out.tiers_size()) {
+      out.mutable_tiers(tier)->set_awarded(ars->getInt64(2));
+      out.mutable_tiers(tier)->set_amount_fen(ars->getInt64(3));
+    }
+  }
+  out.set_left_fen(out.spec().budget_fen() - out.spent_fen());
+  int64_t smallest = INT64_MAX;
+  for (const auto& t : out.spec().tiers()) smallest = std::min(smallest, t.amount_fen());
+  out.set_budget_exhausted(out.state() != youma::v1::CAMPAIGN_STATE_DRAFT && out.left_fen() < smallest);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<youma::v1::Campaign> CampaignAdmin::Create(const std::string& brand,
+                                                          const youma::v1::CampaignSpec& spec) {
+  YOUMA_RETURN_IF_ERROR(ValidateCampaign(spec));
+  return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Campaign> {
+    auto st = Prepare(c, "INSERT INTO campaigns (brand, state, spec, create_time) VALUES (?,?,?,?)");
+    st->setString(1, brand);
+    st->setInt(2, youma::v1::CAMPAIGN_STATE_DRAFT);
+    st->setString(3, spec.SerializeAsString());
+    st->setString(4, SqlTime(absl::Now()));
+    st->executeUpdate();
+    std::unique_ptr<sql::Statement> id_st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(id_st->executeQuery("SELECT LAST_INSERT_ID()"));
+    rs->next();
+    return Load(c, brand, rs->getUInt64(1), false);
+  });
+}
+
+absl::StatusOr<youma::v1::Campaign> CampaignAdmin::Update(const std::string& brand,
+                                                          uint64_t campaign_id,
+                                                          const youma::v1::CampaignSpec& spec) {
+  YOUMA_RETURN_IF_ERROR(ValidateCampaign(spec));
+  auto out = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Campaign> {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign current, Load(c, brand, campaign_id, true));
+    if (current.state() == youma::v1::CAMPAIGN_STATE_ENDED) {
+      return absl::FailedPreconditionError("the campaign has ended and can no longer change");
+    }
+    if (current.state() == youma::v1::CAMPAIGN_STATE_ACTIVE) {
+      YOUMA_RETURN_IF_ERROR(ValidateChangeAfterLaunch(current.spec(), spec));
+      const int64_t added = spec.budget_fen() - current.spec().budget_fen();
+      if (added > 0) {
+        auto st = Prepare(c, "UPDATE budget_shards SET remaining_fen = remaining_fen + ? WHERE campaign_id = ? AND shard = 0");
+        st->setInt64(1, added);
+        st->setUInt64(2, campaign_id);
+        st->executeUpdate();
+      }
+    }
+    auto st = Prepare(c, "UPDATE campaigns SET spec = ? WHERE campaign_id = ?");
+    st->setString(1, spec.SerializeAsString());
+    st->setUInt64(2, campaign_id);
+    st->executeUpdate();
+    return Load(c, brand, campaign_id, false);
+  });
+  engine_->Invalidate(brand);
+  return out;
+}
+
+absl::StatusOr<youma::v1::Campaign> CampaignAdmin::Launch(const std::string& brand,
+                                                          uint64_t campaign_id) {
+  auto out = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Campaign> {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign current, Load(c, brand, campaign_id, true));
+    if (current.state() != youma::v1::CAMPAIGN_STATE_DRAFT) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("campaign ", campaign_id, " was launched already"));
+    }
+    uint8_t seed[kSeedSize];
+    randombytes_buf(seed, sizeof seed);
+    auto st = Prepare(c, "UPDATE campaigns SET state = ?, seed = ?, seed_sha256 = ?, launch_time = ? WHERE campaign_id = ?");
+    st->setInt(1, youma::v1::CAMPAIGN_STATE_ACTIVE);
+    st->setString(2, std::string(reinterpret_cast<char*>(seed), sizeof seed));
+    st->setString(3, Sha256Hex(seed, sizeof seed));
+    st->setString(4, SqlTime(absl::Now()));
+    st->setUInt64(5, campaign_id);
+    st->executeUpdate();
+    sodium_memzero(seed, sizeof seed);
+    // The budget, in shards: awards spread over rows instead of queueing on one.
+    const int64_t budget = current.spec().budget_fen();
+    std::string sql = "INSERT INTO budget_shards (campaign_id, shard, remaining_fen) VALUES ";
+    for (int i = 0; i < kBudgetShards; ++i) {
+      const int64_t share = budget / kBudgetShards + (i == 0 ? budget % kBudgetShards : 0);
+      absl::StrAppend(&sql, i ? "," : "", "(", campaign_id, ",", i, ",", share, ")");
+    }
+    storage::Execute(c, sql);
+    return Load(c, brand, campaign_id, false);
+  });
+  engine_->Invalidate(brand);
+  return out;
+}
+
+absl::StatusOr<youma::v1::Campaign> CampaignAdmin::End(const std::string& brand,
+                                                       uint64_t campaign_id) {
+  auto out = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Campaign> {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign current, Load(c, brand, campaign_id, true));
+    if (current.state() != youma::v1::CAMPAIGN_STATE_ACTIVE) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("campaign ", campaign_id, " is not running (launch it first)"));
+    }
+    auto st = Prepare(c, "UPDATE campaigns SET state = ?, end_time = ? WHERE campaign_id = ?");
+    st->setInt(1, youma::v1::CAMPAIGN_STATE_ENDED);
+    st->setString(2, SqlTime(absl::Now()));
+    st->setUInt64(3, campaign_id);
+    st->executeUpdate();
+    return Load(c, brand, campaign_id, false);
+  });
+  engine_->Invalidate(brand);
+  return out;
+}
+
+absl::StatusOr<youma::v1::Campaign> CampaignAdmin::Get(const std::string& brand, uint64_t campaign_id) {
+  return pool_->WithConnection([&](sql::Connection& c) { return Load(c, brand, campaign_id, false); });
+}
+
+absl::StatusOr<youma::v1::ListCampaignsResponse> CampaignAdmin::List(const std::string& brand) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ListCampaignsResponse> {
+    auto st = Prepare(c, "SELECT campaign_id FROM campaigns WHERE brand = ? ORDER BY campaign_id");
+    st->setString(1, brand);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    std::vector<uint64_t> ids;
+    while (rs->next()) ids.push_back(rs->getUInt64(1));
+    youma::v1::ListCampaignsResponse out;
+    for (uint64_t id : ids) {
+      YOUMA_ASSIGN_OR_RETURN(*out.add_campaigns(), Load(c, brand, id, false));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<youma::v1::DrawAudit> CampaignAdmin::VerifyDraws(const std::string& brand,
+                                                                uint64_t campaign_id) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::DrawAudit> {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign campaign, Load(c, brand, campaign_id, false));
+    if (campaign.state() != youma::v1::CAMPAIGN_STATE_ENDED) {
+      return absl::FailedPreconditionError(
+          "draws can be verified once the campaign has ended and its seed is revealed");
+    }
+    std::array<uint8_t, kSeedSize> seed;
+    size_t len = 0;
+    if (sodium_hex2bin(seed.data(), seed.size(), campaign.seed_hex().data(), campaign.seed_hex().size(),
+                       nullptr, &len, nullptr) != 0 || len != kSeedSize) {
+      return absl::DataLossError("the revealed seed is not 32 bytes");
+    }
+    youma::v1::DrawAudit audit;
+    audit.set_campaign_id(campaign_id);
+    if (Sha256Hex(seed.data(), seed.size()) != campaign.seed_sha256()) {
+      audit.set_mismatches(1);
+      audit.add_mismatch_details("the revealed seed does not hash to the hash published at launch");
+    }
+    // Every award against the draw it claims.
+    auto st = Prepare(c, "SELECT a.code_id, a.tier, a.amount_fen, a.award_id, s.verdict FROM awards a "
+                         "LEFT JOIN scans s ON s.brand = a.brand AND s.client_scan_id = a.client_scan_id "
+                         "WHERE a.campaign_id = ?");
+    st->setUInt64(1, campaign_id);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    while (rs->next()) {
+      audit.set_awards_checked(audit.awards_checked() + 1);
+      const uint64_t code_id = rs->getUInt64(1);
+      const int tier = rs->getInt(2);
+      const int expected = Draw(seed, code_id, campaign.spec());
+      std::string problem;
+      if (expected != tier) {
+        problem = absl::StrCat("draw gives tier ", expected, ", award says ", tier);
+      } else if (rs->getInt64(3) > campaign.spec().tiers(tier).amount_fen()) {
+        problem = absl::StrCat("pays ", rs->getInt64(3), " fen, above the tier's amount");
+      } else if (rs->isNull(5)) {
+        problem = "no scan in the scan log backs this award";
+      }
+      if (!problem.empty()) {
+        audit.set_mismatches(audit.mismatches() + 1);
+        if (audit.mismatch_details_size() < 100) {
+          audit.add_mismatch_details(absl::StrCat("award ", std::string(rs->getString(4)), " (code ",
+                                                  code_id, "): ", problem));
+        }
+      }
+    }
+    return audit;
+  });
+}
+
+absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFlags(
+    const std::string& brand, const youma::v1::ListDiversionFlagsRequest& req) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ListDiversionFlagsResponse> {
+    std::string sql = "SELECT * FROM diversion_flags WHERE brand = ?";
+    if (!req.dealer_id().empty()) sql += " AND dealer_id = ?";
+    if (req.has_from_time()) sql += " AND flag_time >= ?";
+    if (req.has_to_time()) sql += " AND flag_time < ?";
+    sql += " ORDER BY flag_time LIMIT 10000";
+    auto st = Prepare(c, sql);
+    int i = 1;
+    st->setString(i++, brand);
+    if (!req.dealer_id().empty()) st->setString(i++, req.dealer_id());
+    if (req.has_from_time()) st->setString(i++, SqlTime(common::FromProtoTime(req.from_time())));
+    if (req.has_to_time()) st->setString(i++, SqlTime(common::FromProtoTime(req.to_time())));
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    youma::v1::ListDiversionFlagsResponse out;
+    while (rs->next()) {
+      auto* f = out.add_flags();
+      f->set_brand(brand);
+      f->set_case_code_id(rs->getUInt64("case_code_id"));
+      f->set_rule(rs->getString("rule"));
+      f->set_parameters(rs->getString("parameters"));
+      f->set_dealer_id(rs->getString("dealer_id"));
+      f->set_shipment_id(rs->getUInt64("shipment_id"));
+      for (absl::string_view t : absl::StrSplit(std::string(rs->getString("territory")), ',', absl::SkipEmpty())) {
+        f->add_territory(std::string(t));
+      }
+      *f->mutable_flag_time() = ToProtoTime(ParseSqlTime(rs->getString("flag_time")));
+    }
+    for (auto& f : *out.mutable_flags()) {
+      auto ev = Prepare(c, "SELECT * FROM diversion_evidence WHERE case_code_id = ? AND brand = ? ORDER BY scan_time");
+      ev->setUInt64(1, f.case_code_id());
+      ev->setString(2, brand);
+      std::unique_ptr<sql::ResultSet> ers(ev->executeQuery());
+      while (ers->next()) {
+        auto* e = f.add_evidence();
+        e->set_client_scan_id(ers->getString("client_scan_id"));
+        e->set_user_id(ers->getString("user_id"));
+        e->set_role(static_cast<youma::v1::ScanRole>(ers->getInt("role")));
+        e->set_region(ers->getString("region"));
+        e->set_region_source(static_cast<youma::v1::RegionSource>(ers->getInt("region_source")));
+        *e->mutable_scan_time() = ToProtoTime(ParseSqlTime(ers->getString("scan_time")));
+      }
+    }
+    return out;
+  });
+}
+
+}  // namespace youma::rules

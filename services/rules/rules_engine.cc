@@ -1,0 +1,360 @@
+#include "services/rules/rules_engine.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+#include "services/common/time_util.h"
+
+namespace youma::rules {
+namespace {
+
+using storage::Prepare;
+
+bool RegionIn(const std::string& region, const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return absl::StartsWith(region, p); });
+}
+
+// Whether a scan region lies in a territory; IP-sourced regions count at
+// province level only (the first two digits).
+bool InTerritory(const std::string& region, youma::v1::RegionSource source,
+                 const std::vector<std::string>& territory) {
+  for (const std::string& t : territory) {
+    if (source == youma::v1::REGION_SOURCE_IP) {
+      if (region.substr(0, 2) == t.substr(0, 2)) return true;
+    } else if (absl::StartsWith(region, t)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string RulesEngine::AwardId(uint64_t campaign_id, uint64_t code_id, int role) {
+  uint8_t msg[17];
+  for (int i = 0; i < 8; ++i) msg[i] = static_cast<uint8_t>(campaign_id >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) msg[8 + i] = static_cast<uint8_t>(code_id >> (56 - 8 * i));
+  msg[16] = static_cast<uint8_t>(role);
+  uint8_t out[16];
+  crypto_generichash(out, sizeof out, msg, sizeof msg, nullptr, 0);
+  char hex[33];
+  sodium_bin2hex(hex, sizeof hex, out, sizeof out);
+  return hex;
+}
+
+void RulesEngine::Invalidate(const std::string& brand) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(brand);
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngine::Campaigns(
+    const std::string& brand) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(brand);
+    if (it != cache_.end() && absl::Now() - it->second.loaded < options_.campaign_cache) {
+      return it->second.campaigns;
+    }
+  }
+  YOUMA_ASSIGN_OR_RETURN(
+      std::vector<Live> live,
+      pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<Live>> {
+        auto st = Prepare(c, "SELECT campaign_id, spec, seed FROM campaigns WHERE brand = ? AND state = ?");
+        st->setString(1, brand);
+        st->setInt(2, youma::v1::CAMPAIGN_STATE_ACTIVE);
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+        std::vector<Live> out;
+        while (rs->next()) {
+          Live l;
+          l.campaign_id = rs->getUInt64(1);
+          if (!l.spec.ParseFromString(rs->getString(2))) {
+            return absl::DataLossError(absl::StrCat("campaign ", l.campaign_id, " does not parse"));
+          }
+          const std::string seed = rs->getString(3);
+          if (seed.size() != kSeedSize) return absl::DataLossError("campaign seed has the wrong size");
+          std::copy(seed.begin(), seed.end(), l.seed.begin());
+          out.push_back(std::move(l));
+        }
+        return out;
+      }));
+  auto shared = std::make_shared<const std::vector<Live>>(std::move(live));
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_[brand] = Cached{shared, absl::Now()};
+  return shared;
+}
+
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int64_t amount) {
+  auto take = Prepare(c,
+                      "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE "
+                      "campaign_id = ? AND shard = ? AND remaining_fen >= ?");
+  const int start = static_cast<int>(code_id % kBudgetShards);
+  for (int i = 0; i < kBudgetShards; ++i) {
+    take->setInt64(1, amount);
+    take->setUInt64(2, campaign_id);
+    take->setInt(3, (start + i) % kBudgetShards);
+    take->setInt64(4, amount);
+    if (take->executeUpdate() == 1) return true;
+  }
+  // No shard alone can pay: near the end of the budget, gather what is left
+  // into one shard (rare, so touching every shard row here is fine).
+  auto all = Prepare(c, "SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ? FOR UPDATE");
+  all->setUInt64(1, campaign_id);
+  std::unique_ptr<sql::ResultSet> rs(all->executeQuery());
+  const int64_t left = rs->next() ? rs->getInt64(1) : 0;
+  if (left < amount) return false;
+  auto zero = Prepare(c, "UPDATE budget_shards SET remaining_fen = IF(shard = ?, ?, 0) WHERE campaign_id = ?");
+  zero->setInt(1, start);
+  zero->setInt64(2, left - amount);
+  zero->setUInt64(3, campaign_id);
+  zero->executeUpdate();
+  return true;
+}
+
+absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
+                                youma::v1::ScanAnswer* answer) {
+  const youma::v1::ScanRequest& req = *facts.request;
+  if (req.role() != youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
+    YOUMA_RETURN_IF_ERROR(Diversion(c, facts, answer));
+  }
+  YOUMA_ASSIGN_OR_RETURN(auto campaigns, Campaigns(facts.brand));
+  std::string why_not;
+  bool matched = false;
+  for (const Live& l : *campaigns) {
+    const auto& spec = l.spec;
+    const bool role_ok = spec.roles().empty()
+                             ? req.role() == youma::v1::SCAN_ROLE_CONSUMER
+                             : std::find(spec.roles().begin(), spec.roles().end(), req.role()) !=
+                                   spec.roles().end();
+    const bool product_ok = spec.gtins().empty() ||
+                            std::find(spec.gtins().begin(), spec.gtins().end(), facts.batch.gtin) !=
+                                spec.gtins().end();
+    const bool time_ok = facts.scan_time >= common::FromProtoTime(spec.start_time()) &&
+                         facts.scan_time < common::FromProtoTime(spec.end_time());
+    const bool region_ok = spec.regions().empty() || (!req.region().empty() && RegionIn(req.region(), spec.regions()));
+    if (!role_ok || !product_ok) continue;
+    if (!time_ok) {
+      if (why_not.empty()) why_not = "the campaign is not running at this time";
+      continue;
+    }
+    if (!region_ok) {
+      if (why_not.empty()) why_not = "the campaign does not cover this region";
+      continue;
+    }
+    matched = true;
+    std::string reason;
+    YOUMA_RETURN_IF_ERROR(Award(c, l, facts, answer, &reason));
+    if (!reason.empty() && why_not.empty()) why_not = reason;
+  }
+  if (answer->rewards().empty()) {
+    answer->set_no_reward_reason(!why_not.empty() ? why_not
+                                 : matched        ? "no prize this time"
+                                                  : "no campaign for this product and role");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFacts& facts,
+                                youma::v1::ScanAnswer* answer, std::string* why_not) {
+  const youma::v1::ScanRequest& req = *facts.request;
+  const int tier = Draw(l.seed, facts.code_id, l.spec);
+  {
+    // A code wins once per campaign and role; a re-scan shows the first award.
+    auto st = Prepare(c, "SELECT award_id, tier, amount_fen FROM awards WHERE campaign_id = ? AND "
+                         "code_id = ? AND role = ?");
+    st->setUInt64(1, l.campaign_id);
+    st->setUInt64(2, facts.code_id);
+    st->setInt(3, req.role());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (rs->next()) {
+      *why_not = "this code's prize was already awarded at its first scan";
+      return absl::OkStatus();
+    }
+  }
+  if (tier < 0) {
+    *why_not = "no prize this time";
+    return absl::OkStatus();
+  }
+  const youma::v1::PrizeTier& prize = l.spec.tiers(tier);
+  {
+    // The campaign must still be live (it may have ended since the cache).
+    auto st = Prepare(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
+    st->setUInt64(1, l.campaign_id);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) {
+      *why_not = "the campaign has ended";
+      return absl::OkStatus();
+    }
+  }
+  const std::string day = absl::FormatTime("%Y-%m-%d", facts.scan_time, absl::UTCTimeZone());
+  if (l.spec.per_user_daily_limit() > 0) {
+    auto st = Prepare(c, "SELECT awards FROM user_daily_awards WHERE campaign_id = ? AND user_id = ? "
+                         "AND day = ? FOR UPDATE");
+    st->setUInt64(1, l.campaign_id);
+    st->setString(2, req.user_id());
+    st->setString(3, day);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (rs->next() && rs->getInt(1) >= l.spec.per_user_daily_limit()) {
+      *why_not = absl::StrCat("daily limit reached (", l.spec.per_user_daily_limit(),
+                              " prizes per user per day)");
+      return absl::OkStatus();
+    }
+  }
+  if (prize.max_count() > 0) {
+    auto st = Prepare(c, "SELECT awarded, max_count FROM tier_counts WHERE campaign_id = ? AND tier = ? FOR UPDATE");
+    st->setUInt64(1, l.campaign_id);
+    st->setInt(2, tier);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (rs->next() && rs->getInt64(1) >= std::max<int64_t>(rs->getInt64(2), prize.max_count())) {
+      *why_not = absl::StrCat("all ", prize.max_count(), " '", prize.name(), "' prizes are given out");
+      return absl::OkStatus();
+    }
+  }
+  if (!SpendBudget(c, l.campaign_id, facts.code_id, prize.amount_fen())) {
+    *why_not = "the campaign's budget is used up";
+    return absl::OkStatus();
+  }
+  if (prize.max_count() > 0) {
+    auto st = Prepare(c, "INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES (?,?,1,?) "
+                         "ON DUPLICATE KEY UPDATE awarded = awarded + 1, max_count = VALUES(max_count)");
+    st->setUInt64(1, l.campaign_id);
+    st->setInt(2, tier);
+    st->setInt64(3, prize.max_count());
+    st->executeUpdate();
+  }
+  if (l.spec.per_user_daily_limit() > 0) {
+    auto st = Prepare(c, "INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES (?,?,?,1) "
+                         "ON DUPLICATE KEY UPDATE awards = awards + 1");
+    st->setUInt64(1, l.campaign_id);
+    st->setString(2, req.user_id());
+    st->setString(3, day);
+    st->executeUpdate();
+  }
+  const std::string award_id = AwardId(l.campaign_id, facts.code_id, req.role());
+  auto ins = Prepare(c,
+                     "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
+                     "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
+  ins->setUInt64(1, l.campaign_id);
+  ins->setUInt64(2, facts.code_id);
+  ins->setInt(3, req.role());
+  ins->setString(4, award_id);
+  ins->setString(5, facts.brand);
+  ins->setString(6, req.user_id());
+  ins->setInt(7, tier);
+  ins->setInt64(8, prize.amount_fen());
+  ins->setString(9, req.client_scan_id());
+  ins->setString(10, common::SqlTime(facts.scan_time));
+  ins->executeUpdate();
+  youma::v1::Reward* reward = answer->add_rewards();
+  reward->set_campaign_id(l.campaign_id);
+  reward->set_award_id(award_id);
+  reward->set_amount_fen(prize.amount_fen());
+  reward->set_tier(tier);
+  reward->set_tier_name(prize.name());
+  why_not->clear();
+  return absl::OkStatus();
+}
+
+absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
+                                    youma::v1::ScanAnswer* answer) {
+  const youma::v1::ScanRequest& req = *facts.request;
+  if (req.region().empty()) return absl::OkStatus();
+  // The case this code travels in: itself, its pre-associated set, or its aggregation.
+  uint64_t case_id = facts.code_id;
+  if (!facts.is_case) {
+    if (auto set_case = facts.batch.SetCaseOf(facts.code_id)) {
+      case_id = *set_case;
+    } else {
+      auto st = Prepare(c, "SELECT case_code_id FROM aggregation_links WHERE bottle_code_id = ?");
+      st->setUInt64(1, facts.code_id);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      if (rs->next()) case_id = rs->getUInt64(1);
+    }
+  }
+  // Authorized territory: the latest shipment covering the code, else the plan.
+  std::vector<std::string> territory;
+  std::string dealer_id;
+  uint64_t shipment_id = 0;
+  {
+    auto st = Prepare(c,
+                      "SELECT s.shipment_id, s.dealer_id, s.territory FROM shipment_ranges r JOIN "
+                      "shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ? AND "
+                      "r.first_code_id <= ? AND r.last_code_id >= ? ORDER BY s.shipment_id DESC LIMIT 1");
+    st->setString(1, facts.brand);
+    st->setUInt64(2, facts.code_id);
+    st->setUInt64(3, facts.code_id);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (rs->next()) {
+      shipment_id = rs->getUInt64(1);
+      dealer_id = rs->getString(2);
+      territory = absl::StrSplit(std::string(rs->getString(3)), ',', absl::SkipEmpty());
+    }
+  }
+  if (territory.empty()) {
+    territory = absl::StrSplit(facts.batch.planned_territory, ',', absl::SkipEmpty());
+  }
+  if (territory.empty() || InTerritory(req.region(), req.region_source(), territory)) {
+    return absl::OkStatus();
+  }
+  const std::string joined = absl::StrJoin(territory, ",");
+  const bool store_owner = req.role() == youma::v1::SCAN_ROLE_STORE_OWNER;
+  if (store_owner) {
+    answer->set_territory_warning(absl::StrCat(
+        "this ", facts.is_case ? "case" : "code", " is authorized for ", joined,
+        dealer_id.empty() ? "" : absl::StrCat(" (dealer ", dealer_id, ")"), "; scanned in ",
+        req.region()));
+  }
+  {
+    auto ev = Prepare(c,
+                      "INSERT IGNORE INTO diversion_evidence (case_code_id, user_id, brand, "
+                      "client_scan_id, role, region, region_source, scan_time) VALUES (?,?,?,?,?,?,?,?)");
+    ev->setUInt64(1, case_id);
+    ev->setString(2, req.user_id());
+    ev->setString(3, facts.brand);
+    ev->setString(4, req.client_scan_id());
+    ev->setInt(5, req.role());
+    ev->setString(6, req.region());
+    ev->setInt(7, req.region_source());
+    ev->setString(8, common::SqlTime(facts.scan_time));
+    ev->executeUpdate();
+  }
+  std::string rule, params;
+  if (store_owner && facts.is_case) {
+    rule = "store_owner_out_of_territory";
+    params = "a store owner's case scan outside the territory flags at once";
+  } else if (req.role() == youma::v1::SCAN_ROLE_CONSUMER) {
+    auto cnt = Prepare(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ?");
+    cnt->setUInt64(1, case_id);
+    cnt->setInt(2, youma::v1::SCAN_ROLE_CONSUMER);
+    std::unique_ptr<sql::ResultSet> rs(cnt->executeQuery());
+    const int64_t users = rs->next() ? rs->getInt64(1) : 0;
+    if (users < options_.diversion_min_users) return absl::OkStatus();
+    rule = "consumers_out_of_territory";
+    params = absl::StrCat("min_users=", options_.diversion_min_users, "; ip regions count by province");
+  } else {
+    return absl::OkStatus();
+  }
+  auto flag = Prepare(c,
+                      "INSERT IGNORE INTO diversion_flags (brand, case_code_id, rule, parameters, "
+                      "dealer_id, shipment_id, territory, flag_time) VALUES (?,?,?,?,?,?,?,?)");
+  flag->setString(1, facts.brand);
+  flag->setUInt64(2, case_id);
+  flag->setString(3, rule);
+  flag->setString(4, params);
+  flag->setString(5, dealer_id);
+  flag->setUInt64(6, shipment_id);
+  flag->setString(7, joined);
+  flag->setString(8, common::SqlTime(facts.scan_time));
+  flag->executeUpdate();
+  return absl::OkStatus();
+}
+
+}  // namespace youma::rules

@@ -1,0 +1,90 @@
+// The rules a scan meets inside its own transaction: rewards from the brand's
+// live campaigns (deterministic draw, one award per campaign, code and role,
+// budget shards that never overspend, tier caps, per-user daily limits) and
+// diversion (窜货) evidence and flags.
+//
+//   RulesEngine rules(&pool, {.diversion_min_users = 2});
+//   // inside the scan's transaction, for a genuine, active code:
+//   YOUMA_RETURN_IF_ERROR(rules.Apply(conn, facts, &answer));
+//
+// Thread-safe. Campaigns are cached for two seconds; every decision that
+// spends money is re-checked against the database in the transaction.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/issuer/batch_index.h"
+#include "services/rules/campaign.h"
+#include "services/storage/mysql.h"
+#include "youma/v1/scan.pb.h"
+
+namespace youma::rules {
+
+inline constexpr int kBudgetShards = 16;
+
+struct RulesOptions {
+  // Distinct consumers scanning a case out of territory before it is flagged.
+  int diversion_min_users = 2;
+  absl::Duration campaign_cache = absl::Seconds(2);
+};
+
+// One genuine scan, as the rules see it.
+struct ScanFacts {
+  std::string brand;
+  uint64_t code_id = 0;
+  bool is_case = false;
+  issuer::BatchInfo batch;
+  const youma::v1::ScanRequest* request = nullptr;
+  absl::Time scan_time;
+};
+
+class RulesEngine {
+ public:
+  RulesEngine(storage::ConnectionPool* pool, RulesOptions options)
+      : pool_(pool), options_(options) {}
+
+  // Rewards and diversion for one scan, in the caller's transaction; fills the
+  // answer's rewards, no_reward_reason and territory_warning.
+  absl::Status Apply(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
+
+  // Forgets cached campaigns of a brand (after an admin change here).
+  void Invalidate(const std::string& brand);
+
+  // The deterministic award id of (campaign, code, role): a payer's bill number.
+  static std::string AwardId(uint64_t campaign_id, uint64_t code_id, int role);
+
+ private:
+  struct Live {
+    uint64_t campaign_id;
+    youma::v1::CampaignSpec spec;
+    std::array<uint8_t, kSeedSize> seed;
+  };
+  absl::StatusOr<std::shared_ptr<const std::vector<Live>>> Campaigns(const std::string& brand);
+  absl::Status Award(sql::Connection& c, const Live& campaign, const ScanFacts& facts,
+                     youma::v1::ScanAnswer* answer, std::string* why_not);
+  absl::Status Diversion(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
+
+  storage::ConnectionPool* pool_;
+  RulesOptions options_;
+  std::mutex mu_;
+  struct Cached {
+    std::shared_ptr<const std::vector<Live>> campaigns;
+    absl::Time loaded;
+  };
+  std::map<std::string, Cached> cache_;
+};
+
+// Takes `amount` from the campaign's budget shards (starting at the code's
+// shard; gathering the remainders into one shard when none alone suffices).
+// Returns false when the budget cannot pay it. Call inside a transaction.
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int64_t amount);
+
+}  // namespace youma::rules

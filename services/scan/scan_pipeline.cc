@@ -1,0 +1,464 @@
+#include "services/scan/scan_pipeline.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+#include "services/common/time_util.h"
+
+namespace youma::scan {
+namespace {
+
+using storage::Prepare;
+
+absl::Status ValidateRequest(const youma::v1::ScanRequest& r) {
+  if (r.client_scan_id().empty() || r.client_scan_id().size() > 128) {
+    return absl::InvalidArgumentError(
+        "client_scan_id is required (1 to 128 bytes): it makes retries safe");
+  }
+  if (r.role() == youma::v1::SCAN_ROLE_UNSPECIFIED || !youma::v1::ScanRole_IsValid(r.role())) {
+    return absl::InvalidArgumentError("role must be CONSUMER, STORE_OWNER or DEALER_INSPECTION");
+  }
+  if (r.user_id().empty() || r.user_id().size() > 128) {
+    return absl::InvalidArgumentError("user_id (the openid) is required, at most 128 bytes");
+  }
+  if (r.device_id().size() > 128 || r.client_ip().size() > 45) {
+    return absl::InvalidArgumentError("device_id is at most 128 bytes and client_ip 45");
+  }
+  if (!r.region().empty()) {
+    const bool digits = r.region().size() == 6 &&
+                        std::all_of(r.region().begin(), r.region().end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "region '", r.region(), "' is not a 6-digit GB/T 2260 adcode (e.g. 440106)"));
+    }
+    if (r.region_source() == youma::v1::REGION_SOURCE_UNSPECIFIED) {
+      return absl::InvalidArgumentError("a region needs its region_source: GPS or IP");
+    }
+  }
+  if (r.code().empty()) return absl::InvalidArgumentError("code is required: the scanned URL or token");
+  return absl::OkStatus();
+}
+
+std::string VerdictText(youma::v1::ScanVerdict v) {
+  switch (v) {
+    case youma::v1::SCAN_VERDICT_GENUINE: return "Genuine";
+    case youma::v1::SCAN_VERDICT_COUNTERFEIT: return "Counterfeit: this is not a code of the brand";
+    case youma::v1::SCAN_VERDICT_REVOKED: return "Genuine code, but revoked by the brand (recall or spoiled label)";
+    case youma::v1::SCAN_VERDICT_NOT_ACTIVE: return "Genuine code, not yet activated";
+    case youma::v1::SCAN_VERDICT_FROZEN: return "Genuine code, temporarily frozen by the brand";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+ScanMetrics::ScanMetrics(prometheus::Registry& registry)
+    : groups(prometheus::BuildCounter()
+                 .Name("youma_scan_groups_total")
+                 .Help("Group-commit transactions of scans")
+                 .Register(registry)
+                 .Add({})),
+      awards(prometheus::BuildCounter()
+                 .Name("youma_awards_total")
+                 .Help("Rewards awarded")
+                 .Register(registry)
+                 .Add({})) {
+  auto& family =
+      prometheus::BuildCounter().Name("youma_scans_total").Help("Scans by verdict").Register(registry);
+  for (int v = youma::v1::SCAN_VERDICT_GENUINE; v <= youma::v1::SCAN_VERDICT_FROZEN; ++v) {
+    const std::string name = youma::v1::ScanVerdict_Name(static_cast<youma::v1::ScanVerdict>(v));
+    verdicts_[v] = &family.Add({{"verdict", name.substr(std::string("SCAN_VERDICT_").size())}});
+  }
+}
+
+youma::v1::ScanVerdict LifecycleVerdict(const std::vector<RangeChangeRow>& changes, uint64_t code_id,
+                                        absl::Time at) {
+  youma::v1::ScanVerdict v = youma::v1::SCAN_VERDICT_NOT_ACTIVE;
+  bool active = false;
+  for (const RangeChangeRow& c : changes) {
+    if (code_id < c.first || code_id > c.last) continue;
+    switch (c.action) {
+      case youma::v1::RANGE_ACTION_REVOKE: return youma::v1::SCAN_VERDICT_REVOKED;
+      case youma::v1::RANGE_ACTION_ACTIVATE:
+        if (c.effective <= at) active = true;
+        if (v != youma::v1::SCAN_VERDICT_FROZEN) v = active ? youma::v1::SCAN_VERDICT_GENUINE : v;
+        break;
+      case youma::v1::RANGE_ACTION_FREEZE: v = youma::v1::SCAN_VERDICT_FROZEN; break;
+      case youma::v1::RANGE_ACTION_UNFREEZE:
+        v = active ? youma::v1::SCAN_VERDICT_GENUINE : youma::v1::SCAN_VERDICT_NOT_ACTIVE;
+        break;
+      default: break;
+    }
+  }
+  return v;
+}
+
+ScanPipeline::ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry* keysets,
+                           issuer::BatchIndex* index, rules::RulesEngine* rules,
+                           ScanOptions options, ScanMetrics* metrics)
+    : pool_(pool), keysets_(keysets), index_(index), rules_(rules), options_(options),
+      metrics_(metrics) {
+  for (int i = 0; i < options_.writers; ++i) writers_.emplace_back([this] { Writer(); });
+  flusher_ = std::thread([this] { Flusher(); });
+}
+
+ScanPipeline::~ScanPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& w : writers_) w.join();
+  {
+    std::lock_guard<std::mutex> lock(counterfeit_mu_);
+    flusher_stop_ = true;
+  }
+  counterfeit_cv_.notify_all();
+  flusher_.join();
+  (void)FlushCounterfeits();
+}
+
+void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done) {
+  if (absl::Status st = ValidateRequest(request); !st.ok()) {
+    done(st);
+    return;
+  }
+  absl::StatusOr<std::shared_ptr<const common::BrandKeys>> keys = keysets_->Get(brand);
+  if (!keys.ok()) {
+    done(keys.status());
+    return;
+  }
+  const codegen::Verification v = (*keys)->verifier.Verify(request.code());
+  youma::v1::ScanAnswer answer;
+  answer.set_client_scan_id(request.client_scan_id());
+  if (v.verdict == codegen::Verdict::kMalformed || v.verdict == codegen::Verdict::kUnverifiable) {
+    done(absl::InvalidArgumentError(absl::StrCat("the code is not a youma code: ", v.problem)));
+    return;
+  }
+  absl::StatusOr<issuer::BatchInfo> batch =
+      v.verdict == codegen::Verdict::kGenuine ? index_->Find(v.code_id)
+                                              : absl::StatusOr<issuer::BatchInfo>(absl::NotFoundError(""));
+  if (v.verdict == codegen::Verdict::kGenuine && !batch.ok() && !absl::IsNotFound(batch.status())) {
+    done(batch.status());
+    return;
+  }
+  if (v.verdict != codegen::Verdict::kGenuine || !batch.ok() || batch->brand != brand) {
+    // Forged (or a genuine-looking id no batch holds): answered from memory.
+    CountCounterfeit(brand, request);
+    if (metrics_ != nullptr) metrics_->Verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT)->Increment();
+    answer.set_verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT);
+    answer.set_message(VerdictText(answer.verdict()));
+    answer.set_no_reward_reason("counterfeit codes win nothing");
+    done(answer);
+    return;
+  }
+  Pending p;
+  p.brand = brand;
+  p.request = request;
+  p.code_id = v.code_id;
+  p.batch = *batch;
+  p.is_case = batch->IsCase(v.code_id);
+  p.scan_time = request.has_scan_time() ? common::FromProtoTime(request.scan_time()) : absl::Now();
+  p.done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(p));
+  }
+  cv_.notify_one();
+}
+
+void ScanPipeline::Writer() {
+  for (;;) {
+    std::vector<Pending> group;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      while (!queue_.empty() && group.size() < options_.max_group) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    absl::Status st;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      for (Pending& p : group) {
+        p.answer.Clear();
+        p.duplicate = false;
+      }
+      st = CommitGroup(group);
+      if (!absl::IsAborted(st)) break;  // deadlock or lock wait: try again
+    }
+    if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
+    for (Pending& p : group) {
+      if (!st.ok()) {
+        p.done(st);
+        continue;
+      }
+      if (metrics_ != nullptr && !p.duplicate) {
+        if (auto* c = metrics_->Verdict(p.answer.verdict())) c->Increment();
+        metrics_->awards.Increment(static_cast<double>(p.answer.rewards_size()));
+      }
+      p.done(p.answer);
+    }
+  }
+}
+
+absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
+  return pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+    // 1. Retries: a client scan id seen before gets its first answer.
+    std::map<std::pair<std::string, std::string>, Pending*> firsts;
+    std::map<std::string, std::vector<Pending*>> by_brand;
+    for (Pending& p : group) by_brand[p.brand].push_back(&p);
+    std::map<std::pair<std::string, std::string>, std::string> stored;
+    for (auto& [brand, items] : by_brand) {
+      std::string sql = "SELECT client_scan_id, answer FROM scans WHERE brand = ? AND client_scan_id IN (";
+      for (size_t i = 0; i < items.size(); ++i) absl::StrAppend(&sql, i ? ",?" : "?");
+      sql += ")";
+      auto st = Prepare(c, sql);
+      st->setString(1, brand);
+      for (size_t i = 0; i < items.size(); ++i) st->setString(static_cast<int>(i + 2), items[i]->request.client_scan_id());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) stored[{brand, rs->getString(1)}] = rs->getString(2);
+    }
+    std::vector<Pending*> fresh;
+    for (Pending& p : group) {
+      const auto key = std::make_pair(p.brand, p.request.client_scan_id());
+      if (auto it = stored.find(key); it != stored.end()) {
+        p.duplicate = true;
+        if (!p.answer.ParseFromString(it->second)) return absl::DataLossError("a stored answer does not parse");
+      } else if (firsts.count(key)) {
+        p.duplicate = true;  // answered below, once its first is known
+      } else {
+        firsts[key] = &p;
+        fresh.push_back(&p);
+      }
+    }
+    if (fresh.empty()) return absl::OkStatus();
+
+    // 2. The codes' history, locked for this transaction.
+    struct CodeState {
+      absl::Time first_time;
+      std::string first_region;
+      uint32_t count = 0;
+      bool exists = false;
+    };
+    std::map<uint64_t, CodeState> states;
+    std::set<uint64_t> batch_ids;
+    {
+      std::string sql = "SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans WHERE code_id IN (";
+      bool firstv = true;
+      for (Pending* p : fresh) {
+        absl::StrAppend(&sql, firstv ? "" : ",", p->code_id);
+        firstv = false;
+        batch_ids.insert(p->batch.batch_id);
+      }
+      sql += ") FOR UPDATE";
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+      while (rs->next()) {
+        CodeState& s = states[rs->getUInt64(1)];
+        s.first_time = common::ParseSqlTime(rs->getString(2));
+        s.first_region = rs->getString(3);
+        s.count = rs->getUInt(4);
+        s.exists = true;
+      }
+    }
+    // 3. The batches' lifecycle.
+    std::map<uint64_t, std::vector<RangeChangeRow>> changes;
+    {
+      std::string sql = "SELECT batch_id, action, first_code_id, last_code_id, effective_time FROM range_changes WHERE batch_id IN (";
+      bool firstv = true;
+      for (uint64_t b : batch_ids) {
+        absl::StrAppend(&sql, firstv ? "" : ",", b);
+        firstv = false;
+      }
+      sql += ") ORDER BY change_id";
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+      while (rs->next()) {
+        changes[rs->getUInt64(1)].push_back({static_cast<youma::v1::RangeAction>(rs->getInt(2)),
+                                             rs->getUInt64(3), rs->getUInt64(4),
+                                             common::ParseSqlTime(rs->getString(5))});
+      }
+    }
+    // 4. Each scan in order: verdict, history, rules.
+    for (Pending* p : fresh) {
+      youma::v1::ScanAnswer& a = p->answer;
+      const youma::v1::ScanRequest& r = p->request;
+      a.set_client_scan_id(r.client_scan_id());
+      a.set_verdict(LifecycleVerdict(changes[p->batch.batch_id], p->code_id, p->scan_time));
+      a.set_gtin(p->batch.gtin);
+      a.set_batch_id(p->batch.batch_id);
+      a.set_code_id(p->code_id);
+      a.set_is_case(p->is_case);
+      {
+        std::lock_guard<std::mutex> lock(products_mu_);
+        auto it = product_names_.find({p->brand, p->batch.gtin});
+        if (it != product_names_.end()) a.set_product_name(it->second);
+      }
+      if (a.product_name().empty()) {
+        auto st = Prepare(c, "SELECT name FROM products WHERE brand = ? AND gtin = ?");
+        st->setString(1, p->brand);
+        st->setString(2, p->batch.gtin);
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+        if (rs->next()) {
+          a.set_product_name(rs->getString(1));
+          std::lock_guard<std::mutex> lock(products_mu_);
+          product_names_[{p->brand, p->batch.gtin}] = a.product_name();
+        }
+      }
+      CodeState& s = states[p->code_id];
+      if (s.count == 0) {
+        s.first_time = p->scan_time;
+        s.first_region = r.region().empty() ? "000000" : r.region();
+      }
+      ++s.count;
+      auto* h = a.mutable_history();
+      *h->mutable_first_scan_time() = common::ToProtoTime(s.first_time);
+      h->set_first_region(s.first_region);
+      h->set_scan_count(s.count);
+      h->set_first_scan(s.count == 1);
+      std::string message = VerdictText(a.verdict());
+      if (a.verdict() == youma::v1::SCAN_VERDICT_GENUINE) {
+        rules::ScanFacts facts;
+        facts.brand = p->brand;
+        facts.code_id = p->code_id;
+        facts.is_case = p->is_case;
+        facts.batch = p->batch;
+        facts.request = &r;
+        facts.scan_time = p->scan_time;
+        YOUMA_RETURN_IF_ERROR(rules_->Apply(c, facts, &a));
+      } else {
+        a.set_no_reward_reason("only active genuine codes take part in campaigns");
+      }
+      if (s.count == 1) {
+        absl::StrAppend(&message, ". First scan.");
+      } else {
+        absl::StrAppend(&message, absl::StrFormat(". Scanned %d times, first on %s in %s.", s.count,
+                                                  absl::FormatTime("%Y-%m-%d %H:%M", s.first_time,
+                                                                   absl::FixedTimeZone(8 * 3600)),
+                                                  s.first_region));
+      }
+      for (const auto& reward : a.rewards()) {
+        absl::StrAppend(&message, absl::StrFormat(" You won %d.%02d yuan (%s).", reward.amount_fen() / 100,
+                                                  reward.amount_fen() % 100, reward.tier_name()));
+      }
+      a.set_message(message);
+    }
+    // 5. The scan log and the codes' history, a few statements for the group.
+    {
+      std::string sql =
+          "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
+          "region, region_source, latitude, longitude, scan_time, record_time, verdict, answer) VALUES ";
+      for (size_t i = 0; i < fresh.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      auto st = Prepare(c, sql);
+      const std::string now = common::SqlTime(absl::Now());
+      int col = 1;
+      for (Pending* p : fresh) {
+        const auto& r = p->request;
+        st->setString(col++, p->brand);
+        st->setString(col++, r.client_scan_id());
+        st->setUInt64(col++, p->code_id);
+        st->setInt(col++, r.role());
+        st->setString(col++, r.user_id());
+        st->setString(col++, r.device_id());
+        st->setString(col++, r.client_ip());
+        st->setString(col++, r.region().empty() ? "000000" : r.region());
+        st->setInt(col++, r.region_source());
+        if (r.latitude() != 0 || r.longitude() != 0) {
+          st->setDouble(col++, r.latitude());
+          st->setDouble(col++, r.longitude());
+        } else {
+          st->setNull(col++, 0);
+          st->setNull(col++, 0);
+        }
+        st->setString(col++, common::SqlTime(p->scan_time));
+        st->setString(col++, now);
+        st->setInt(col++, p->answer.verdict());
+        st->setString(col++, p->answer.SerializeAsString());
+      }
+      st->executeUpdate();
+    }
+    {
+      std::string sql =
+          "INSERT INTO code_scans (code_id, brand, first_scan_time, first_region, scan_count, "
+          "last_scan_time) VALUES ";
+      std::map<uint64_t, const Pending*> last;
+      for (Pending* p : fresh) last[p->code_id] = p;
+      for (size_t i = 0; i < last.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?)");
+      sql += " ON DUPLICATE KEY UPDATE scan_count = VALUES(scan_count), last_scan_time = VALUES(last_scan_time)";
+      auto st = Prepare(c, sql);
+      int col = 1;
+      for (const auto& [id, p] : last) {
+        const CodeState& s = states[id];
+        st->setUInt64(col++, id);
+        st->setString(col++, p->brand);
+        st->setString(col++, common::SqlTime(s.first_time));
+        st->setString(col++, s.first_region);
+        st->setUInt(col++, s.count);
+        st->setString(col++, common::SqlTime(p->scan_time));
+      }
+      st->executeUpdate();
+    }
+    // Repeats within the group take their first's answer.
+    for (Pending& p : group) {
+      if (!p.duplicate || p.answer.verdict() != youma::v1::SCAN_VERDICT_UNSPECIFIED) continue;
+      p.answer = firsts[{p.brand, p.request.client_scan_id()}]->answer;
+    }
+    return absl::OkStatus();
+  });
+}
+
+void ScanPipeline::CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& r) {
+  const std::string region = r.region().empty() ? "000000" : r.region();
+  const std::string hour = absl::FormatTime("%Y-%m-%d %H:00:00", absl::Now(), absl::UTCTimeZone());
+  std::lock_guard<std::mutex> lock(counterfeit_mu_);
+  ++counterfeits_[{brand, region, hour}];
+}
+
+absl::Status ScanPipeline::FlushCounterfeits() {
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> counts;
+  {
+    std::lock_guard<std::mutex> lock(counterfeit_mu_);
+    counts.swap(counterfeits_);
+  }
+  if (counts.empty()) return absl::OkStatus();
+  absl::Status st = pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+    auto up = Prepare(c, "INSERT INTO counterfeit_counts (brand, region, hour, scans) VALUES (?,?,?,?) "
+                         "ON DUPLICATE KEY UPDATE scans = scans + VALUES(scans)");
+    for (const auto& [key, n] : counts) {
+      up->setString(1, std::get<0>(key));
+      up->setString(2, std::get<1>(key));
+      up->setString(3, std::get<2>(key));
+      up->setUInt64(4, n);
+      up->executeUpdate();
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    // Keep the counts for the next flush rather than lose them.
+    std::lock_guard<std::mutex> lock(counterfeit_mu_);
+    for (const auto& [key, n] : counts) counterfeits_[key] += n;
+  }
+  return st;
+}
+
+void ScanPipeline::Flusher() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(counterfeit_mu_);
+      if (counterfeit_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.counterfeit_flush),
+                                   [&] { return flusher_stop_; })) {
+        return;
+      }
+    }
+    (void)FlushCounterfeits();
+  }
+}
+
+}  // namespace youma::scan

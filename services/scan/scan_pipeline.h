@@ -1,0 +1,126 @@
+// The scan pipeline (DESIGN.md, "Scan pipeline"):
+//
+//   1. parse and verify in memory: malformed -> INVALID_ARGUMENT; forged ->
+//      COUNTERFEIT, answered at once and only counted (per brand, region, hour);
+//   2. find the batch by code id (in-memory index);
+//   3. record the scan and the code's history durably, and
+//   4. apply the rules (rewards, diversion) in the same transaction;
+//   5. answer, after the scan is durable.
+//
+// Concurrent scans are grouped into few transactions (group commit) by a
+// small pool of writer threads: while one group commits, the next gathers.
+// A client scan id is recorded with its answer: a retry gets the first answer
+// and is never counted twice.
+//
+//   ScanPipeline pipeline(deps, {});
+//   pipeline.Submit("moutai", request, [](absl::StatusOr<ScanAnswer> a) { ... });
+//
+// Thread-safe; callbacks run on writer threads (or the caller's, for forged codes).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/common/keyset_registry.h"
+#include "services/issuer/batch_index.h"
+#include "services/rules/rules_engine.h"
+#include "services/storage/mysql.h"
+#include "youma/v1/scan.pb.h"
+
+namespace youma::scan {
+
+struct ScanOptions {
+  int writers = 2;
+  size_t max_group = 256;
+  absl::Duration counterfeit_flush = absl::Seconds(5);
+};
+
+// youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total.
+class ScanMetrics {
+ public:
+  explicit ScanMetrics(prometheus::Registry& registry);
+  prometheus::Counter* Verdict(youma::v1::ScanVerdict verdict) { return verdicts_[verdict]; }
+  prometheus::Counter& groups;
+  prometheus::Counter& awards;
+
+ private:
+  std::map<int, prometheus::Counter*> verdicts_;
+};
+
+class ScanPipeline {
+ public:
+  using Done = std::function<void(absl::StatusOr<youma::v1::ScanAnswer>)>;
+
+  ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry* keysets,
+               issuer::BatchIndex* index, rules::RulesEngine* rules, ScanOptions options,
+               ScanMetrics* metrics = nullptr);
+  // Commits what was submitted, flushes the counterfeit counts, then stops.
+  ~ScanPipeline();
+
+  void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done);
+  // Writes the counterfeit counts gathered so far.
+  absl::Status FlushCounterfeits();
+
+ private:
+  struct Pending {
+    std::string brand;
+    youma::v1::ScanRequest request;
+    uint64_t code_id = 0;
+    bool is_case = false;
+    issuer::BatchInfo batch;
+    absl::Time scan_time;
+    Done done;
+    youma::v1::ScanAnswer answer;
+    bool duplicate = false;
+  };
+  void Writer();
+  absl::Status CommitGroup(std::vector<Pending>& group);
+  void CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& request);
+  void Flusher();
+
+  storage::ConnectionPool* pool_;
+  common::KeysetRegistry* keysets_;
+  issuer::BatchIndex* index_;
+  rules::RulesEngine* rules_;
+  ScanOptions options_;
+  ScanMetrics* metrics_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> writers_;
+
+  std::mutex counterfeit_mu_;
+  std::condition_variable counterfeit_cv_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> counterfeits_;
+  bool flusher_stop_ = false;
+  std::thread flusher_;
+
+  std::mutex products_mu_;
+  std::map<std::pair<std::string, std::string>, std::string> product_names_;
+};
+
+// The lifecycle verdict of a code from its batch's range changes, in order.
+struct RangeChangeRow {
+  youma::v1::RangeAction action;
+  uint64_t first, last;
+  absl::Time effective;
+};
+youma::v1::ScanVerdict LifecycleVerdict(const std::vector<RangeChangeRow>& changes,
+                                        uint64_t code_id, absl::Time at);
+
+}  // namespace youma::scan

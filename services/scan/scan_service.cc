@@ -1,0 +1,201 @@
+#include "services/scan/scan_service.h"
+
+#include <chrono>
+#include <deque>
+
+#include "services/common/status_macros.h"
+
+namespace youma::scan {
+namespace {
+
+using common::Authorize;
+using common::Principal;
+using youma::v1::ROLE_ADMIN;
+using youma::v1::ROLE_AUDITOR;
+using youma::v1::ROLE_SCANNER;
+
+// One scan stream: answers go out as their scans become durable, one write at
+// a time; the stream ends when the client is done and every answer is out.
+class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer> {
+ public:
+  ScanStream(ScanPipeline* pipeline, common::RpcContext* rpc, grpc::CallbackServerContext* ctx)
+      : pipeline_(pipeline), rpc_(rpc), start_(std::chrono::steady_clock::now()) {
+    state_ = std::make_shared<State>();
+    state_->stream = this;
+    rpc_->executor()->Post([this, ctx] {
+      absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
+      absl::Status st = who.status();
+      if (st.ok()) st = Authorize(*who, "", {ROLE_SCANNER, ROLE_ADMIN}).status();
+      if (st.ok() && who->all_brands()) {
+        st = absl::InvalidArgumentError("StreamScans needs a brand's scanner token");
+      }
+      if (!st.ok()) {
+        Done(common::ToGrpcStatus(st));
+        return;
+      }
+      brand_ = who->brand;
+      StartRead(&request_);
+    });
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->reads_done = true;
+      MaybeFinishLocked();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      ++state_->outstanding;
+    }
+    youma::v1::ScanRequest req = request_;
+    auto state = state_;
+    auto deliver = [state, id = req.client_scan_id()](absl::StatusOr<youma::v1::ScanAnswer> answer) {
+      std::lock_guard<std::mutex> lock(state->mu);
+      --state->outstanding;
+      if (state->stream == nullptr) return;  // the call is over
+      youma::v1::ScanAnswer out;
+      if (answer.ok()) {
+        out = *std::move(answer);
+      } else {
+        out.set_client_scan_id(id);
+        out.set_error_code(static_cast<int>(answer.status().code()));
+        out.set_error_message(std::string(answer.status().message()));
+      }
+      state->queue.push_back(std::move(out));
+      state->stream->WriteNextLocked();
+    };
+    if (!req.brand().empty() && req.brand() != brand_) {
+      deliver(absl::PermissionDeniedError("your token is for another brand"));
+    } else {
+      pipeline_->Submit(brand_, req, std::move(deliver));
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->writing = false;
+    state_->queue.pop_front();
+    if (!ok) {
+      state_->failed = true;
+      Done(grpc::Status(grpc::CANCELLED, "the client went away"));
+      return;
+    }
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->stream = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    ScanStream* stream = nullptr;
+    std::deque<youma::v1::ScanAnswer> queue;
+    int outstanding = 0;
+    bool writing = false;
+    bool reads_done = false;
+    bool finished = false;
+    bool failed = false;
+  };
+
+  void WriteNextLocked() {
+    if (state_->writing || state_->queue.empty() || state_->finished) return;
+    state_->writing = true;
+    StartWrite(&state_->queue.front());
+  }
+
+  void MaybeFinishLocked() {
+    if (state_->reads_done && state_->outstanding == 0 && state_->queue.empty() && !state_->writing) {
+      Done(grpc::Status::OK);
+    }
+  }
+
+  void Done(const grpc::Status& status) {
+    if (state_->finished) return;
+    state_->finished = true;
+    rpc_->Record("StreamScans", status.error_code(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    Finish(status);
+  }
+
+  ScanPipeline* pipeline_;
+  common::RpcContext* rpc_;
+  std::chrono::steady_clock::time_point start_;
+  std::shared_ptr<State> state_;
+  std::string brand_;
+  youma::v1::ScanRequest request_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ScanServiceImpl::Scan(grpc::CallbackServerContext* ctx,
+                                                const youma::v1::ScanRequest* req,
+                                                youma::v1::ScanAnswer* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto start = std::chrono::steady_clock::now();
+  rpc_->executor()->Post([this, ctx, req, resp, reactor, start] {
+    auto finish = [this, reactor, start](const absl::Status& st) {
+      const grpc::Status g = common::ToGrpcStatus(st);
+      rpc_->Record("Scan", g.error_code(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      reactor->Finish(g);
+    };
+    absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
+    if (!who.ok()) return finish(who.status());
+    absl::StatusOr<std::string> brand = Authorize(*who, req->brand(), {ROLE_SCANNER, ROLE_ADMIN});
+    if (!brand.ok()) return finish(brand.status());
+    pipeline_->Submit(*brand, *req, [resp, finish](absl::StatusOr<youma::v1::ScanAnswer> answer) {
+      if (!answer.ok()) return finish(answer.status());
+      *resp = *std::move(answer);
+      finish(absl::OkStatus());
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* ScanServiceImpl::StreamScans(
+    grpc::CallbackServerContext* ctx) {
+  return new ScanStream(pipeline_, rpc_, ctx);
+}
+
+#define YOUMA_RULES_UNARY(Method, Req, Resp, Roles, Call)                                      \
+  grpc::ServerUnaryReactor* RulesServiceImpl::Method(grpc::CallbackServerContext* ctx,        \
+                                                     const Req* req, Resp* resp) {            \
+    return rpc_->Unary(ctx, #Method, [this, req, resp](const Principal& who) -> absl::Status { \
+      YOUMA_ASSIGN_OR_RETURN(const std::string brand, Authorize(who, req->brand(), Roles));   \
+      YOUMA_ASSIGN_OR_RETURN(*resp, Call);                                                     \
+      return absl::OkStatus();                                                                 \
+    });                                                                                        \
+  }
+
+#define YOUMA_ADMIN {ROLE_ADMIN}
+#define YOUMA_AUDIT {ROLE_AUDITOR, ROLE_ADMIN}
+
+YOUMA_RULES_UNARY(CreateCampaign, youma::v1::CreateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
+                  admin_->Create(brand, req->spec()))
+YOUMA_RULES_UNARY(UpdateCampaign, youma::v1::UpdateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
+                  admin_->Update(brand, req->campaign_id(), req->spec()))
+YOUMA_RULES_UNARY(LaunchCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
+                  admin_->Launch(brand, req->campaign_id()))
+YOUMA_RULES_UNARY(EndCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
+                  admin_->End(brand, req->campaign_id()))
+YOUMA_RULES_UNARY(GetCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_AUDIT,
+                  admin_->Get(brand, req->campaign_id()))
+YOUMA_RULES_UNARY(ListCampaigns, youma::v1::ListCampaignsRequest, youma::v1::ListCampaignsResponse,
+                  YOUMA_AUDIT, admin_->List(brand))
+YOUMA_RULES_UNARY(VerifyDraws, youma::v1::CampaignRef, youma::v1::DrawAudit, YOUMA_AUDIT,
+                  admin_->VerifyDraws(brand, req->campaign_id()))
+YOUMA_RULES_UNARY(ListDiversionFlags, youma::v1::ListDiversionFlagsRequest,
+                  youma::v1::ListDiversionFlagsResponse, YOUMA_AUDIT,
+                  admin_->DiversionFlags(brand, *req))
+
+}  // namespace youma::scan

@@ -1,0 +1,61 @@
+// gRPC fronts of the scan pipeline and of the rules' admin: ScanService
+// (Scan, StreamScans) and RulesService.
+#pragma once
+
+#include "services/common/rpc.h"
+#include "services/rules/campaign_admin.h"
+#include "services/scan/scan_pipeline.h"
+#include "youma/v1/rules.grpc.pb.h"
+#include "youma/v1/scan.grpc.pb.h"
+
+namespace youma::scan {
+
+class ScanServiceImpl final : public youma::v1::ScanService::CallbackService {
+ public:
+  ScanServiceImpl(ScanPipeline* pipeline, common::RpcContext* rpc) : pipeline_(pipeline), rpc_(rpc) {}
+
+  grpc::ServerUnaryReactor* Scan(grpc::CallbackServerContext* ctx, const youma::v1::ScanRequest* req,
+                                 youma::v1::ScanAnswer* resp) override;
+  grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* StreamScans(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  ScanPipeline* pipeline_;
+  common::RpcContext* rpc_;
+};
+
+class RulesServiceImpl final : public youma::v1::RulesService::CallbackService {
+ public:
+  RulesServiceImpl(rules::CampaignAdmin* admin, common::RpcContext* rpc) : admin_(admin), rpc_(rpc) {}
+
+  grpc::ServerUnaryReactor* CreateCampaign(grpc::CallbackServerContext* ctx,
+                                           const youma::v1::CreateCampaignRequest* req,
+                                           youma::v1::Campaign* resp) override;
+  grpc::ServerUnaryReactor* UpdateCampaign(grpc::CallbackServerContext* ctx,
+                                           const youma::v1::UpdateCampaignRequest* req,
+                                           youma::v1::Campaign* resp) override;
+  grpc::ServerUnaryReactor* LaunchCampaign(grpc::CallbackServerContext* ctx,
+                                           const youma::v1::CampaignRef* req,
+                                           youma::v1::Campaign* resp) override;
+  grpc::ServerUnaryReactor* EndCampaign(grpc::CallbackServerContext* ctx,
+                                        const youma::v1::CampaignRef* req,
+                                        youma::v1::Campaign* resp) override;
+  grpc::ServerUnaryReactor* GetCampaign(grpc::CallbackServerContext* ctx,
+                                        const youma::v1::CampaignRef* req,
+                                        youma::v1::Campaign* resp) override;
+  grpc::ServerUnaryReactor* ListCampaigns(grpc::CallbackServerContext* ctx,
+                                          const youma::v1::ListCampaignsRequest* req,
+                                          youma::v1::ListCampaignsResponse* resp) override;
+  grpc::ServerUnaryReactor* VerifyDraws(grpc::CallbackServerContext* ctx,
+                                        const youma::v1::CampaignRef* req,
+                                        youma::v1::DrawAudit* resp) override;
+  grpc::ServerUnaryReactor* ListDiversionFlags(grpc::CallbackServerContext* ctx,
+                                               const youma::v1::ListDiversionFlagsRequest* req,
+                                               youma::v1::ListDiversionFlagsResponse* resp) override;
+
+ private:
+  rules::CampaignAdmin* admin_;
+  common::RpcContext* rpc_;
+};
+
+}  // namespace youma::scan

@@ -1,0 +1,509 @@
+// ScanService and the rules core end to end: a real MariaDB, a real server,
+// real gRPC clients.
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/time_util.h"
+#include "services/rules/campaign.h"
+#include "tests/harness.h"
+
+namespace youma::testing {
+namespace {
+
+using youma::v1::ScanAnswer;
+using youma::v1::ScanRequest;
+using IssuerStub = youma::v1::IssuerService::Stub;
+using ScanStub = youma::v1::ScanService::Stub;
+using RulesStub = youma::v1::RulesService::Stub;
+
+std::atomic<int> g_scan_counter{0};
+
+ScanRequest Req(const std::string& code, youma::v1::ScanRole role = youma::v1::SCAN_ROLE_CONSUMER,
+                const std::string& user = "openid-1", const std::string& region = "440106",
+                youma::v1::RegionSource source = youma::v1::REGION_SOURCE_GPS) {
+  ScanRequest r;
+  r.set_code(code);
+  r.set_role(role);
+  r.set_user_id(user);
+  r.set_device_id("device-" + user);
+  r.set_client_ip("203.0.113.7");
+  r.set_region(region);
+  r.set_region_source(source);
+  r.set_client_scan_id(absl::StrCat("scan-", ::getpid(), "-", g_scan_counter++));
+  return r;
+}
+
+ScanAnswer MustScan(const TestClient& c, const ScanRequest& r) {
+  ScanAnswer a;
+  const grpc::Status st = c.Call(&ScanStub::Scan, r, &a);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  return a;
+}
+
+struct Fixture {
+  TestServer& server = TestServer::Shared();
+  TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);
+  TestClient scanner = server.Connect("alpha", youma::v1::ROLE_SCANNER);
+  TestClient admin = server.Connect("alpha", youma::v1::ROLE_ADMIN);
+  Fixture() { server.EnsureProduct("alpha"); }
+
+  std::vector<youma::v1::Code> Codes(youma::v1::BatchKind kind, int n, uint32_t set_size = 0,
+                                     youma::v1::ActivationPolicy a = youma::v1::ACTIVATION_POLICY_IMMEDIATE) {
+    return StreamAll(factory, MakeBatch(factory, kind, n, set_size, a).batch_id());
+  }
+};
+
+youma::v1::CampaignSpec Spec(int64_t budget_fen, int64_t prize_fen, uint32_t ppm) {
+  youma::v1::CampaignSpec s;
+  s.set_name("test campaign");
+  s.set_budget_fen(budget_fen);
+  auto* t = s.add_tiers();
+  t->set_name("red packet");
+  t->set_amount_fen(prize_fen);
+  t->set_probability_ppm(ppm);
+  *s.mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
+  *s.mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(24));
+  s.add_gtins(kGtin);
+  return s;
+}
+
+youma::v1::Campaign Launch(const TestClient& admin, const youma::v1::CampaignSpec& spec) {
+  youma::v1::CreateCampaignRequest create;
+  *create.mutable_spec() = spec;
+  youma::v1::Campaign c;
+  REQUIRE(admin.Call(&RulesStub::CreateCampaign, create, &c).ok());
+  CHECK(c.state() == youma::v1::CAMPAIGN_STATE_DRAFT);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  REQUIRE(admin.Call(&RulesStub::LaunchCampaign, ref, &c).ok());
+  CHECK(c.state() == youma::v1::CAMPAIGN_STATE_ACTIVE);
+  CHECK(c.seed_sha256().size() == 64);
+  CHECK(c.seed_hex().empty());
+  return c;
+}
+
+void End(const TestClient& admin, uint64_t campaign_id) {
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(campaign_id);
+  youma::v1::Campaign c;
+  REQUIRE(admin.Call(&RulesStub::EndCampaign, ref, &c).ok());
+}
+
+TEST_CASE("a genuine scan is recorded; later scans show the history; a retry gets the first answer") {
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 3);
+  const ScanRequest first = Req(codes[0].url());
+  const ScanAnswer a1 = MustScan(f.scanner, first);
+  CHECK(a1.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(a1.code_id() == codes[0].code_id());
+  CHECK(a1.gtin() == kGtin);
+  CHECK(a1.product_name() == "test product");
+  CHECK(a1.history().first_scan());
+  CHECK(a1.history().scan_count() == 1);
+  CHECK(a1.history().first_region() == "440106");
+  CHECK(a1.message().find("First scan") != std::string::npos);
+
+  ScanRequest second = Req(codes[0].url(), youma::v1::SCAN_ROLE_CONSUMER, "openid-2", "310101");
+  const ScanAnswer a2 = MustScan(f.scanner, second);
+  CHECK(a2.history().scan_count() == 2);
+  CHECK_FALSE(a2.history().first_scan());
+  CHECK(a2.history().first_region() == "440106");
+  CHECK(a2.history().first_scan_time().seconds() == a1.history().first_scan_time().seconds());
+  CHECK(a2.message().find("Scanned 2 times") != std::string::npos);
+
+  // The same client scan id: the first answer, not counted again.
+  const ScanAnswer again = MustScan(f.scanner, first);
+  CHECK(again.SerializeAsString() == a1.SerializeAsString());
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ",
+                                       codes[0].code_id())) == 2);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ",
+                                       codes[0].code_id())) == 2);
+  // A bare token and lower case work as well as the URL.
+  std::string token = codes[1].url().substr(codes[1].url().rfind('/') + 1);
+  for (char& ch : token) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  CHECK(MustScan(f.scanner, Req(token)).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+}
+
+TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only counts") {
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);
+  const int64_t scans_before = f.server.QueryInt("SELECT COUNT(*) FROM scans");
+  const int64_t codes_before = f.server.QueryInt("SELECT COUNT(*) FROM code_scans");
+  for (int i = 0; i < 500; ++i) {
+    std::string forged = codes[0].url();
+    const size_t pos = forged.size() - 1 - (i % 10);
+    forged[pos] = forged[pos] == 'A' ? 'B' : 'A';
+    const ScanAnswer a = MustScan(f.scanner, Req(forged, youma::v1::SCAN_ROLE_CONSUMER, "u", "350102"));
+    REQUIRE(a.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT);
+    REQUIRE(a.code_id() == 0);
+    REQUIRE(a.rewards().empty());
+  }
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans") == scans_before);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM code_scans") == codes_before);
+  // Malformed input is a bad request, not a verdict.
+  ScanAnswer a;
+  const grpc::Status st = f.scanner.Call(&ScanStub::Scan, Req("HTTPS://YM.EXAMPLE.CN/NOPE"), &a);
+  CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(st.error_message().find("has 4 characters") != std::string::npos);
+}
+
+TEST_CASE("counterfeit scans are counted per brand, region and hour") {
+  TestServer server([](app::AppOptions& o) { o.scan.counterfeit_flush = absl::Milliseconds(100); });
+  server.EnsureProduct("alpha");
+  TestClient scanner = server.Connect("alpha", youma::v1::ROLE_SCANNER);
+  for (int i = 0; i < 300; ++i) {
+    MustScan(scanner, Req("HTTPS://YM.EXAMPLE.CN/CAAAAAAAAAAAAAAAAAAAAAAAAAAA", youma::v1::SCAN_ROLE_CONSUMER,
+                          "u", i % 3 == 0 ? "350102" : "440106"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  CHECK(server.QueryInt("SELECT SUM(scans) FROM counterfeit_counts WHERE brand = 'alpha'") == 300);
+  CHECK(server.QueryInt("SELECT SUM(scans) FROM counterfeit_counts WHERE region = '350102'") == 100);
+  CHECK(server.QueryInt("SELECT COUNT(*) FROM scans") == 0);
+}
+
+TEST_CASE("bad scan requests get INVALID_ARGUMENT; other tokens are refused") {
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);
+  auto code_of = [&](ScanRequest r) {
+    ScanAnswer a;
+    return f.scanner.Call(&ScanStub::Scan, r, &a).error_code();
+  };
+  ScanRequest r = Req(codes[0].url());
+  r.clear_client_scan_id();
+  CHECK(code_of(r) == grpc::INVALID_ARGUMENT);
+  r = Req(codes[0].url());
+  r.set_role(youma::v1::SCAN_ROLE_UNSPECIFIED);
+  CHECK(code_of(r) == grpc::INVALID_ARGUMENT);
+  r = Req(codes[0].url(), youma::v1::SCAN_ROLE_CONSUMER, "u", "4401");
+  CHECK(code_of(r) == grpc::INVALID_ARGUMENT);
+  r = Req(codes[0].url());
+  r.set_region_source(youma::v1::REGION_SOURCE_UNSPECIFIED);
+  CHECK(code_of(r) == grpc::INVALID_ARGUMENT);
+  r = Req(codes[0].url());
+  r.clear_user_id();
+  CHECK(code_of(r) == grpc::INVALID_ARGUMENT);
+  // Tokens: a factory token may not scan; another brand's scanner sees a forgery.
+  ScanAnswer a;
+  CHECK(f.factory.Call(&ScanStub::Scan, Req(codes[0].url()), &a).error_code() == grpc::PERMISSION_DENIED);
+  TestClient beta = f.server.Connect("beta", youma::v1::ROLE_SCANNER);
+  ScanRequest cross = Req(codes[0].url());
+  CHECK(beta.Call(&ScanStub::Scan, cross, &a).ok());
+  CHECK(a.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT);
+  cross.set_brand("alpha");
+  CHECK(beta.Call(&ScanStub::Scan, cross, &a).error_code() == grpc::PERMISSION_DENIED);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 0);
+}
+
+TEST_CASE("revoked, frozen and not yet active codes say so and win nothing") {
+  Fixture f;
+  const auto b = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 10);
+  const auto codes = StreamAll(f.factory, b.batch_id());
+  youma::v1::RangeChangeRequest rc;
+  rc.set_batch_id(b.batch_id());
+  rc.set_first_code_id(codes[0].code_id());
+  rc.set_last_code_id(codes[0].code_id());
+  rc.set_reason("recall");
+  youma::v1::RangeChange change;
+  REQUIRE(f.factory.Call(&IssuerStub::RevokeRange, rc, &change).ok());
+  rc.set_first_code_id(codes[1].code_id());
+  rc.set_last_code_id(codes[1].code_id());
+  rc.set_reason("investigation");
+  REQUIRE(f.factory.Call(&IssuerStub::FreezeRange, rc, &change).ok());
+  CHECK(MustScan(f.scanner, Req(codes[0].url())).verdict() == youma::v1::SCAN_VERDICT_REVOKED);
+  const ScanAnswer frozen = MustScan(f.scanner, Req(codes[1].url()));
+  CHECK(frozen.verdict() == youma::v1::SCAN_VERDICT_FROZEN);
+  CHECK(frozen.rewards().empty());
+  REQUIRE(f.factory.Call(&IssuerStub::UnfreezeRange, rc, &change).ok());
+  CHECK(MustScan(f.scanner, Req(codes[1].url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  const auto waiting = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 2, 0, youma::v1::ACTIVATION_POLICY_ON_SHIPMENT);
+  CHECK(MustScan(f.scanner, Req(waiting[0].url())).verdict() == youma::v1::SCAN_VERDICT_NOT_ACTIVE);
+}
+
+TEST_CASE("campaign validation: prize cap, odds, budget, and changes after launch") {
+  Fixture f;
+  auto create = [&](const youma::v1::CampaignSpec& s) {
+    youma::v1::CreateCampaignRequest req;
+    *req.mutable_spec() = s;
+    youma::v1::Campaign c;
+    return f.admin.Call(&RulesStub::CreateCampaign, req, &c);
+  };
+  auto spec = Spec(10'000'000, 5'000'001, 1000);  // 50,000.01 yuan
+  grpc::Status st = create(spec);
+  CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(st.error_message().find("50000.00") != std::string::npos);
+  spec = Spec(10000, 100, 600'000);
+  auto* second = spec.add_tiers();
+  second->set_name("second");
+  second->set_amount_fen(50);
+  second->set_probability_ppm(500'000);
+  CHECK(create(spec).error_code() == grpc::INVALID_ARGUMENT);  // 1.1 in all
+  CHECK(create(Spec(99, 100, 1000)).error_code() == grpc::INVALID_ARGUMENT);  // budget below prize
+  TestClient auditor = f.server.Connect("alpha", youma::v1::ROLE_AUDITOR);
+  youma::v1::CreateCampaignRequest req;
+  *req.mutable_spec() = Spec(1000, 100, 1000);
+  youma::v1::Campaign c;
+  CHECK(auditor.Call(&RulesStub::CreateCampaign, req, &c).error_code() == grpc::PERMISSION_DENIED);
+
+  const youma::v1::Campaign live = Launch(f.admin, Spec(10000, 100, 1000));
+  youma::v1::UpdateCampaignRequest update;
+  update.set_campaign_id(live.campaign_id());
+  *update.mutable_spec() = live.spec();
+  update.mutable_spec()->mutable_tiers(0)->set_probability_ppm(500);
+  st = f.admin.Call(&RulesStub::UpdateCampaign, update, &c);
+  CHECK(st.error_code() == grpc::FAILED_PRECONDITION);
+  CHECK(st.error_message().find("worse odds") != std::string::npos);
+  *update.mutable_spec() = live.spec();
+  update.mutable_spec()->mutable_tiers(0)->set_amount_fen(50);
+  CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &c).error_code() == grpc::FAILED_PRECONDITION);
+  *update.mutable_spec() = live.spec();
+  update.mutable_spec()->set_budget_fen(5000);
+  CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &c).error_code() == grpc::FAILED_PRECONDITION);
+  // In the consumers' favour: more budget, better odds, larger prize.
+  *update.mutable_spec() = live.spec();
+  update.mutable_spec()->set_budget_fen(20000);
+  update.mutable_spec()->mutable_tiers(0)->set_probability_ppm(2000);
+  update.mutable_spec()->mutable_tiers(0)->set_amount_fen(120);
+  REQUIRE(f.admin.Call(&RulesStub::UpdateCampaign, update, &c).ok());
+  CHECK(c.spec().budget_fen() == 20000);
+  CHECK(c.left_fen() == 20000);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ",
+                                       c.campaign_id())) == 20000);
+  End(f.admin, live.campaign_id());
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(live.campaign_id());
+  CHECK(f.admin.Call(&RulesStub::LaunchCampaign, ref, &c).error_code() == grpc::FAILED_PRECONDITION);
+}
+
+TEST_CASE("a winning code is paid once per campaign and role, with an idempotent award id") {
+  Fixture f;
+  f.server.EnsureProduct("alpha", "00000000000017");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("00000000000017");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(5);
+  breq.set_request_id(absl::StrCat("award-", ::getpid()));
+  youma::v1::Batch batch;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  auto spec = Spec(100000, 188, 1'000'000);  // everyone wins 1.88 yuan
+  spec.set_gtins(0, "00000000000017");
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  const ScanAnswer won = MustScan(f.scanner, Req(codes[0].url()));
+  REQUIRE(won.rewards_size() == 1);
+  CHECK(won.rewards(0).amount_fen() == 188);
+  CHECK(won.rewards(0).campaign_id() == c.campaign_id());
+  CHECK(won.rewards(0).award_id().size() == 32);
+  CHECK(won.message().find("You won 1.88 yuan") != std::string::npos);
+  const ScanAnswer again = MustScan(f.scanner, Req(codes[0].url(), youma::v1::SCAN_ROLE_CONSUMER, "openid-9"));
+  CHECK(again.rewards().empty());
+  CHECK(again.no_reward_reason().find("already awarded") != std::string::npos);
+  // Store owners are not in this campaign's roles.
+  const ScanAnswer owner = MustScan(f.scanner, Req(codes[1].url(), youma::v1::SCAN_ROLE_STORE_OWNER));
+  CHECK(owner.rewards().empty());
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  youma::v1::Campaign status;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
+  CHECK(status.spent_fen() == 188);
+  CHECK(status.left_fen() == 100000 - 188);
+  CHECK(status.awards() == 1);
+  CHECK(status.tiers(0).awarded() == 1);
+  End(f.admin, c.campaign_id());
+  // After the end: no more awards, and the seed is revealed.
+  const ScanAnswer late = MustScan(f.scanner, Req(codes[2].url()));
+  CHECK(late.rewards().empty());
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
+  CHECK(status.seed_hex().size() == 64);
+}
+
+TEST_CASE("64 concurrent clients never overspend a small budget, with retries mixed in") {
+  Fixture f;
+  f.server.EnsureProduct("alpha", "00000000000024");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("00000000000024");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(400);
+  breq.set_request_id(absl::StrCat("budget-", ::getpid()));
+  youma::v1::Batch batch;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  auto spec = Spec(5000, 100, 1'000'000);  // 50 prizes of 1 yuan, demand 400
+  spec.set_gtins(0, "00000000000024");
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  std::atomic<int> next{0}, errors{0}, paid{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 64; ++t) {
+    clients.emplace_back([&, t] {
+      TestClient scanner = f.server.ConnectWithToken(f.scanner.token);
+      for (int i; (i = next++) < 400;) {
+        ScanRequest r = Req(codes[i].url(), youma::v1::SCAN_ROLE_CONSUMER, absl::StrCat("user-", i));
+        for (int attempt = 0; attempt < (i % 3 == 0 ? 2 : 1); ++attempt) {  // some retries
+          ScanAnswer a;
+          if (!scanner.Call(&ScanStub::Scan, r, &a).ok()) {
+            ++errors;
+          } else if (attempt == 0) {
+            paid += a.rewards_size() > 0 ? static_cast<int>(a.rewards(0).amount_fen()) : 0;
+          }
+        }
+      }
+      (void)t;
+    });
+  }
+  for (auto& th : clients) th.join();
+  CHECK(errors == 0);
+  CHECK(paid == 5000);
+  const std::string where = absl::StrCat(" FROM awards WHERE campaign_id = ", c.campaign_id());
+  CHECK(f.server.QueryInt("SELECT SUM(amount_fen)" + where) == 5000);
+  CHECK(f.server.QueryInt("SELECT COUNT(*)" + where) == 50);
+  CHECK(f.server.QueryInt("SELECT COUNT(DISTINCT code_id, role)" + where) == 50);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ",
+                                       c.campaign_id())) == 0);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  youma::v1::Campaign status;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
+  CHECK(status.budget_exhausted());
+  CHECK(status.left_fen() == 0);
+  const ScanAnswer after = MustScan(f.scanner, Req(codes[0].url(), youma::v1::SCAN_ROLE_CONSUMER, "late"));
+  CHECK(after.rewards().empty());
+  End(f.admin, c.campaign_id());
+}
+
+TEST_CASE("draws are deterministic and verify-draws recomputes every award from the revealed seed") {
+  Fixture f;
+  f.server.EnsureProduct("alpha", "00000000000031");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("00000000000031");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(200);
+  breq.set_request_id(absl::StrCat("draws-", ::getpid()));
+  youma::v1::Batch batch;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  auto spec = Spec(1'000'000, 500, 300'000);
+  spec.set_gtins(0, "00000000000031");
+  auto* big = spec.add_tiers();
+  big->set_name("big");
+  big->set_amount_fen(8800);
+  big->set_probability_ppm(50'000);
+  big->set_max_count(3);
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  youma::v1::DrawAudit audit;
+  CHECK(f.admin.Call(&RulesStub::VerifyDraws, ref, &audit).error_code() == grpc::FAILED_PRECONDITION);
+  int won = 0;
+  for (const auto& code : codes) won += MustScan(f.scanner, Req(code.url())).rewards_size();
+  CHECK(won > 30);   // about 35% of 200
+  CHECK(won < 110);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE tier = 1 AND campaign_id = ",
+                                       c.campaign_id())) <= 3);
+  End(f.admin, c.campaign_id());
+  youma::v1::Campaign ended;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &ended).ok());
+  // Anyone can check the revealed seed against the hash published at launch.
+  std::string seed(32, '\0');
+  for (int i = 0; i < 32; ++i) seed[i] = static_cast<char>(std::stoi(ended.seed_hex().substr(2 * i, 2), nullptr, 16));
+  CHECK(rules::Sha256Hex(reinterpret_cast<const uint8_t*>(seed.data()), 32) == c.seed_sha256());
+  REQUIRE(f.admin.Call(&RulesStub::VerifyDraws, ref, &audit).ok());
+  CHECK(audit.awards_checked() == won);
+  CHECK(audit.mismatches() == 0);
+  // A tampered ledger is caught.
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& conn) -> absl::Status {
+    storage::Execute(conn, absl::StrCat("UPDATE awards SET tier = 1 - tier WHERE campaign_id = ",
+                                        c.campaign_id(), " ORDER BY code_id LIMIT 1"));
+    return absl::OkStatus();
+  }));
+  REQUIRE(f.admin.Call(&RulesStub::VerifyDraws, ref, &audit).ok());
+  CHECK(audit.mismatches() == 1);
+  CHECK(audit.mismatch_details(0).find("draw gives tier") != std::string::npos);
+}
+
+TEST_CASE("diversion: a store owner's case scan out of territory flags at once; consumers need two users") {
+  Fixture f;
+  youma::v1::CreateDealerRequest dealer;
+  dealer.set_dealer_id(absl::StrCat("div-", ::getpid()));
+  dealer.set_name("Guangzhou dealer");
+  dealer.add_territory("4401");
+  youma::v1::Dealer d;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
+  const auto set = f.Codes(youma::v1::BATCH_KIND_SET, 2, 6);  // cases at 0 and 7
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id(d.dealer_id());
+  ship.add_case_codes(set[0].url());
+  ship.add_case_codes(set[7].url());
+  youma::v1::Shipment s;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, ship, &s).ok());
+
+  // In territory (Guangzhou, by GPS; Shenzhen by IP counts as Guangdong): nothing.
+  CHECK(MustScan(f.scanner, Req(set[1].url(), youma::v1::SCAN_ROLE_CONSUMER, "c1", "440106")).territory_warning().empty());
+  MustScan(f.scanner, Req(set[2].url(), youma::v1::SCAN_ROLE_CONSUMER, "c2", "440300", youma::v1::REGION_SOURCE_IP));
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ",
+                                       set[0].code_id())) == 0);
+  // A store owner opens the case in Shanghai: flagged at once, with a warning.
+  const ScanAnswer owner = MustScan(f.scanner, Req(set[0].url(), youma::v1::SCAN_ROLE_STORE_OWNER, "shop-1", "310101"));
+  CHECK(owner.territory_warning().find("authorized for 4401") != std::string::npos);
+  CHECK(owner.territory_warning().find(d.dealer_id()) != std::string::npos);
+  // The other case: consumers in Shanghai; one is not enough, two are.
+  MustScan(f.scanner, Req(set[8].url(), youma::v1::SCAN_ROLE_CONSUMER, "s1", "310101"));
+  MustScan(f.scanner, Req(set[9].url(), youma::v1::SCAN_ROLE_CONSUMER, "s1", "310104"));
+  youma::v1::ListDiversionFlagsRequest list;
+  list.set_dealer_id(d.dealer_id());
+  youma::v1::ListDiversionFlagsResponse flags;
+  REQUIRE(f.admin.Call(&RulesStub::ListDiversionFlags, list, &flags).ok());
+  REQUIRE(flags.flags_size() == 1);
+  CHECK(flags.flags(0).case_code_id() == set[0].code_id());
+  CHECK(flags.flags(0).rule() == "store_owner_out_of_territory");
+  CHECK(flags.flags(0).shipment_id() == s.shipment_id());
+  REQUIRE(flags.flags(0).evidence_size() == 1);
+  CHECK(flags.flags(0).evidence(0).region() == "310101");
+  MustScan(f.scanner, Req(set[10].url(), youma::v1::SCAN_ROLE_CONSUMER, "s2", "310101"));
+  REQUIRE(f.admin.Call(&RulesStub::ListDiversionFlags, list, &flags).ok());
+  REQUIRE(flags.flags_size() == 2);
+  CHECK(flags.flags(1).case_code_id() == set[7].code_id());
+  CHECK(flags.flags(1).rule() == "consumers_out_of_territory");
+  CHECK(flags.flags(1).parameters().find("min_users=2") != std::string::npos);
+  CHECK(flags.flags(1).evidence_size() == 2);
+  // Another brand's auditor sees none of it.
+  TestClient beta = f.server.Connect("beta", youma::v1::ROLE_AUDITOR);
+  youma::v1::ListDiversionFlagsRequest beta_list;
+  REQUIRE(beta.Call(&RulesStub::ListDiversionFlags, beta_list, &flags).ok());
+  CHECK(flags.flags_size() == 0);
+}
+
+TEST_CASE("StreamScans answers every scan on one stream, each with its client scan id") {
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 50);
+  auto ctx = f.scanner.Context();
+  auto stream = f.scanner.scan->StreamScans(ctx.get());
+  std::map<std::string, uint64_t> sent;
+  for (int i = 0; i < 60; ++i) {
+    ScanRequest r = Req(i < 50 ? codes[i].url() : "HTTPS://YM.EXAMPLE.CN/BAD");
+    sent[r.client_scan_id()] = i < 50 ? codes[i].code_id() : 0;
+    REQUIRE(stream->Write(r));
+  }
+  stream->WritesDone();
+  ScanAnswer a;
+  int genuine = 0, errors = 0;
+  while (stream->Read(&a)) {
+    REQUIRE(sent.count(a.client_scan_id()) == 1);
+    if (a.error_code() != 0) {
+      ++errors;
+      CHECK(a.error_code() == grpc::INVALID_ARGUMENT);
+    } else {
+      CHECK(a.code_id() == sent[a.client_scan_id()]);
+      genuine += a.verdict() == youma::v1::SCAN_VERDICT_GENUINE;
+    }
+    sent.erase(a.client_scan_id());
+  }
+  CHECK(stream->Finish().ok());
+  CHECK(genuine == 50);
+  CHECK(errors == 10);
+  CHECK(sent.empty());
+}
+
+}  // namespace
+}  // namespace youma::testing
