@@ -285,6 +285,11 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   CHECK(Contains(r.output, "14 codes activated"));
   CHECK(std::filesystem::exists(wd / "demo/batch-1.csv"));
   CHECK(std::filesystem::exists(wd / "demo/batch-1-png/1.png"));
+  // Part 3: scans, a campaign, diversion, and the draw audit.
+  CHECK(Contains(r.output, "Scanned 2 times, first on"));
+  CHECK(Contains(r.output, "a forged code: Counterfeit"));
+  CHECK(Contains(r.output, "rule store_owner_out_of_territory, dealer gz-001"));
+  CHECK(Contains(r.output, "awards recomputed from it, 0 mismatches"));
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ class Client {
   youma::v1::AdminService::Stub& admin() { return *admin_; }
   const std::string& brand() const { return brand_; }
   const std::string& server() const { return server_; }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   // True when the server answers its health check within `timeout`.
   bool Healthy(absl::Duration timeout) const;
 

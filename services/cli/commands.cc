@@ -486,6 +486,7 @@ int Main(int argc, char** argv) {
   AddQrCommand(app);
   AddDemoCommand(app);
   AddServerCommands(app);
+  AddScanCommands(app);
   app.footer("Start with `youma demo`. Every command has --help with an example.");
   try {
     app.parse(argc, argv);

@@ -36,6 +36,8 @@ int RunDemo(const DemoOptions& options);
 
 // serve, migrate, tokens, products, dealers, batch, export, printer-keys.
 void AddServerCommands(CLI::App& root);
+// scan, campaigns, audit.
+void AddScanCommands(CLI::App& root);
 
 // The master key of a server: --master-key-file, else $YOUMA_MASTER_KEY, else
 // (embedded default only) <data_dir>/master.key, made on first use.

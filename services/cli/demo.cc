@@ -19,6 +19,9 @@
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "services/common/rpc.h"
+#include "services/common/time_util.h"
+#include "youma/v1/rules.grpc.pb.h"
+#include "youma/v1/scan.grpc.pb.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
 
@@ -374,6 +377,108 @@ absl::Status IssuerDemo(const DemoOptions& options) {
             << shipment.territory(0) << ", " << shipment.activated()
             << " codes activated (policy: on shipment)\n";
 
+  // ------------------------------------------------------------ scans and rules
+  std::cout << "\n\n#### Part 3: consumers and store owners scan; rewards and diversion ####\n";
+  using RulesStub = youma::v1::RulesService::Stub;
+  using ScanStub = youma::v1::ScanService::Stub;
+  auto rules_stub = youma::v1::RulesService::NewStub(admin->channel());
+
+  Step(16, "A campaign: disclosed odds, a budget, a committed draw seed");
+  youma::v1::CreateCampaignRequest campaign_req;
+  campaign_req.set_brand(brand);
+  auto* spec = campaign_req.mutable_spec();
+  spec->set_name("开箱扫码领红包 (demo)");
+  spec->set_budget_fen(10000);
+  spec->add_gtins(product.gtin());
+  auto* small = spec->add_tiers();
+  small->set_name("1.88 yuan red packet");
+  small->set_amount_fen(188);
+  small->set_probability_ppm(500'000);
+  auto* big = spec->add_tiers();
+  big->set_name("88.88 yuan red packet");
+  big->set_amount_fen(8888);
+  big->set_probability_ppm(10'000);
+  big->set_max_count(1);
+  spec->set_per_user_daily_limit(5);
+  *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Minutes(1));
+  *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(24 * 30));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign campaign,
+                         admin->Call(*rules_stub, &RulesStub::CreateCampaign, campaign_req));
+  youma::v1::CampaignRef campaign_ref;
+  campaign_ref.set_brand(brand);
+  campaign_ref.set_campaign_id(campaign.campaign_id());
+  YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::LaunchCampaign, campaign_ref));
+  std::cout << "campaign " << campaign.campaign_id() << " live: 50% win 1.88 yuan, 1% win 88.88 yuan "
+            << "(one of them), budget 100 yuan\n"
+            << "draw seed committed: sha256 " << campaign.seed_sha256().substr(0, 16)
+            << "… (revealed when the campaign ends)\n";
+
+  token_req.set_role(youma::v1::ROLE_SCANNER);
+  token_req.set_description("youma demo: mini-program backend");
+  YOUMA_ASSIGN_OR_RETURN(auto scan_token, admin->Call(admin->admin(),
+                                                      &youma::v1::AdminService::Stub::CreateToken, token_req));
+  const std::string scan_token_file = (fs::path(options.dir) / "scanner.token").string();
+  YOUMA_RETURN_IF_ERROR(WriteFileAtomic(scan_token_file, scan_token.token() + "\n", 0600));
+  flags.token_file = scan_token_file;
+  YOUMA_ASSIGN_OR_RETURN(auto backend, Client::Connect(flags));
+  auto scan_stub = youma::v1::ScanService::NewStub(backend->channel());
+  int scan_no = 0;
+  auto scan = [&](const std::string& code, youma::v1::ScanRole role, const std::string& user,
+                  const std::string& region) -> absl::StatusOr<youma::v1::ScanAnswer> {
+    youma::v1::ScanRequest r;
+    r.set_code(code);
+    r.set_role(role);
+    r.set_user_id(user);
+    r.set_device_id("phone-" + user);
+    r.set_region(region);
+    r.set_region_source(youma::v1::REGION_SOURCE_GPS);
+    r.set_client_scan_id(absl::StrCat("demo-", absl::ToUnixMicros(absl::Now()), "-", scan_no++));
+    return backend->Call(*scan_stub, &ScanStub::Scan, r);
+  };
+
+  Step(17, "Consumers in Guangzhou scan the bottles of the shipped cases");
+  for (int i = 0; i < 6; ++i) {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer a, scan(bottle_urls[i], youma::v1::SCAN_ROLE_CONSUMER,
+                                                         absl::StrCat("openid-", i), "440106"));
+    std::cout << "  bottle " << a.code_id() << ": " << a.message()
+              << (a.rewards().empty() ? absl::StrCat(" (", a.no_reward_reason(), ")") : "") << "\n";
+  }
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer again,
+                         scan(bottle_urls[0], youma::v1::SCAN_ROLE_CONSUMER, "openid-friend", "440104"));
+  std::cout << "the first bottle, scanned again by someone else:\n  " << again.message() << " ("
+            << again.no_reward_reason() << ")\n";
+  std::string forged = bottle_urls[1];
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer fake,
+                         scan(forged, youma::v1::SCAN_ROLE_CONSUMER, "openid-9", "350102"));
+  std::cout << "a forged code: " << fake.message() << " (answered from memory, no database row)\n";
+
+  Step(18, "Diversion (窜货): a store owner in Shanghai opens a case shipped to Guangzhou");
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer owner,
+                         scan(case_urls[1], youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh-01", "310101"));
+  std::cout << "  " << owner.message() << "\n  warning: " << owner.territory_warning() << "\n";
+  youma::v1::ListDiversionFlagsRequest flags_req;
+  flags_req.set_brand(brand);
+  flags_req.set_dealer_id(dealer.dealer_id());
+  YOUMA_ASSIGN_OR_RETURN(auto flags_resp, admin->Call(*rules_stub, &RulesStub::ListDiversionFlags, flags_req));
+  for (const auto& flag : flags_resp.flags()) {
+    std::cout << "  flag: case " << flag.case_code_id() << ", rule " << flag.rule() << ", dealer "
+              << flag.dealer_id() << " (shipment " << flag.shipment_id() << "), "
+              << flag.evidence_size() << " scan(s) of evidence\n";
+  }
+
+  Step(19, "The campaign's books, then its end: the seed is revealed and every draw re-checked");
+  YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::GetCampaign, campaign_ref));
+  std::cout << absl::StrFormat("  awards %d, spent %d.%02d yuan, left %d.%02d yuan\n", campaign.awards(),
+                               campaign.spent_fen() / 100, campaign.spent_fen() % 100,
+                               campaign.left_fen() / 100, campaign.left_fen() % 100);
+  YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::EndCampaign, campaign_ref));
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::DrawAudit draw_audit,
+                         admin->Call(*rules_stub, &RulesStub::VerifyDraws, campaign_ref));
+  std::cout << "  seed " << campaign.seed_hex().substr(0, 16) << "… revealed; "
+            << draw_audit.awards_checked() << " awards recomputed from it, "
+            << draw_audit.mismatches() << " mismatches\n";
+
   std::cout << "\nTry it yourself (the server "
             << (local ? "stops with this demo; `youma serve` keeps one running" : "is running")
             << "):\n"
@@ -381,7 +486,10 @@ absl::Status IssuerDemo(const DemoOptions& options) {
             << "  youma export --token-file " << token_file << " --batch " << set.batch_id()
             << " --format jsonl --out batch.jsonl\n"
             << "  youma verify --keyset " << keyset_path << " --master-key-file " << options.data_dir
-            << "/master.key '" << case_urls[0] << "'\n";
+            << "/master.key '" << case_urls[0] << "'\n"
+            << "  youma scan --token-file " << scan_token_file << " --user me --region 440106 '"
+            << bottle_urls[6] << "'\n"
+            << "  youma audit diversion --token-file " << admin_token_file << " --brand " << brand << "\n";
   if (local) local->Shutdown(absl::Seconds(5));
   return absl::OkStatus();
 }
