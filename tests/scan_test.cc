@@ -342,8 +342,10 @@ TEST_CASE("64 concurrent clients never overspend a small budget, with retries mi
         ScanRequest r = Req(codes[i].url(), youma::v1::SCAN_ROLE_CONSUMER, absl::StrCat("user-", i));
         for (int attempt = 0; attempt < (i % 3 == 0 ? 2 : 1); ++attempt) {  // some retries
           ScanAnswer a;
-          if (!scanner.Call(&ScanStub::Scan, r, &a).ok()) {
+          const grpc::Status st = scanner.Call(&ScanStub::Scan, r, &a);
+          if (!st.ok()) {
             ++errors;
+            std::fprintf(stderr, "scan failed: %s\n", st.error_message().c_str());
           } else if (attempt == 0) {
             paid += a.rewards_size() > 0 ? static_cast<int>(a.rewards(0).amount_fen()) : 0;
           }

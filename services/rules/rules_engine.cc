@@ -263,44 +263,69 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
+    sql::Connection& c, const std::vector<const ScanFacts*>& scans) {
+  std::map<uint64_t, Territory> out;
+  std::string aggregated, covering;
+  std::map<std::string, std::vector<const ScanFacts*>> by_brand;
+  for (const ScanFacts* f : scans) {
+    if (f->request->region().empty() || f->request->role() == youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
+      continue;
+    }
+    Territory& t = out[f->code_id];
+    t.case_id = f->code_id;
+    if (!f->is_case) {
+      if (auto set_case = f->batch.SetCaseOf(f->code_id)) {
+        t.case_id = *set_case;
+      } else {
+        absl::StrAppend(&aggregated, aggregated.empty() ? "" : ",", f->code_id);
+      }
+    }
+    t.prefixes = absl::StrSplit(f->batch.planned_territory, ',', absl::SkipEmpty());
+    by_brand[f->brand].push_back(f);
+  }
+  if (out.empty()) return out;
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  if (!aggregated.empty()) {
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT bottle_code_id, case_code_id FROM aggregation_links WHERE bottle_code_id IN (",
+        aggregated, ")")));
+    while (rs->next()) out[rs->getUInt64(1)].case_id = rs->getUInt64(2);
+  }
+  for (const auto& [brand, facts] : by_brand) {
+    std::string where;
+    for (const ScanFacts* f : facts) {
+      absl::StrAppend(&where, where.empty() ? "" : " OR ", "(r.first_code_id <= ", f->code_id,
+                      " AND r.last_code_id >= ", f->code_id, ")");
+    }
+    auto q = Prepare(c, absl::StrCat("SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, "
+                                     "s.territory FROM shipment_ranges r JOIN shipments s ON "
+                                     "s.shipment_id = r.shipment_id WHERE r.brand = ? AND (", where, ")"));
+    q->setString(1, brand);
+    std::unique_ptr<sql::ResultSet> rs(q->executeQuery());
+    while (rs->next()) {
+      const uint64_t first = rs->getUInt64(1), last = rs->getUInt64(2), shipment = rs->getUInt64(3);
+      for (const ScanFacts* f : facts) {
+        if (f->code_id < first || f->code_id > last) continue;
+        Territory& t = out[f->code_id];
+        if (shipment < t.shipment_id) continue;  // the latest shipment wins
+        t.shipment_id = shipment;
+        t.dealer_id = rs->getString(4);
+        t.prefixes = absl::StrSplit(std::string(rs->getString(5)), ',', absl::SkipEmpty());
+      }
+    }
+  }
+  return out;
+}
+
 absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
                                     youma::v1::ScanAnswer* answer) {
   const youma::v1::ScanRequest& req = *facts.request;
-  if (req.region().empty()) return absl::OkStatus();
-  // The case this code travels in: itself, its pre-associated set, or its aggregation.
-  uint64_t case_id = facts.code_id;
-  if (!facts.is_case) {
-    if (auto set_case = facts.batch.SetCaseOf(facts.code_id)) {
-      case_id = *set_case;
-    } else {
-      auto st = Prepare(c, "SELECT case_code_id FROM aggregation_links WHERE bottle_code_id = ?");
-      st->setUInt64(1, facts.code_id);
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-      if (rs->next()) case_id = rs->getUInt64(1);
-    }
-  }
-  // Authorized territory: the latest shipment covering the code, else the plan.
-  std::vector<std::string> territory;
-  std::string dealer_id;
-  uint64_t shipment_id = 0;
-  {
-    auto st = Prepare(c,
-                      "SELECT s.shipment_id, s.dealer_id, s.territory FROM shipment_ranges r JOIN "
-                      "shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ? AND "
-                      "r.first_code_id <= ? AND r.last_code_id >= ? ORDER BY s.shipment_id DESC LIMIT 1");
-    st->setString(1, facts.brand);
-    st->setUInt64(2, facts.code_id);
-    st->setUInt64(3, facts.code_id);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (rs->next()) {
-      shipment_id = rs->getUInt64(1);
-      dealer_id = rs->getString(2);
-      territory = absl::StrSplit(std::string(rs->getString(3)), ',', absl::SkipEmpty());
-    }
-  }
-  if (territory.empty()) {
-    territory = absl::StrSplit(facts.batch.planned_territory, ',', absl::SkipEmpty());
-  }
+  if (req.region().empty() || facts.territory == nullptr) return absl::OkStatus();
+  const uint64_t case_id = facts.territory->case_id;
+  const std::vector<std::string>& territory = facts.territory->prefixes;
+  const std::string& dealer_id = facts.territory->dealer_id;
+  const uint64_t shipment_id = facts.territory->shipment_id;
   if (territory.empty() || InTerritory(req.region(), req.region_source(), territory)) {
     return absl::OkStatus();
   }

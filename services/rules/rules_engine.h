@@ -36,6 +36,14 @@ struct RulesOptions {
   absl::Duration campaign_cache = absl::Seconds(2);
 };
 
+// Where a code travels and may be sold, looked up once per group of scans.
+struct Territory {
+  uint64_t case_id = 0;  // the case the code travels in (itself if none is known)
+  std::vector<std::string> prefixes;
+  std::string dealer_id;
+  uint64_t shipment_id = 0;
+};
+
 // One genuine scan, as the rules see it.
 struct ScanFacts {
   std::string brand;
@@ -44,12 +52,19 @@ struct ScanFacts {
   issuer::BatchInfo batch;
   const youma::v1::ScanRequest* request = nullptr;
   absl::Time scan_time;
+  const Territory* territory = nullptr;  // from PrefetchTerritories
 };
 
 class RulesEngine {
  public:
   RulesEngine(storage::ConnectionPool* pool, RulesOptions options)
       : pool_(pool), options_(options) {}
+
+  // The authorized territory of each code of a group of scans: its case (set
+  // layout or aggregation) and the latest shipment covering it, else the
+  // batch's plan. Two queries for the whole group.
+  absl::StatusOr<std::map<uint64_t, Territory>> PrefetchTerritories(
+      sql::Connection& c, const std::vector<const ScanFacts*>& scans);
 
   // Rewards and diversion for one scan, in the caller's transaction; fills the
   // answer's rewards, no_reward_reason and territory_warning.

@@ -185,13 +185,16 @@ void ScanPipeline::Writer() {
       }
     }
     absl::Status st;
-    for (int attempt = 0; attempt < 5; ++attempt) {
+    for (int attempt = 0; attempt < 10; ++attempt) {
       for (Pending& p : group) {
         p.answer.Clear();
         p.duplicate = false;
       }
       st = CommitGroup(group);
-      if (!absl::IsAborted(st)) break;  // deadlock or lock wait: try again
+      // A deadlock, or a retry of the same scan committed by another group
+      // meanwhile: run the group again (it will find the first answer).
+      if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
     }
     if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
     for (Pending& p : group) {
@@ -250,16 +253,27 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
     std::map<uint64_t, CodeState> states;
     std::set<uint64_t> batch_ids;
     {
-      std::string sql = "SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans WHERE code_id IN (";
-      bool firstv = true;
+      // Lock every code's row, making missing ones, in code-id order so that
+      // concurrent groups take their locks in the same order.
+      std::map<uint64_t, const Pending*> codes;
       for (Pending* p : fresh) {
-        absl::StrAppend(&sql, firstv ? "" : ",", p->code_id);
-        firstv = false;
+        codes.emplace(p->code_id, p);
         batch_ids.insert(p->batch.batch_id);
       }
-      sql += ") FOR UPDATE";
+      std::string sql =
+          "INSERT INTO code_scans (code_id, brand, first_scan_time, first_region, scan_count, "
+          "last_scan_time) VALUES ";
+      std::string ids;
+      for (const auto& [id, p] : codes) {
+        absl::StrAppend(&sql, ids.empty() ? "" : ",", "(", id, ",'', UTC_TIMESTAMP(6), '', 0, UTC_TIMESTAMP(6))");
+        absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
+      }
+      sql += " ON DUPLICATE KEY UPDATE code_id = code_id";
       std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+      st->executeUpdate(sql);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+          "SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans WHERE code_id IN (",
+          ids, ") FOR UPDATE")));
       while (rs->next()) {
         CodeState& s = states[rs->getUInt64(1)];
         s.first_time = common::ParseSqlTime(rs->getString(2));
@@ -287,7 +301,26 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       }
     }
     // 4. Each scan in order: verdict, history, rules.
-    for (Pending* p : fresh) {
+    std::vector<rules::ScanFacts> facts(fresh.size());
+    std::vector<const rules::ScanFacts*> fact_ptrs;
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      Pending* p = fresh[i];
+      facts[i].brand = p->brand;
+      facts[i].code_id = p->code_id;
+      facts[i].is_case = p->is_case;
+      facts[i].batch = p->batch;
+      facts[i].request = &p->request;
+      facts[i].scan_time = p->scan_time;
+      fact_ptrs.push_back(&facts[i]);
+    }
+    YOUMA_ASSIGN_OR_RETURN(auto territories, rules_->PrefetchTerritories(c, fact_ptrs));
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      if (auto it = territories.find(facts[i].code_id); it != territories.end()) {
+        facts[i].territory = &it->second;
+      }
+    }
+    for (size_t fi = 0; fi < fresh.size(); ++fi) {
+      Pending* p = fresh[fi];
       youma::v1::ScanAnswer& a = p->answer;
       const youma::v1::ScanRequest& r = p->request;
       a.set_client_scan_id(r.client_scan_id());
@@ -325,14 +358,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       h->set_first_scan(s.count == 1);
       std::string message = VerdictText(a.verdict());
       if (a.verdict() == youma::v1::SCAN_VERDICT_GENUINE) {
-        rules::ScanFacts facts;
-        facts.brand = p->brand;
-        facts.code_id = p->code_id;
-        facts.is_case = p->is_case;
-        facts.batch = p->batch;
-        facts.request = &r;
-        facts.scan_time = p->scan_time;
-        YOUMA_RETURN_IF_ERROR(rules_->Apply(c, facts, &a));
+        YOUMA_RETURN_IF_ERROR(rules_->Apply(c, facts[fi], &a));
       } else {
         a.set_no_reward_reason("only active genuine codes take part in campaigns");
       }
@@ -391,7 +417,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       std::map<uint64_t, const Pending*> last;
       for (Pending* p : fresh) last[p->code_id] = p;
       for (size_t i = 0; i < last.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?)");
-      sql += " ON DUPLICATE KEY UPDATE scan_count = VALUES(scan_count), last_scan_time = VALUES(last_scan_time)";
+      sql += " ON DUPLICATE KEY UPDATE brand = VALUES(brand), first_scan_time = VALUES(first_scan_time), "
+             "first_region = VALUES(first_region), scan_count = VALUES(scan_count), "
+             "last_scan_time = VALUES(last_scan_time)";
       auto st = Prepare(c, sql);
       int col = 1;
       for (const auto& [id, p] : last) {
@@ -415,14 +443,13 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
 }
 
 void ScanPipeline::CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& r) {
-  const std::string region = r.region().empty() ? "000000" : r.region();
-  const std::string hour = absl::FormatTime("%Y-%m-%d %H:00:00", absl::Now(), absl::UTCTimeZone());
+  const int64_t hour = absl::ToUnixSeconds(absl::Now()) / 3600;
   std::lock_guard<std::mutex> lock(counterfeit_mu_);
-  ++counterfeits_[{brand, region, hour}];
+  ++counterfeits_[{brand, r.region().empty() ? "000000" : r.region(), hour}];
 }
 
 absl::Status ScanPipeline::FlushCounterfeits() {
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> counts;
+  std::map<std::tuple<std::string, std::string, int64_t>, uint64_t> counts;
   {
     std::lock_guard<std::mutex> lock(counterfeit_mu_);
     counts.swap(counterfeits_);
@@ -434,7 +461,7 @@ absl::Status ScanPipeline::FlushCounterfeits() {
     for (const auto& [key, n] : counts) {
       up->setString(1, std::get<0>(key));
       up->setString(2, std::get<1>(key));
-      up->setString(3, std::get<2>(key));
+      up->setString(3, common::SqlTime(absl::FromUnixSeconds(std::get<2>(key) * 3600)));
       up->setUInt64(4, n);
       up->executeUpdate();
     }

@@ -42,7 +42,7 @@
 namespace youma::scan {
 
 struct ScanOptions {
-  int writers = 2;
+  int writers = 4;
   size_t max_group = 256;
   absl::Duration counterfeit_flush = absl::Seconds(5);
 };
@@ -106,7 +106,8 @@ class ScanPipeline {
 
   std::mutex counterfeit_mu_;
   std::condition_variable counterfeit_cv_;
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> counterfeits_;
+  // (brand, region, hour since the epoch) -> forged scans not yet written.
+  std::map<std::tuple<std::string, std::string, int64_t>, uint64_t> counterfeits_;
   bool flusher_stop_ = false;
   std::thread flusher_;
 

@@ -48,6 +48,10 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
     options["OPT_WRITE_TIMEOUT"] = 60;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
     std::unique_ptr<sql::Connection> c(driver->connect(options));
+    // Row locks only, no gap locks: concurrent scan groups then contend on the
+    // rows they share, not on the gaps between them. Every check-then-write in
+    // youma holds a row lock (FOR UPDATE) or a unique key.
+    Execute(*c, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
     return c;
   } catch (const sql::SQLException& e) {
     // Any failure to connect means the database is not there for us now.

@@ -1,0 +1,314 @@
+// bench/scan: the scan service beside the limits measured in the same run.
+//
+//   1. Durable scans per second through gRPC, unary with many clients and on
+//      StreamScans, beside an empty unary RPC (gRPC health Check) on the same
+//      server and channels; p50 and p99 latency at half of the peak rate.
+//   2. Forged-code rejection per second on one core, in process.
+//   3. Process memory with 100,000 batches in the scan index.
+//
+//   build/bench/scan_bench            # 5 s per measurement
+//   build/bench/scan_bench --smoke    # a fraction of a second each (CI)
+#include <grpcpp/generic/generic_stub.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/app/app.h"
+#include "services/common/files.h"
+#include "services/common/time_util.h"
+#include "services/storage/local_mariadb.h"
+#include "youma/v1/issuer.grpc.pb.h"
+#include "youma/v1/scan.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "scan_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+template <typename S>
+void Check(const S& st, const char* what) {
+  if constexpr (std::is_same_v<S, grpc::Status>) {
+    if (!st.ok()) Die(absl::StrCat(what, ": ", st.error_message()));
+  } else {
+    if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
+  }
+}
+
+double RssMb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+// Runs `op` on `threads` threads for `secs`; returns ops/s and fills latencies.
+double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& op,
+            std::vector<double>* latencies = nullptr, double rate_limit = 0) {
+  std::atomic<uint64_t> done{0};
+  std::mutex mu;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(secs);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      uint64_t i = 0;
+      std::vector<double> mine;
+      const double interval = rate_limit > 0 ? threads / rate_limit : 0;
+      auto next = Clock::now();
+      while (Clock::now() < end) {
+        if (interval > 0) {
+          std::this_thread::sleep_until(next);
+          next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
+        }
+        const auto t0 = Clock::now();
+        if (!op(t, i++)) Die("a call failed under load");
+        if (latencies) mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        ++done;
+      }
+      if (latencies) {
+        std::lock_guard<std::mutex> lock(mu);
+        latencies->insert(latencies->end(), mine.begin(), mine.end());
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return done / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
+  if (sodium_init() < 0) return 1;
+  const double secs = smoke ? 0.3 : 5.0;
+  const int threads = 128;
+  const int batches_for_memory = smoke ? 2'000 : 100'000;
+
+  char tmpl[] = "/tmp/youma-scan-bench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto db = youma::storage::LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "512M"});
+  Check(db.status(), "MariaDB");
+  const youma::codegen::MasterKey master = youma::codegen::NewMasterKey();
+  std::filesystem::create_directories(dir + "/keysets");
+  auto ks = youma::codegen::Keyset::Create({.brand = "bench"}, absl::Now());
+  Check(ks.status(), "keyset");
+  Check(youma::common::SaveKeyset(dir + "/keysets/bench.keyset", *ks, master), "keyset file");
+  youma::app::AppOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "";
+  options.data_dir = dir + "/data";
+  options.mysql = (*db)->config();
+  options.keyset_dir = dir + "/keysets";
+  options.master_key = master;
+  options.executor_threads = 64;
+  options.db_connections = 32;
+  auto app = youma::app::App::Start(std::move(options));
+  Check(app.status(), "server");
+  auto admin = (*app)->tokens().Create("bench", youma::v1::ROLE_ADMIN, "bench");
+  Check(admin.status(), "token");
+  const std::string token = admin->token;
+  auto ctx = [&] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->AddMetadata("authorization", "Bearer " + token);
+    return c;
+  };
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 4; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", i);  // separate connections
+    channels.push_back(grpc::CreateCustomChannel((*app)->address(), grpc::InsecureChannelCredentials(), args));
+  }
+  auto issuer = youma::v1::IssuerService::NewStub(channels[0]);
+  {
+    youma::v1::CreateProductRequest p;
+    p.set_gtin("06901234567892");
+    p.set_name("bench");
+    youma::v1::Product out;
+    Check(issuer->CreateProduct(ctx().get(), p, &out), "product");
+  }
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("06901234567892");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(smoke ? 5'000 : 200'000);
+  breq.set_request_id("scan-bench");
+  youma::v1::Batch batch;
+  Check(issuer->CreateBatch(ctx().get(), breq, &batch), "batch");
+  std::vector<std::string> codes;
+  {
+    youma::v1::StreamCodesRequest sreq;
+    sreq.set_batch_id(batch.batch_id());
+    auto c = ctx();
+    auto reader = issuer->StreamCodes(c.get(), sreq);
+    youma::v1::CodeChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (const auto& code : chunk.codes()) codes.push_back(code.url());
+    }
+    Check(reader->Finish(), "stream codes");
+  }
+  std::atomic<uint64_t> scan_no{0};
+  auto request = [&](uint64_t n) {
+    youma::v1::ScanRequest r;
+    r.set_code(codes[n % codes.size()]);
+    r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+    r.set_user_id(absl::StrCat("user-", n % 100000));
+    r.set_region("440106");
+    r.set_region_source(youma::v1::REGION_SOURCE_GPS);
+    r.set_client_scan_id(absl::StrCat("b-", n));
+    return r;
+  };
+
+  // The limit: an empty unary RPC (health Check) over the same channels.
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic;
+  for (auto& ch : channels) generic.push_back(std::make_unique<grpc::GenericStub>(ch));
+  const double empty_rate = Load(threads, secs, [&](int t, uint64_t) {
+    grpc::Slice empty("");
+    grpc::ByteBuffer req(&empty, 1), resp;
+    grpc::ClientContext c;
+    std::promise<grpc::Status> done;
+    generic[t % generic.size()]->UnaryCall(&c, "/grpc.health.v1.Health/Check", {}, &req, &resp,
+                                           [&](grpc::Status st) { done.set_value(st); });
+    return done.get_future().get().ok();
+  });
+
+  std::vector<std::unique_ptr<youma::v1::ScanService::Stub>> scan_stubs;
+  for (auto& ch : channels) scan_stubs.push_back(youma::v1::ScanService::NewStub(ch));
+  auto scan_once = [&](int t, uint64_t) {
+    youma::v1::ScanAnswer a;
+    auto c = ctx();
+    return scan_stubs[t % scan_stubs.size()]->Scan(c.get(), request(scan_no++), &a).ok();
+  };
+  const double unary_rate = Load(threads, secs, scan_once);
+
+  // StreamScans: 8 streams, each keeping 64 scans in flight.
+  double stream_rate = 0;
+  {
+    std::atomic<uint64_t> answered{0};
+    const auto start = Clock::now();
+    std::vector<std::thread> streams;
+    for (int s = 0; s < 8; ++s) {
+      streams.emplace_back([&, s] {
+        auto c = ctx();
+        auto stream = scan_stubs[s % scan_stubs.size()]->StreamScans(c.get());
+        std::atomic<int> in_flight{0};
+        std::atomic<bool> writing{true};
+        std::thread reader([&] {
+          youma::v1::ScanAnswer a;
+          while (stream->Read(&a)) {
+            if (a.error_code() != 0) Die("a streamed scan failed: " + a.error_message());
+            --in_flight;
+            ++answered;
+          }
+        });
+        const auto end = start + std::chrono::duration<double>(secs);
+        while (Clock::now() < end) {
+          if (in_flight >= 64) {
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            continue;
+          }
+          ++in_flight;
+          if (!stream->Write(request(scan_no++))) break;
+        }
+        writing = false;
+        stream->WritesDone();
+        reader.join();
+        Check(stream->Finish(), "StreamScans");
+      });
+    }
+    for (auto& th : streams) th.join();
+    stream_rate = answered / std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  const double peak = std::max(unary_rate, 1.0);
+  std::vector<double> lat;
+  const double half_rate = Load(threads, secs, scan_once, &lat, peak / 2);
+
+  // Forged codes, in process, one core: verify, count, answer.
+  youma::v1::ScanRequest forged = request(0);
+  std::string bad = forged.code();
+  bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
+  forged.set_code(bad);
+  youma::issuer::BatchIndex index(&(*app)->pool());
+  youma::rules::RulesEngine rules(&(*app)->pool(), {});
+  youma::common::KeysetRegistry registry(dir + "/keysets", master);
+  Check(registry.Load(), "keysets");
+  double forged_rate = 0;
+  {
+    youma::scan::ScanPipeline pipeline(&(*app)->pool(), &registry, &index, &rules, {});
+    uint64_t n = 0;
+    const auto start = Clock::now();
+    uint64_t counterfeit = 0;
+    while (std::chrono::duration<double>(Clock::now() - start).count() < secs) {
+      for (int i = 0; i < 1000; ++i, ++n) {
+        pipeline.Submit("bench", forged, [&](absl::StatusOr<youma::v1::ScanAnswer> a) {
+          counterfeit += a.ok() && a->verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT;
+        });
+      }
+    }
+    forged_rate = n / std::chrono::duration<double>(Clock::now() - start).count();
+    if (counterfeit != n) Die("a forged code was not answered COUNTERFEIT");
+  }
+
+  // Memory: 100,000 batches in the index that finds a code's batch.
+  double rss_before = 0, rss_after = 0;
+  {
+    Check((*app)->pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+      for (int base = 0; base < batches_for_memory; base += 1000) {
+        std::string sql = "INSERT INTO batches (batch_id, brand, request_id, params_digest, gtin, kind, set_size, scheme, case_scheme, key_id, case_key_id, quantity, code_count, planned_territory, production_line, activation, export_limit, actor, create_time) VALUES ";
+        for (int i = 0; i < 1000; ++i) {
+          const uint64_t id = 1'000'000'000'000ULL + static_cast<uint64_t>(base + i) * 100'000;
+          absl::StrAppend(&sql, i ? "," : "", "(", id, ",'bench','mem-", base + i,
+                          "',REPEAT('x',32),'06901234567892',2,0,1,0,1,0,100000,100000,'44,4401','L1',1,3,'bench',UTC_TIMESTAMP())");
+        }
+        youma::storage::Execute(c, sql);
+      }
+      return absl::OkStatus();
+    }), "inserting batches");
+    youma::issuer::BatchIndex big(&(*app)->pool());
+    rss_before = RssMb();
+    Check(big.Find(1'000'000'000'000ULL + static_cast<uint64_t>(batches_for_memory - 1) * 100'000).status(),
+          "index lookup");
+    rss_after = RssMb();
+    if (big.size() < static_cast<size_t>(batches_for_memory)) Die("index did not load every batch");
+  }
+
+  std::printf("youma scan benchmark%s: %d client threads, %.1f s per measurement; MariaDB with "
+              "innodb_flush_log_at_trx_commit=1\n\n",
+              smoke ? " (smoke mode: figures not meaningful)" : "", threads, secs);
+  std::printf("%-40s %12s   %-34s %12s %7s   %s\n", "measure", "figure", "limit (same run)", "limit",
+              "ratio", "target");
+  auto row = [](const char* what, double v, const char* limit_name, double limit, const char* target) {
+    std::printf("%-40s %12.0f   %-34s %12.0f %6.0f%%   %s\n", what, v, limit_name, limit,
+                limit > 0 ? 100.0 * v / limit : 0.0, target);
+  };
+  row("durable scans/s, unary, 128 clients", unary_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
+  row("durable scans/s, StreamScans (8x64)", stream_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
+  std::printf("%-40s %12.0f   p50 %.2f ms, p99 %.2f ms at %.0f scans/s offered\n", "latency at half the peak rate",
+              half_rate, Percentile(lat, 0.5), Percentile(lat, 0.99), peak / 2);
+  row("forged codes rejected/s, 1 core", forged_rate, "target", 500'000, ">= 500,000/s");
+  std::printf("%-40s %12.1f   MB process RSS with %d batches indexed (index: %.1f MB); target < 200 MB\n",
+              "scan-service memory", rss_after, batches_for_memory, rss_after - rss_before);
+  (*app)->Shutdown(absl::Seconds(5));
+  app->reset();
+  db->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
