@@ -20,8 +20,9 @@ std::unique_ptr<grpc::ClientContext> TestClient::Context() const {
 }
 
 TestServer& TestServer::Shared() {
-  static TestServer* server = new TestServer();  // lives until the process ends
-  return *server;
+  // Destroyed at exit: the server stops, then its MariaDB, then its files go.
+  static TestServer server;
+  return server;
 }
 
 TestServer::TestServer(std::function<void(app::AppOptions&)> customize) {

@@ -92,20 +92,30 @@ absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngin
   return shared;
 }
 
-bool SpendBudget(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int64_t amount) {
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount) {
+  const int start = ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
   auto take = Prepare(c,
                       "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE "
                       "campaign_id = ? AND shard = ? AND remaining_fen >= ?");
-  const int start = static_cast<int>(code_id % kBudgetShards);
-  for (int i = 0; i < kBudgetShards; ++i) {
-    take->setInt64(1, amount);
-    take->setUInt64(2, campaign_id);
-    take->setInt(3, (start + i) % kBudgetShards);
-    take->setInt64(4, amount);
+  take->setInt64(1, amount);
+  take->setUInt64(2, campaign_id);
+  take->setInt(3, start);
+  take->setInt64(4, amount);
+  if (take->executeUpdate() == 1) return true;
+  // Another shard that can pay and that no other transaction holds.
+  auto other = Prepare(c,
+                       "SELECT shard FROM budget_shards WHERE campaign_id = ? AND remaining_fen >= ? "
+                       "ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED");
+  other->setUInt64(1, campaign_id);
+  other->setInt64(2, amount);
+  std::unique_ptr<sql::ResultSet> free_shard(other->executeQuery());
+  if (free_shard->next()) {
+    take->setInt(3, free_shard->getInt(1));
     if (take->executeUpdate() == 1) return true;
   }
-  // No shard alone can pay: near the end of the budget, gather what is left
-  // into one shard (rare, so touching every shard row here is fine).
+  // None alone can pay: lock every shard (in key order, as every
+  // transaction does here) and gather what is left into this one. Rare: only
+  // when a shard runs dry, near the end of the budget.
   auto all = Prepare(c, "SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ? FOR UPDATE");
   all->setUInt64(1, campaign_id);
   std::unique_ptr<sql::ResultSet> rs(all->executeQuery());
@@ -218,7 +228,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
       return absl::OkStatus();
     }
   }
-  if (!SpendBudget(c, l.campaign_id, facts.code_id, prize.amount_fen())) {
+  if (!SpendBudget(c, l.campaign_id, facts.budget_shard, prize.amount_fen())) {
     *why_not = "the campaign's budget is used up";
     return absl::OkStatus();
   }

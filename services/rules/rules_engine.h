@@ -53,6 +53,10 @@ struct ScanFacts {
   const youma::v1::ScanRequest* request = nullptr;
   absl::Time scan_time;
   const Territory* territory = nullptr;  // from PrefetchTerritories
+  // The budget shard this scan's transaction spends from first. One shard per
+  // transaction keeps concurrent transactions from locking shards in
+  // different orders (and so from deadlocking).
+  int budget_shard = 0;
 };
 
 class RulesEngine {
@@ -97,9 +101,9 @@ class RulesEngine {
   std::map<std::string, Cached> cache_;
 };
 
-// Takes `amount` from the campaign's budget shards (starting at the code's
-// shard; gathering the remainders into one shard when none alone suffices).
+// Takes `amount` from the campaign's budget shards (from `shard` first; then,
+// near the end of the budget, gathering the remainders into one shard).
 // Returns false when the budget cannot pay it. Call inside a transaction.
-bool SpendBudget(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int64_t amount);
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount);
 
 }  // namespace youma::rules

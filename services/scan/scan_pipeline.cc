@@ -1,5 +1,7 @@
 #include "services/scan/scan_pipeline.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <set>
 
@@ -185,7 +187,7 @@ void ScanPipeline::Writer() {
       }
     }
     absl::Status st;
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    for (int attempt = 0; attempt < 30; ++attempt) {
       for (Pending& p : group) {
         p.answer.Clear();
         p.duplicate = false;
@@ -194,7 +196,9 @@ void ScanPipeline::Writer() {
       // A deadlock, or a retry of the same scan committed by another group
       // meanwhile: run the group again (it will find the first answer).
       if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
+      // Back off with jitter so the same groups do not collide again.
+      std::this_thread::sleep_for(std::chrono::microseconds(
+          (500 << std::min(attempt, 6)) + static_cast<int>(randombytes_uniform(1000))));
     }
     if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
     for (Pending& p : group) {
@@ -303,6 +307,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
     // 4. Each scan in order: verdict, history, rules.
     std::vector<rules::ScanFacts> facts(fresh.size());
     std::vector<const rules::ScanFacts*> fact_ptrs;
+    const int shard = static_cast<int>(group_seq_.fetch_add(1) % rules::kBudgetShards);
     for (size_t i = 0; i < fresh.size(); ++i) {
       Pending* p = fresh[i];
       facts[i].brand = p->brand;
@@ -311,6 +316,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       facts[i].batch = p->batch;
       facts[i].request = &p->request;
       facts[i].scan_time = p->scan_time;
+      facts[i].budget_shard = shard;
       fact_ptrs.push_back(&facts[i]);
     }
     YOUMA_ASSIGN_OR_RETURN(auto territories, rules_->PrefetchTerritories(c, fact_ptrs));

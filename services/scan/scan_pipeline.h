@@ -18,6 +18,7 @@
 // Thread-safe; callbacks run on writer threads (or the caller's, for forged codes).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -103,6 +104,7 @@ class ScanPipeline {
   int in_flight_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> writers_;
+  std::atomic<uint64_t> group_seq_{0};
 
   std::mutex counterfeit_mu_;
   std::condition_variable counterfeit_cv_;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,10 +38,25 @@ std::string Tail(const std::string& path, int lines) {
 
 // fork + exec with stdout/stderr to `log`; the child gets SIGTERM if we die, so
 // a killed youma never leaves a stray mariadbd behind.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log) {
+// `tmpdir` becomes the child's TMPDIR: instances started side by side must not
+// share temporary table files.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log,
+                            const std::string& tmpdir) {
+  std::error_code ec;
+  std::filesystem::create_directories(tmpdir, ec);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment is built here: between fork and exec only
+  // async-signal-safe calls are allowed.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "TMPDIR=", 7) != 0) env_strings.emplace_back(*e);
+  }
+  env_strings.push_back("TMPDIR=" + tmpdir);
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError("fork failed");
@@ -54,14 +70,15 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
       ::close(fd);
     }
     ::setsid();
-    ::execvp(args[0], args.data());
+    ::execvpe(args[0], args.data(), env.data());
     ::_exit(127);
   }
   return pid;
 }
 
-absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log) {
-  YOUMA_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log));
+absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log,
+                             const std::string& tmpdir) {
+  YOUMA_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log, tmpdir));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -111,7 +128,8 @@ absl::StatusOr<std::unique_ptr<LocalMariaDb>> LocalMariaDb::Start(LocalMariaDbOp
                                      "--datadir=" + datadir,
                                      "--auth-root-authentication-method=normal", "--skip-test-db"};
     if (::geteuid() == 0) argv.push_back("--user=root");
-    YOUMA_RETURN_IF_ERROR(RunToCompletion(argv, db->options_.data_dir + "/install.log"));
+    YOUMA_RETURN_IF_ERROR(RunToCompletion(argv, db->options_.data_dir + "/install.log",
+                                          db->options_.data_dir + "/tmp"));
   }
   YOUMA_RETURN_IF_ERROR(db->Launch());
   return db;
@@ -133,9 +151,10 @@ absl::Status LocalMariaDb::Launch() {
       "--collation-server=utf8mb4_bin",
       "--max-connections=500",
       "--skip-name-resolve",
+      "--tmpdir=" + options_.data_dir + "/tmp",
   };
   if (::geteuid() == 0) argv.push_back("--user=root");
-  YOUMA_ASSIGN_OR_RETURN(pid_, Spawn(argv, log));
+  YOUMA_ASSIGN_OR_RETURN(pid_, Spawn(argv, log, options_.data_dir + "/tmp"));
   const absl::Time deadline = absl::Now() + absl::Seconds(options_.start_timeout_seconds);
   absl::Status last;
   while (absl::Now() < deadline) {
