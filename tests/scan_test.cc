@@ -509,3 +509,69 @@ TEST_CASE("StreamScans answers every scan on one stream, each with its client sc
 
 }  // namespace
 }  // namespace youma::testing
+
+namespace youma::testing {
+namespace {
+
+TEST_CASE("every RulesService call refuses another brand, and its campaigns are not found") {
+  Fixture f;
+  TestClient beta_admin = f.server.Connect("beta", youma::v1::ROLE_ADMIN);
+  const youma::v1::Campaign alpha_campaign = Launch(f.admin, Spec(10000, 100, 1000));
+  const auto denied = [](const grpc::Status& st) { return st.error_code() == grpc::PERMISSION_DENIED; };
+  youma::v1::Campaign c;
+  {
+    youma::v1::CreateCampaignRequest r;
+    r.set_brand("alpha");
+    *r.mutable_spec() = Spec(10000, 100, 1000);
+    CHECK(denied(beta_admin.Call(&RulesStub::CreateCampaign, r, &c)));
+  }
+  {
+    youma::v1::UpdateCampaignRequest r;
+    r.set_brand("alpha");
+    r.set_campaign_id(alpha_campaign.campaign_id());
+    *r.mutable_spec() = alpha_campaign.spec();
+    CHECK(denied(beta_admin.Call(&RulesStub::UpdateCampaign, r, &c)));
+    r.clear_brand();
+    CHECK(beta_admin.Call(&RulesStub::UpdateCampaign, r, &c).error_code() == grpc::NOT_FOUND);
+  }
+  for (auto method : {&RulesStub::LaunchCampaign, &RulesStub::EndCampaign, &RulesStub::GetCampaign}) {
+    youma::v1::CampaignRef ref;
+    ref.set_brand("alpha");
+    ref.set_campaign_id(alpha_campaign.campaign_id());
+    CHECK(denied(beta_admin.Call(method, ref, &c)));
+    ref.clear_brand();
+    CHECK(beta_admin.Call(method, ref, &c).error_code() == grpc::NOT_FOUND);
+  }
+  {
+    youma::v1::CampaignRef ref;
+    ref.set_brand("alpha");
+    ref.set_campaign_id(alpha_campaign.campaign_id());
+    youma::v1::DrawAudit audit;
+    CHECK(denied(beta_admin.Call(&RulesStub::VerifyDraws, ref, &audit)));
+    ref.clear_brand();
+    CHECK(beta_admin.Call(&RulesStub::VerifyDraws, ref, &audit).error_code() == grpc::NOT_FOUND);
+  }
+  {
+    youma::v1::ListCampaignsRequest r;
+    r.set_brand("alpha");
+    youma::v1::ListCampaignsResponse out;
+    CHECK(denied(beta_admin.Call(&RulesStub::ListCampaigns, r, &out)));
+    r.clear_brand();
+    REQUIRE(beta_admin.Call(&RulesStub::ListCampaigns, r, &out).ok());
+    for (const auto& x : out.campaigns()) CHECK(x.brand() == "beta");
+  }
+  {
+    youma::v1::ListDiversionFlagsRequest r;
+    r.set_brand("alpha");
+    youma::v1::ListDiversionFlagsResponse out;
+    CHECK(denied(beta_admin.Call(&RulesStub::ListDiversionFlags, r, &out)));
+  }
+  // A scanner token cannot run campaigns.
+  youma::v1::CreateCampaignRequest r;
+  *r.mutable_spec() = Spec(10000, 100, 1000);
+  CHECK(denied(f.scanner.Call(&RulesStub::CreateCampaign, r, &c)));
+  End(f.admin, alpha_campaign.campaign_id());
+}
+
+}  // namespace
+}  // namespace youma::testing
