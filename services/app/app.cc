@@ -35,14 +35,15 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options) {
 absl::Status App::Init() {
   namespace fs = std::filesystem;
   for (const std::string& s : options_.services) {
-    if (s != "issuer" && s != "scan") {
+    if (s != "issuer" && s != "scan" && s != "audit") {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown service '", s, "'; youma serves: issuer, scan"));
+          absl::StrCat("unknown service '", s, "'; youma serves: issuer, scan, audit"));
     }
   }
   if (options_.services.empty()) return absl::InvalidArgumentError("no services to serve");
   const bool serve_issuer = options_.services.count("issuer") > 0;
   const bool serve_scan = options_.services.count("scan") > 0;
+  const bool serve_audit = options_.services.count("audit") > 0;
   std::error_code ec;
   fs::create_directories(options_.data_dir, ec);
   if (ec) {
@@ -133,6 +134,12 @@ absl::Status App::Init() {
   if (serve_scan) scan_service_ = std::make_unique<scan::ScanServiceImpl>(pipeline_.get(), scan_rpc_.get());
   rules_service_ = std::make_unique<scan::RulesServiceImpl>(campaigns_.get(), rules_rpc_.get());
 
+  auditor_ = std::make_unique<audit::Auditor>(pool_.get(), campaigns_.get(), batch_index_.get(),
+                                              options_.audit);
+  audit_rpc_ = std::make_unique<common::RpcContext>("AuditService", executor_.get(), tokens_.get(),
+                                                    metrics_.get());
+  audit_service_ = std::make_unique<audit::AuditServiceImpl>(auditor_.get(), audit_rpc_.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -145,6 +152,7 @@ absl::Status App::Init() {
     builder.RegisterService(scan_service_.get());
     builder.RegisterService(rules_service_.get());
   }
+  if (serve_audit) builder.RegisterService(audit_service_.get());
   builder.SetMaxReceiveMessageSize(256 << 20);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -154,6 +162,7 @@ absl::Status App::Init() {
   server_->GetHealthCheckService()->SetServingStatus(true);
   if (serve_issuer) server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
   if (serve_scan) server_->GetHealthCheckService()->SetServingStatus("youma.v1.ScanService", true);
+  if (serve_audit) server_->GetHealthCheckService()->SetServingStatus("youma.v1.AuditService", true);
   return absl::OkStatus();
 }
 

@@ -25,6 +25,7 @@
 #include "services/common/rpc.h"
 #include "services/issuer/batch_index.h"
 #include "services/issuer/issuer.h"
+#include "services/audit/audit_service.h"
 #include "services/issuer/issuer_service.h"
 #include "services/rules/campaign_admin.h"
 #include "services/rules/rules_engine.h"
@@ -48,13 +49,15 @@ struct AppOptions {
   codegen::MasterKey master_key;
   std::string tls_cert_file;
   std::string tls_key_file;
-  // Which services this process serves: issuer (with tokens), scan (with rules).
-  std::set<std::string> services = {"issuer", "scan"};
+  // Which services this process serves: issuer (with tokens), scan (with
+  // rules), audit.
+  std::set<std::string> services = {"issuer", "scan", "audit"};
   bool migrate = true;
   int executor_threads = 16;
   int db_connections = 16;
   issuer::IssuerOptions issuer;
   rules::RulesOptions rules;
+  audit::AuditOptions audit;
   scan::ScanOptions scan;
   // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
   bool fast_unsafe_storage = false;
@@ -106,6 +109,9 @@ class App {
   std::unique_ptr<common::RpcContext> rules_rpc_;
   std::unique_ptr<scan::ScanServiceImpl> scan_service_;
   std::unique_ptr<scan::RulesServiceImpl> rules_service_;
+  std::unique_ptr<audit::Auditor> auditor_;
+  std::unique_ptr<common::RpcContext> audit_rpc_;
+  std::unique_ptr<audit::AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string admin_token_file_;

@@ -2,15 +2,21 @@
 // ScanService and RulesService.
 #include <google/protobuf/util/json_util.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
+#include "services/common/rpc.h"
+#include "services/common/time_util.h"
+#include "youma/v1/audit.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
 
@@ -208,21 +214,122 @@ void AddScanCommands(CLI::App& root) {
     });
   }
   {
-    auto* cmd = audit->add_subcommand("diversion", "Diversion (窜货) flags with their evidence");
-    auto f = std::make_shared<ClientFlags>();
-    auto dealer = std::make_shared<std::string>();
-    f->Add(cmd);
-    cmd->add_option("--dealer", *dealer, "only this dealer's flags");
-    cmd->footer("Example:\n  youma audit diversion --dealer gz-001");
-    cmd->callback([f, dealer] {
+    auto* cmd = audit->add_subcommand("diversion", "Diversion (窜货) report: flags, evidence, totals");
+    struct Opts {
+      ClientFlags f;
+      std::string dealer, region, gtin, csv;
+    };
+    auto o = std::make_shared<Opts>();
+    o->f.Add(cmd);
+    cmd->add_option("--dealer", o->dealer, "only this dealer's flags");
+    cmd->add_option("--region", o->region, "only scans in this GB/T 2260 prefix");
+    cmd->add_option("--gtin", o->gtin, "only this product");
+    cmd->add_option("--csv", o->csv, "also write one row per evidence scan to this CSV file");
+    cmd->footer("Example:\n  youma audit diversion --dealer gz-001 --csv gz-001.csv");
+    cmd->callback([o] {
       Run([&]() -> absl::Status {
-        youma::v1::ListDiversionFlagsRequest req;
+        youma::v1::DiversionReportRequest req;
+        req.set_brand(o->f.brand);
+        req.set_dealer_id(o->dealer);
+        req.set_region_prefix(o->region);
+        req.set_gtin(o->gtin);
+        YOUMA_ASSIGN_OR_RETURN(auto client, Client::Connect(o->f));
+        auto stub = youma::v1::AuditService::NewStub(client->channel());
+        YOUMA_ASSIGN_OR_RETURN(auto report,
+                               client->Call(*stub, &youma::v1::AuditService::Stub::DiversionReport, req));
+        for (const auto& d : report.by_dealer()) {
+          std::cout << absl::StrFormat("dealer %s: %d flagged cases, %d scans of evidence\n",
+                                       d.dealer_id().empty() ? "(planned territory)" : d.dealer_id(),
+                                       d.flagged_cases(), d.evidence_scans());
+        }
+        if (!o->csv.empty()) {
+          std::string out = "case_code_id,rule,dealer_id,shipment_id,territory,scan_id,role,user_id,region,region_source,scan_time\n";
+          for (const auto& f : report.flags()) {
+            for (const auto& e : f.evidence()) {
+              absl::StrAppend(&out, f.case_code_id(), ",", f.rule(), ",", f.dealer_id(), ",", f.shipment_id(),
+                              ",\"", absl::StrJoin(f.territory(), " "), "\",", e.client_scan_id(), ",",
+                              youma::v1::ScanRole_Name(e.role()), ",", e.user_id(), ",", e.region(), ",",
+                              youma::v1::RegionSource_Name(e.region_source()), ",",
+                              absl::FormatTime(absl::RFC3339_full, common::FromProtoTime(e.scan_time()),
+                                               absl::UTCTimeZone()),
+                              "\n");
+            }
+          }
+          YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(o->csv, out, 0644));
+          std::cout << "wrote " << o->csv << "\n";
+        } else {
+          std::cout << ToJson(report);
+        }
+        return absl::OkStatus();
+      });
+    });
+  }
+  {
+    auto* cmd = audit->add_subcommand(
+        "scan-log", "Append the scan log since the last run to a JSONL file (resumable)");
+    struct Opts {
+      ClientFlags f;
+      std::string cursor_file, out;
+    };
+    auto o = std::make_shared<Opts>();
+    o->f.Add(cmd);
+    cmd->add_option("--cursor-file", o->cursor_file, "where the cursor is kept between runs")->required();
+    cmd->add_option("--out", o->out, "JSONL file to append rows to")->required();
+    cmd->footer("Example (e.g. hourly from cron, into the data warehouse):\n"
+                "  youma audit scan-log --cursor-file scans.cursor --out scans.jsonl");
+    cmd->callback([o] {
+      Run([&]() -> absl::Status {
+        std::string cursor;
+        if (std::filesystem::exists(o->cursor_file)) {
+          YOUMA_ASSIGN_OR_RETURN(cursor, common::ReadFile(o->cursor_file));
+          while (!cursor.empty() && cursor.back() == '\n') cursor.pop_back();
+        }
+        YOUMA_ASSIGN_OR_RETURN(auto client, Client::Connect(o->f));
+        auto stub = youma::v1::AuditService::NewStub(client->channel());
+        youma::v1::ExportScanLogRequest req;
+        req.set_brand(o->f.brand);
+        req.set_cursor(cursor);
+        auto ctx = client->Context(absl::Hours(2));
+        auto reader = stub->ExportScanLog(ctx.get(), req);
+        std::ofstream out(o->out, std::ios::app);
+        if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", o->out));
+        youma::v1::ScanLogChunk chunk;
+        int64_t rows = 0;
+        google::protobuf::util::JsonPrintOptions json;
+        json.preserve_proto_field_names = true;
+        while (reader->Read(&chunk)) {
+          for (const auto& row : chunk.rows()) {
+            std::string line;
+            (void)google::protobuf::util::MessageToJsonString(row, &line, json);
+            out << line << "\n";
+            ++rows;
+          }
+          out.flush();
+          // The cursor moves only once the rows before it are on disk.
+          YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(o->cursor_file, chunk.next_cursor() + "\n", 0644));
+        }
+        YOUMA_RETURN_IF_ERROR(common::FromGrpcStatus(reader->Finish()));
+        std::cout << "appended " << rows << " scans to " << o->out << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+  {
+    auto* cmd = audit->add_subcommand("counterfeit-map", "Counterfeit scans per region and day");
+    auto f = std::make_shared<ClientFlags>();
+    f->Add(cmd);
+    cmd->footer("Example:\n  youma audit counterfeit-map");
+    cmd->callback([f] {
+      Run([&]() -> absl::Status {
+        youma::v1::CounterfeitMapRequest req;
         req.set_brand(f->brand);
-        req.set_dealer_id(*dealer);
         YOUMA_ASSIGN_OR_RETURN(auto client, Client::Connect(*f));
-        auto stub = youma::v1::RulesService::NewStub(client->channel());
-        YOUMA_ASSIGN_OR_RETURN(auto flags, client->Call(*stub, &RulesStub::ListDiversionFlags, req));
-        std::cout << ToJson(flags);
+        auto stub = youma::v1::AuditService::NewStub(client->channel());
+        YOUMA_ASSIGN_OR_RETURN(auto map, client->Call(*stub, &youma::v1::AuditService::Stub::CounterfeitMap, req));
+        for (const auto& c : map.cells()) {
+          std::cout << absl::StrFormat("%s  %s  %d\n", c.day(), c.region(), c.scans());
+        }
+        std::cout << "total " << map.total() << "\n";
         return absl::OkStatus();
       });
     });

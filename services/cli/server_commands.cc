@@ -71,7 +71,7 @@ struct ServeFlags {
   std::string mysql;
   std::string mysql_password_file;
   std::string master_key_file;
-  std::string services = "issuer,scan";
+  std::string services = "issuer,scan,audit";
   bool no_migrate = false;
   int grace_seconds = 20;
 };

@@ -256,6 +256,11 @@ const std::vector<Migration>& AllMigrations() {
   PRIMARY KEY (case_code_id, user_id)
 ) ENGINE=InnoDB)sql",
        }},
+      {3,
+       "audit: scan log in recording order",
+       {
+           "ALTER TABLE scans ADD INDEX IF NOT EXISTS scans_record (brand, record_time, client_scan_id)",
+       }},
   };
   return migrations;
 }

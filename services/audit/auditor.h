@@ -1,0 +1,46 @@
+// Audit reads: the scan log from a cursor, the counterfeit map and the
+// diversion report. Plain values in, protos out; the gRPC front is thin.
+//
+//   Auditor auditor(&pool, &campaigns, &index, {});
+//   YOUMA_ASSIGN_OR_RETURN(ScanLogChunk chunk, auditor.ReadScanLog("moutai", cursor, 1000));
+//   // store chunk.next_cursor(); call again from it later: nothing is skipped or repeated.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/issuer/batch_index.h"
+#include "services/rules/campaign_admin.h"
+#include "services/storage/mysql.h"
+#include "youma/v1/audit.pb.h"
+
+namespace youma::audit {
+
+struct AuditOptions {
+  // Scans recorded less than this long ago are not exported yet: a group
+  // commit in progress might still add rows just before the cursor.
+  absl::Duration scan_log_hold_back = absl::Seconds(5);
+};
+
+class Auditor {
+ public:
+  Auditor(storage::ConnectionPool* pool, rules::CampaignAdmin* campaigns, issuer::BatchIndex* index,
+          AuditOptions options)
+      : pool_(pool), campaigns_(campaigns), index_(index), options_(options) {}
+
+  // Up to `rows` scan-log rows after `cursor`; next_cursor is where to go on.
+  // INVALID_ARGUMENT for a cursor this server did not make.
+  absl::StatusOr<youma::v1::ScanLogChunk> ReadScanLog(const std::string& brand,
+                                                      const std::string& cursor, int rows);
+  absl::StatusOr<youma::v1::CounterfeitMapResponse> CounterfeitMap(
+      const std::string& brand, const youma::v1::CounterfeitMapRequest& req);
+  absl::StatusOr<youma::v1::DiversionReportResponse> DiversionReport(
+      const std::string& brand, const youma::v1::DiversionReportRequest& req);
+
+ private:
+  storage::ConnectionPool* pool_;
+  rules::CampaignAdmin* campaigns_;
+  issuer::BatchIndex* index_;
+  AuditOptions options_;
+};
+
+}  // namespace youma::audit
