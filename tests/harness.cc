@@ -50,6 +50,18 @@ TestServer::TestServer(std::function<void(app::AppOptions&)> customize) {
   options.master_key = master;
   options.executor_threads = 8;
   if (customize) customize(options);
+  options_ = options;
+  absl::StatusOr<std::unique_ptr<app::App>> app = app::App::Start(std::move(options));
+  REQUIRE_OK(app.status());
+  app_ = *std::move(app);
+}
+
+void TestServer::RestartApp() {
+  const int port = app_->port();
+  app_->Shutdown(absl::ZeroDuration());
+  app_.reset();
+  app::AppOptions options = options_;
+  options.listen = absl::StrCat("127.0.0.1:", port);
   absl::StatusOr<std::unique_ptr<app::App>> app = app::App::Start(std::move(options));
   REQUIRE_OK(app.status());
   app_ = *std::move(app);

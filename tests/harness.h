@@ -20,6 +20,7 @@
 #include "services/storage/local_mariadb.h"
 #include "tests/test_util.h"
 #include "youma/v1/admin.grpc.pb.h"
+#include "youma/v1/payout.grpc.pb.h"
 #include "youma/v1/issuer.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
@@ -48,6 +49,8 @@ struct TestClient {
       return (scan.get()->*method)(ctx.get(), req, resp);
     } else if constexpr (std::is_same_v<Stub, youma::v1::RulesService::Stub>) {
       return (rules.get()->*method)(ctx.get(), req, resp);
+    } else if constexpr (std::is_same_v<Stub, youma::v1::PayoutService::Stub>) {
+      return (youma::v1::PayoutService::NewStub(channel).get()->*method)(ctx.get(), req, resp);
     } else {
       return (issuer.get()->*method)(ctx.get(), req, resp);
     }
@@ -69,6 +72,9 @@ class TestServer {
     return codegen::CodeVerifier::ForKeyset(keyset(brand));
   }
   app::App& app() { return *app_; }
+  // Stops the server (as a crash would, without a chance to record anything
+  // more) and starts a new one on the same database and port.
+  void RestartApp();
   storage::LocalMariaDb& db() { return *db_; }
   // A single-value query on the server's database, for checking what was written.
   int64_t QueryInt(const std::string& sql);
@@ -83,6 +89,7 @@ class TestServer {
   std::string dir_;
   std::unique_ptr<storage::LocalMariaDb> db_;
   std::unique_ptr<app::App> app_;
+  app::AppOptions options_;
   std::map<std::string, codegen::Keyset> keysets_;
 };
 

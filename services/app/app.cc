@@ -140,6 +140,10 @@ absl::Status App::Init() {
                                                     metrics_.get());
   audit_service_ = std::make_unique<audit::AuditServiceImpl>(auditor_.get(), audit_rpc_.get());
 
+  payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);
+  payout_service_ = std::make_unique<payout::PayoutServiceImpl>(payout_desk_.get(), tokens_.get(),
+                                                                metrics_.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -153,6 +157,8 @@ absl::Status App::Init() {
     builder.RegisterService(rules_service_.get());
   }
   if (serve_audit) builder.RegisterService(audit_service_.get());
+  // Payouts run beside the scans that make the awards.
+  if (serve_scan) builder.RegisterService(payout_service_.get());
   builder.SetMaxReceiveMessageSize(256 << 20);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -174,6 +180,7 @@ std::string App::address() const {
 void App::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  if (payout_service_) payout_service_->Stop();
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));

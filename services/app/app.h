@@ -27,6 +27,7 @@
 #include "services/issuer/issuer.h"
 #include "services/audit/audit_service.h"
 #include "services/issuer/issuer_service.h"
+#include "services/payout/payout_service.h"
 #include "services/rules/campaign_admin.h"
 #include "services/rules/rules_engine.h"
 #include "services/scan/scan_pipeline.h"
@@ -58,6 +59,7 @@ struct AppOptions {
   issuer::IssuerOptions issuer;
   rules::RulesOptions rules;
   audit::AuditOptions audit;
+  payout::PayoutOptions payout;
   scan::ScanOptions scan;
   // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
   bool fast_unsafe_storage = false;
@@ -112,6 +114,8 @@ class App {
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<common::RpcContext> audit_rpc_;
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;
+  std::unique_ptr<payout::PayoutDesk> payout_desk_;
+  std::unique_ptr<payout::PayoutServiceImpl> payout_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string admin_token_file_;

@@ -263,6 +263,17 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   ins->setString(9, req.client_scan_id());
   ins->setString(10, common::SqlTime(facts.scan_time));
   ins->executeUpdate();
+  // The payout outbox, in the same transaction: an award is paid or it is not there.
+  auto outbox = Prepare(c,
+                        "INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
+                        "award_time) VALUES (?,?,?,?,?,1,?)");
+  outbox->setString(1, award_id);
+  outbox->setString(2, facts.brand);
+  outbox->setUInt64(3, l.campaign_id);
+  outbox->setString(4, req.user_id());
+  outbox->setInt64(5, prize.amount_fen());
+  outbox->setString(6, common::SqlTime(facts.scan_time));
+  outbox->executeUpdate();
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);
   reward->set_award_id(award_id);

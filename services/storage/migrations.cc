@@ -261,6 +261,26 @@ const std::vector<Migration>& AllMigrations() {
        {
            "ALTER TABLE scans ADD INDEX IF NOT EXISTS scans_record (brand, record_time, client_scan_id)",
        }},
+      {4,
+       "payouts: the outbox between awards and the payer",
+       {
+           R"sql(CREATE TABLE IF NOT EXISTS payouts (
+  payout_id CHAR(32) NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  amount_fen BIGINT NOT NULL,
+  state TINYINT NOT NULL,
+  attempts INT NOT NULL DEFAULT 0,
+  external_id VARCHAR(128) NOT NULL DEFAULT '',
+  last_error VARCHAR(500) NOT NULL DEFAULT '',
+  award_time DATETIME(6) NOT NULL,
+  sent_time DATETIME(6) NULL,
+  result_time DATETIME(6) NULL,
+  KEY payouts_queue (brand, state, award_time),
+  KEY payouts_user (brand, user_id, result_time)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

@@ -1,0 +1,152 @@
+#include "services/payout/payout_desk.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/status_macros.h"
+#include "services/common/time_util.h"
+
+namespace youma::payout {
+namespace {
+
+using storage::Prepare;
+
+// The current day in China time, as a [start, end) window in UTC.
+std::pair<std::string, std::string> ChinaDay(absl::Time now) {
+  const absl::TimeZone cst = absl::FixedTimeZone(8 * 3600);
+  const absl::CivilDay day = absl::ToCivilDay(now, cst);
+  return {common::SqlTime(absl::FromCivil(day, cst)), common::SqlTime(absl::FromCivil(day + 1, cst))};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
+    const std::string& brand, int n, absl::Time resend_sent_before) {
+  if (n <= 0) return std::vector<youma::v1::PayoutOrder>{};
+  const absl::Time now = absl::Now();
+  const auto [day_start, day_end] = ChinaDay(now);
+  return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<std::vector<youma::v1::PayoutOrder>> {
+    struct Row {
+      youma::v1::PayoutOrder order;
+      bool already_sent;
+    };
+    std::vector<Row> rows;
+    auto take = [&](const std::string& where, int limit, bool sent) {
+      auto st = Prepare(c, absl::StrCat("SELECT payout_id, campaign_id, user_id, amount_fen, attempts FROM "
+                                        "payouts WHERE brand = ? AND ", where,
+                                        " ORDER BY award_time LIMIT ? FOR UPDATE SKIP LOCKED"));
+      st->setString(1, brand);
+      st->setInt(2, limit);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        Row r;
+        r.order.set_payout_id(rs->getString(1));
+        r.order.set_brand(brand);
+        r.order.set_campaign_id(rs->getUInt64(2));
+        r.order.set_user_id(rs->getString(3));
+        r.order.set_amount_fen(rs->getInt64(4));
+        r.order.set_attempt(rs->getInt(5) + 1);
+        r.already_sent = sent;
+        rows.push_back(std::move(r));
+      }
+    };
+    const std::string stale = common::SqlTime(std::max(now - options_.resend_after, resend_sent_before));
+    take(absl::StrCat("state = 2 AND sent_time < '", stale, "'"), n, true);
+    if (static_cast<int>(rows.size()) < n) take("state = 1", 4 * n, false);
+    // Daily caps: what each user was sent or paid today (China time).
+    std::map<std::string, std::pair<int, int64_t>> today;
+    for (const Row& r : rows) today.emplace(r.order.user_id(), std::make_pair(0, int64_t{0}));
+    for (auto& [user, used] : today) {
+      auto st = Prepare(c, "SELECT COUNT(*), COALESCE(SUM(amount_fen), 0) FROM payouts WHERE brand = ? AND "
+                           "user_id = ? AND state IN (2, 3) AND sent_time >= ? AND sent_time < ?");
+      st->setString(1, brand);
+      st->setString(2, user);
+      st->setString(3, day_start);
+      st->setString(4, day_end);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      if (rs->next()) used = {rs->getInt(1), rs->getInt64(2)};
+    }
+    std::vector<youma::v1::PayoutOrder> out;
+    auto mark = Prepare(c, "UPDATE payouts SET state = 2, attempts = attempts + 1, sent_time = ? WHERE payout_id = ?");
+    for (Row& r : rows) {
+      if (static_cast<int>(out.size()) >= n) break;
+      auto& used = today[r.order.user_id()];
+      // A re-send was counted when first sent; a new send must fit today's caps.
+      if (!r.already_sent) {
+        if (used.first >= options_.user_daily_count ||
+            used.second + r.order.amount_fen() > options_.user_daily_fen) {
+          continue;  // stays PENDING until the user's next day
+        }
+        ++used.first;
+        used.second += r.order.amount_fen();
+      }
+      mark->setString(1, common::SqlTime(now));
+      mark->setString(2, r.order.payout_id());
+      mark->executeUpdate();
+      out.push_back(std::move(r.order));
+    }
+    return out;
+  });
+}
+
+absl::Status PayoutDesk::Record(const std::string& brand, const youma::v1::PayoutResult& result) {
+  if (result.payout_id().size() != 32) return absl::InvalidArgumentError("payout_id is 32 hex characters");
+  if (result.external_id().size() > 128 || result.error().size() > 500) {
+    return absl::InvalidArgumentError("external_id is at most 128 bytes and error 500");
+  }
+  return pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+    auto st = Prepare(c, "SELECT state, attempts FROM payouts WHERE payout_id = ? AND brand = ? FOR UPDATE");
+    st->setString(1, result.payout_id());
+    st->setString(2, brand);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next()) return absl::NotFoundError(absl::StrCat("no payout ", result.payout_id()));
+    const int state = rs->getInt(1);
+    const int attempts = rs->getInt(2);
+    if (state == youma::v1::PAYOUT_STATE_CONFIRMED) return absl::OkStatus();  // a repeated answer
+    int next;
+    if (result.paid()) {
+      next = youma::v1::PAYOUT_STATE_CONFIRMED;
+    } else if (result.retryable() && attempts < options_.max_attempts) {
+      next = youma::v1::PAYOUT_STATE_PENDING;
+    } else {
+      next = youma::v1::PAYOUT_STATE_FAILED;
+    }
+    auto up = Prepare(c, "UPDATE payouts SET state = ?, external_id = ?, last_error = ?, result_time = ? "
+                         "WHERE payout_id = ?");
+    up->setInt(1, next);
+    up->setString(2, result.external_id());
+    up->setString(3, result.error());
+    up->setString(4, common::SqlTime(absl::Now()));
+    up->setString(5, result.payout_id());
+    up->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<youma::v1::Payout> PayoutDesk::Get(const std::string& brand, const std::string& payout_id) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Payout> {
+    auto st = Prepare(c, "SELECT * FROM payouts WHERE payout_id = ? AND brand = ?");
+    st->setString(1, payout_id);
+    st->setString(2, brand);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next()) return absl::NotFoundError(absl::StrCat("no payout ", payout_id));
+    youma::v1::Payout p;
+    p.set_payout_id(payout_id);
+    p.set_brand(brand);
+    p.set_campaign_id(rs->getUInt64("campaign_id"));
+    p.set_user_id(rs->getString("user_id"));
+    p.set_amount_fen(rs->getInt64("amount_fen"));
+    p.set_state(static_cast<youma::v1::PayoutState>(rs->getInt("state")));
+    p.set_attempts(rs->getInt("attempts"));
+    p.set_external_id(rs->getString("external_id"));
+    p.set_last_error(rs->getString("last_error"));
+    *p.mutable_award_time() = common::ToProtoTime(common::ParseSqlTime(rs->getString("award_time")));
+    if (!rs->isNull("sent_time")) *p.mutable_sent_time() = common::ToProtoTime(common::ParseSqlTime(rs->getString("sent_time")));
+    if (!rs->isNull("result_time")) *p.mutable_result_time() = common::ToProtoTime(common::ParseSqlTime(rs->getString("result_time")));
+    return p;
+  });
+}
+
+}  // namespace youma::payout

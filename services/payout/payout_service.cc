@@ -1,0 +1,94 @@
+#include "services/payout/payout_service.h"
+
+#include <chrono>
+#include <thread>
+
+#include "services/common/status_macros.h"
+
+namespace youma::payout {
+
+absl::StatusOr<std::string> PayoutServiceImpl::Brand(grpc::ServerContext* ctx, const std::string& requested) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  const std::string header = it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+  YOUMA_ASSIGN_OR_RETURN(common::Principal who, tokens_->Authenticate(header));
+  return common::Authorize(who, requested, {youma::v1::ROLE_ADMIN});
+}
+
+grpc::Status PayoutServiceImpl::Payouts(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<youma::v1::PayoutOrder, youma::v1::PayoutResult>* stream) {
+  const auto start = std::chrono::steady_clock::now();
+  auto finish = [&](const absl::Status& st) {
+    const grpc::Status g = common::ToGrpcStatus(st);
+    metrics_->Record("PayoutService", "Payouts", g.error_code(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return g;
+  };
+  absl::StatusOr<std::string> brand = Brand(ctx, "");
+  if (!brand.ok()) return finish(brand.status());
+  if (*brand == common::kAllBrands) {
+    return finish(absl::InvalidArgumentError("a payer connects with its brand's admin token"));
+  }
+  // Results come back on their own thread; orders go out paced on this one.
+  std::atomic<bool> reads_done{false};
+  std::thread reader([&] {
+    youma::v1::PayoutResult result;
+    while (stream->Read(&result)) (void)desk_->Record(*brand, result);
+    reads_done = true;
+  });
+  const double rate = std::max(0.1, desk_->options().rate_per_second);
+  double tokens = 1;
+  auto last = std::chrono::steady_clock::now();
+  // SENT payouts older than this stream were sent by an earlier one that never
+  // got their results: they go out again first, with the same payout ids.
+  const absl::Time stream_start = absl::Now();
+  absl::Status status;
+  while (!reads_done && !ctx->IsCancelled() && !stopping_) {
+    const auto now = std::chrono::steady_clock::now();
+    tokens = std::min(std::max(1.0, rate), tokens + rate * std::chrono::duration<double>(now - last).count());
+    last = now;
+    const int n = std::min(100, static_cast<int>(tokens));
+    if (n == 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>((1.0 - tokens) / rate));
+      continue;
+    }
+    absl::StatusOr<std::vector<youma::v1::PayoutOrder>> orders = desk_->Claim(*brand, n, stream_start);
+    if (!orders.ok()) {
+      if (!absl::IsUnavailable(orders.status())) {
+        status = orders.status();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    tokens -= static_cast<double>(orders->size());
+    for (const auto& order : *orders) {
+      if (!stream->Write(order)) break;
+    }
+    if (orders->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ctx->TryCancel();  // ends the reader if the payer is still connected
+  reader.join();
+  return finish(status);
+}
+
+grpc::Status PayoutServiceImpl::GetPayout(grpc::ServerContext* ctx, const youma::v1::GetPayoutRequest* req,
+                                          youma::v1::Payout* resp) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status st;
+  absl::StatusOr<std::string> brand = Brand(ctx, req->brand());
+  if (!brand.ok()) {
+    st = brand.status();
+  } else {
+    absl::StatusOr<youma::v1::Payout> p = desk_->Get(*brand, req->payout_id());
+    st = p.status();
+    if (p.ok()) *resp = *std::move(p);
+  }
+  const grpc::Status g = common::ToGrpcStatus(st);
+  metrics_->Record("PayoutService", "GetPayout", g.error_code(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return g;
+}
+
+}  // namespace youma::payout

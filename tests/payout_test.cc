@@ -1,0 +1,141 @@
+// Payouts: the outbox drains to a payer at the configured rate, within
+// per-user daily caps, and a restart between SENT and the result never pays twice.
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/time_util.h"
+#include "tests/harness.h"
+
+namespace youma::testing {
+namespace {
+
+using ScanStub = youma::v1::ScanService::Stub;
+
+// A stand-in for the WeChat Pay adapter: pays each bill number once.
+struct FakePayer {
+  std::map<std::string, int64_t> paid;  // payout id -> amount, as the bank saw it
+  std::vector<youma::v1::PayoutOrder> orders;  // every order received
+  // Receives orders until `want` new ones came; answers them when `answer`.
+  void Run(const TestClient& admin, size_t want, bool answer, absl::Duration max_wait = absl::Seconds(20)) {
+    auto stub = youma::v1::PayoutService::NewStub(admin.channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + admin.token);
+    auto stream = stub->Payouts(&ctx);
+    const absl::Time deadline = absl::Now() + max_wait;
+    size_t got = 0;
+    youma::v1::PayoutOrder order;
+    while (got < want && absl::Now() < deadline && stream->Read(&order)) {
+      orders.push_back(order);
+      ++got;
+      if (!answer) continue;
+      paid.emplace(order.payout_id(), order.amount_fen());  // a repeat bill number is not paid again
+      youma::v1::PayoutResult r;
+      r.set_payout_id(order.payout_id());
+      r.set_paid(true);
+      r.set_external_id("wx-" + order.payout_id().substr(0, 8));
+      REQUIRE(stream->Write(r));
+    }
+    stream->WritesDone();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the results land
+    ctx.TryCancel();
+    (void)stream->Finish();
+  }
+};
+
+struct PayoutFixture {
+  TestServer server{[](app::AppOptions& o) {
+    o.payout.rate_per_second = 20;
+    o.payout.user_daily_count = 3;
+    o.payout.user_daily_fen = 100'000;
+  }};
+  TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);
+  TestClient scanner = server.Connect("alpha", youma::v1::ROLE_SCANNER);
+  TestClient admin = server.Connect("alpha", youma::v1::ROLE_ADMIN);
+  PayoutFixture() { server.EnsureProduct("alpha"); }
+
+  // Everyone wins 1 yuan; `per_user` scans for each of `users` users.
+  void Award(int users, int per_user) {
+    youma::v1::CreateCampaignRequest c;
+    auto* spec = c.mutable_spec();
+    spec->set_name("payouts");
+    spec->set_budget_fen(1'000'000);
+    auto* t = spec->add_tiers();
+    t->set_name("1 yuan");
+    t->set_amount_fen(100);
+    t->set_probability_ppm(1'000'000);
+    *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
+    *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
+    youma::v1::Campaign campaign;
+    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::CreateCampaign, c, &campaign).ok());
+    youma::v1::CampaignRef ref;
+    ref.set_campaign_id(campaign.campaign_id());
+    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::LaunchCampaign, ref, &campaign).ok());
+    const auto codes = StreamAll(factory, MakeBatch(factory, youma::v1::BATCH_KIND_BOTTLE, users * per_user).batch_id());
+    for (int i = 0; i < users * per_user; ++i) {
+      youma::v1::ScanRequest r;
+      r.set_code(codes[i].url());
+      r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+      r.set_user_id(absl::StrCat("user-", i % users));
+      r.set_client_scan_id(absl::StrCat("p-", i));
+      youma::v1::ScanAnswer a;
+      REQUIRE(scanner.Call(&ScanStub::Scan, r, &a).ok());
+      REQUIRE(a.rewards_size() == 1);
+    }
+  }
+};
+
+TEST_CASE("awards drain to the payer at the set rate, within each user's daily cap") {
+  PayoutFixture f;
+  f.Award(/*users=*/4, /*per_user=*/4);  // 16 awards; the cap pays 3 per user today
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 16);
+  FakePayer payer;
+  const absl::Time start = absl::Now();
+  payer.Run(f.admin, 12, /*answer=*/true);
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  CHECK(payer.paid.size() == 12);
+  CHECK(secs >= 0.4);  // 12 payouts at 20/s after a burst of 1
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 3") == 12);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 4);
+  CHECK(f.server.QueryInt("SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM payouts WHERE state = 3 "
+                          "GROUP BY user_id) t") == 3);
+  // A payout's record, and another brand's view of it.
+  youma::v1::GetPayoutRequest get;
+  get.set_payout_id(payer.orders[0].payout_id());
+  youma::v1::Payout p;
+  REQUIRE(f.admin.Call(&youma::v1::PayoutService::Stub::GetPayout, get, &p).ok());
+  CHECK(p.state() == youma::v1::PAYOUT_STATE_CONFIRMED);
+  CHECK(p.amount_fen() == 100);
+  CHECK(p.external_id().rfind("wx-", 0) == 0);
+  TestClient beta = f.server.Connect("beta", youma::v1::ROLE_ADMIN);
+  CHECK(beta.Call(&youma::v1::PayoutService::Stub::GetPayout, get, &p).error_code() == grpc::NOT_FOUND);
+  CHECK(f.scanner.Call(&youma::v1::PayoutService::Stub::GetPayout, get, &p).error_code() ==
+        grpc::PERMISSION_DENIED);
+}
+
+TEST_CASE("a crash between SENT and the result re-sends the same payout ids and never pays twice") {
+  PayoutFixture f;
+  f.Award(/*users=*/3, /*per_user=*/2);  // 6 awards, all within the caps
+  FakePayer payer;
+  payer.Run(f.admin, 6, /*answer=*/false);  // the payer paid nothing yet; results never came back
+  REQUIRE(payer.orders.size() == 6);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 2") == 6);
+  f.server.RestartApp();  // the server goes down with six payouts SENT
+  TestClient admin = f.server.ConnectWithToken(f.admin.token);
+  FakePayer again;
+  again.Run(admin, 6, /*answer=*/true);
+  REQUIRE(again.orders.size() == 6);
+  std::set<std::string> first_ids, second_ids;
+  for (const auto& o : payer.orders) first_ids.insert(o.payout_id());
+  for (const auto& o : again.orders) {
+    second_ids.insert(o.payout_id());
+    CHECK(o.attempt() == 2);
+  }
+  CHECK(first_ids == second_ids);  // the same bill numbers
+  CHECK(again.paid.size() == 6);   // each paid once
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 3") == 6);
+  CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM payouts WHERE state = 3") == 600);
+}
+
+}  // namespace
+}  // namespace youma::testing
