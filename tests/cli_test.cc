@@ -290,6 +290,7 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   CHECK(Contains(r.output, "a forged code: Counterfeit"));
   CHECK(Contains(r.output, "rule store_owner_out_of_territory, dealer gz-001"));
   CHECK(Contains(r.output, "awards recomputed from it, 0 mismatches"));
+  CHECK(Contains(r.output, "red packets, "));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,7 @@
 #include "services/cli/commands.h"
 #include "services/common/rpc.h"
 #include "services/common/time_util.h"
+#include "youma/v1/payout.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
 #include "services/common/files.h"
@@ -478,6 +480,38 @@ absl::Status IssuerDemo(const DemoOptions& options) {
   std::cout << "  seed " << campaign.seed_hex().substr(0, 16) << "… revealed; "
             << draw_audit.awards_checked() << " awards recomputed from it, "
             << draw_audit.mismatches() << " mismatches\n";
+
+  Step(20, "Payouts: the brand's payer takes the red packets from the outbox");
+  token_req.set_role(youma::v1::ROLE_ADMIN);
+  token_req.set_description("youma demo: WeChat Pay adapter");
+  YOUMA_ASSIGN_OR_RETURN(auto payer_token, admin->Call(admin->admin(),
+                                                       &youma::v1::AdminService::Stub::CreateToken, token_req));
+  {
+    auto payout_stub = youma::v1::PayoutService::NewStub(admin->channel());
+    grpc::ClientContext payer_ctx;
+    payer_ctx.AddMetadata("authorization", "Bearer " + payer_token.token());
+    payer_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = payout_stub->Payouts(&payer_ctx);
+    youma::v1::PayoutOrder order;
+    int64_t paid = 0, total = 0;
+    while (paid < campaign.awards() && stream->Read(&order)) {
+      youma::v1::PayoutResult result;
+      result.set_payout_id(order.payout_id());
+      result.set_paid(true);
+      result.set_external_id("demo-" + order.payout_id().substr(0, 8));
+      stream->Write(result);
+      ++paid;
+      total += order.amount_fen();
+      std::cout << absl::StrFormat("  paid %d.%02d yuan to %s (bill number %s)\n", order.amount_fen() / 100,
+                                   order.amount_fen() % 100, order.user_id(), order.payout_id());
+    }
+    stream->WritesDone();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    payer_ctx.TryCancel();
+    (void)stream->Finish();
+    std::cout << absl::StrFormat("%d red packets, %d.%02d yuan, at most 30 a second and 10 per user a day\n",
+                                 paid, total / 100, total % 100);
+  }
 
   std::cout << "\nTry it yourself (the server "
             << (local ? "stops with this demo; `youma serve` keeps one running" : "is running")
