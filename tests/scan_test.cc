@@ -575,3 +575,84 @@ TEST_CASE("every RulesService call refuses another brand, and its campaigns are 
 
 }  // namespace
 }  // namespace youma::testing
+
+namespace youma::testing {
+namespace {
+
+TEST_CASE("fraud limits: a limited scan is answered without a reward and counted in the report") {
+  Fixture f;
+  f.server.EnsureProduct("alpha", "00000000000048");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("00000000000048");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(20);
+  breq.set_request_id(absl::StrCat("limits-", ::getpid()));
+  youma::v1::Batch batch;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  auto spec = Spec(100000, 100, 1'000'000);
+  spec.set_gtins(0, "00000000000048");
+  spec.mutable_limits()->set_max_scans_per_user_per_day(2);
+  spec.mutable_limits()->set_max_scans_per_device_per_day(3);
+  spec.mutable_limits()->set_max_travel_kmh(900);
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+
+  // Per user: two scans win, the third is limited (still recorded).
+  int won = 0;
+  for (int i = 0; i < 3; ++i) {
+    ScanRequest r = Req(codes[i].url(), youma::v1::SCAN_ROLE_CONSUMER, "greedy");
+    r.set_device_id(absl::StrCat("device-", i));
+    const ScanAnswer a = MustScan(f.scanner, r);
+    CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+    won += a.rewards_size();
+    if (i == 2) CHECK(a.no_reward_reason() == "limited: more than 2 scans by this user today in this campaign");
+  }
+  CHECK(won == 2);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[2].code_id())) == 1);
+  // Per device: four users on one phone; the fourth is limited.
+  for (int i = 3; i < 7; ++i) {
+    ScanRequest r = Req(codes[i].url(), youma::v1::SCAN_ROLE_CONSUMER, absl::StrCat("farm-", i));
+    r.set_device_id("one-phone");
+    const ScanAnswer a = MustScan(f.scanner, r);
+    CHECK(a.rewards_size() == (i < 6 ? 1 : 0));
+    if (i == 6) CHECK(a.no_reward_reason().find("by this device") != std::string::npos);
+  }
+  // Impossible travel: Guangzhou, then Beijing a minute later.
+  ScanRequest gz = Req(codes[7].url(), youma::v1::SCAN_ROLE_CONSUMER, "traveller", "440106");
+  gz.set_latitude(23.13);
+  gz.set_longitude(113.26);
+  gz.set_device_id("t-1");
+  const ScanAnswer near = MustScan(f.scanner, gz);
+  INFO(near.no_reward_reason());
+  CHECK(near.rewards_size() == 1);
+  ScanRequest bj = Req(codes[8].url(), youma::v1::SCAN_ROLE_CONSUMER, "traveller", "110101");
+  bj.set_latitude(39.90);
+  bj.set_longitude(116.40);
+  bj.set_device_id("t-2");
+  const ScanAnswer far = MustScan(f.scanner, bj);
+  CHECK(far.rewards().empty());
+  CHECK(far.no_reward_reason().find("km from this user's last scan") != std::string::npos);
+
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  youma::v1::Campaign report;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &report).ok());
+  std::map<std::string, int64_t> hits;
+  for (const auto& h : report.limits_hit()) hits[h.rule()] = h.scans();
+  CHECK(hits["user_velocity"] == 1);
+  CHECK(hits["device_velocity"] == 1);
+  CHECK(hits["impossible_travel"] == 1);
+  // Loosening a limit after launch is fine; tightening is refused.
+  youma::v1::UpdateCampaignRequest update;
+  update.set_campaign_id(c.campaign_id());
+  *update.mutable_spec() = report.spec();
+  update.mutable_spec()->mutable_limits()->set_max_scans_per_user_per_day(1);
+  youma::v1::Campaign out;
+  CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &out).error_code() == grpc::FAILED_PRECONDITION);
+  update.mutable_spec()->mutable_limits()->set_max_scans_per_user_per_day(5);
+  CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &out).ok());
+  End(f.admin, c.campaign_id());
+}
+
+}  // namespace
+}  // namespace youma::testing

@@ -57,6 +57,11 @@ absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
                                 " yuan) is below the smallest prize (", Yuan(smallest), " yuan)"));
   }
   if (spec.per_user_daily_limit() < 0) return Invalid("per_user_daily_limit must not be negative");
+  const auto& lim = spec.limits();
+  if (lim.max_scans_per_user_per_day() < 0 || lim.max_scans_per_device_per_day() < 0 ||
+      lim.max_scans_per_ip_per_day() < 0 || lim.max_travel_kmh() < 0) {
+    return Invalid("fraud limits must not be negative (0 means no limit)");
+  }
   if (!spec.has_start_time() || !spec.has_end_time() ||
       common::FromProtoTime(spec.end_time()) <= common::FromProtoTime(spec.start_time())) {
     return Invalid("a campaign needs a start_time before its end_time");
@@ -94,6 +99,18 @@ absl::Status ValidateChangeAfterLaunch(const youma::v1::CampaignSpec& before,
       (before.per_user_daily_limit() == 0 ||
        after.per_user_daily_limit() < before.per_user_daily_limit())) {
     return refuse("the per-user daily limit would tighten");
+  }
+  // A limit may loosen (rise, or go to 0 = none) but not tighten.
+  auto tighter = [](int32_t before_limit, int32_t after_limit) {
+    return after_limit > 0 && (before_limit == 0 || after_limit < before_limit);
+  };
+  const auto& lb = before.limits();
+  const auto& la = after.limits();
+  if (tighter(lb.max_scans_per_user_per_day(), la.max_scans_per_user_per_day()) ||
+      tighter(lb.max_scans_per_device_per_day(), la.max_scans_per_device_per_day()) ||
+      tighter(lb.max_scans_per_ip_per_day(), la.max_scans_per_ip_per_day()) ||
+      tighter(lb.max_travel_kmh(), la.max_travel_kmh())) {
+    return refuse("a fraud limit would tighten");
   }
   if (!Superset(after.gtins(), before.gtins())) return refuse("products would be removed");
   if (!Superset(after.regions(), before.regions())) return refuse("regions would be removed");

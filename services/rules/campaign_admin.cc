@@ -61,6 +61,14 @@ absl::StatusOr<youma::v1::Campaign> Load(sql::Connection& c, const std::string& 
     }
   }
   out.set_left_fen(out.spec().budget_fen() - out.spent_fen());
+  auto hits = Prepare(c, "SELECT rule, scans FROM limit_hits WHERE campaign_id = ? ORDER BY rule");
+  hits->setUInt64(1, campaign_id);
+  std::unique_ptr<sql::ResultSet> hrs(hits->executeQuery());
+  while (hrs->next()) {
+    auto* h = out.add_limits_hit();
+    h->set_rule(hrs->getString(1));
+    h->set_scans(hrs->getInt64(2));
+  }
   int64_t smallest = INT64_MAX;
   for (const auto& t : out.spec().tiers()) smallest = std::min(smallest, t.amount_fen());
   out.set_budget_exhausted(out.state() != youma::v1::CAMPAIGN_STATE_DRAFT && out.left_fen() < smallest);

@@ -3,9 +3,11 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -172,6 +174,83 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const Live& l,
+                                                     const ScanFacts& facts) {
+  const youma::v1::FraudLimits& lim = l.spec.limits();
+  const youma::v1::ScanRequest& req = *facts.request;
+  const std::string day = absl::FormatTime("%Y-%m-%d", facts.scan_time, absl::FixedTimeZone(8 * 3600));
+  std::string limited_rule, reason;
+  struct Velocity {
+    int kind;
+    int32_t limit;
+    const std::string& key;
+    const char* rule;
+    const char* who;
+  };
+  for (const Velocity& v : {Velocity{1, lim.max_scans_per_user_per_day(), req.user_id(), "user_velocity", "this user"},
+                            Velocity{2, lim.max_scans_per_device_per_day(), req.device_id(), "device_velocity",
+                                     "this device"},
+                            Velocity{3, lim.max_scans_per_ip_per_day(), req.client_ip(), "ip_velocity",
+                                     "this IP address"}}) {
+    if (v.limit <= 0 || v.key.empty()) continue;
+    auto up = Prepare(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,?,?,?,1) "
+                         "ON DUPLICATE KEY UPDATE scans = scans + 1");
+    up->setUInt64(1, l.campaign_id);
+    up->setInt(2, v.kind);
+    up->setString(3, v.key);
+    up->setString(4, day);
+    up->executeUpdate();
+    auto get = Prepare(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = ? AND key_value = ? AND day = ?");
+    get->setUInt64(1, l.campaign_id);
+    get->setInt(2, v.kind);
+    get->setString(3, v.key);
+    get->setString(4, day);
+    std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
+    if (rs->next() && rs->getInt(1) > v.limit && limited_rule.empty()) {
+      limited_rule = v.rule;
+      reason = absl::StrCat("limited: more than ", v.limit, " scans by ", v.who, " today in this campaign");
+    }
+  }
+  if (lim.max_travel_kmh() > 0 && (req.latitude() != 0 || req.longitude() != 0)) {
+    auto get = Prepare(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
+    get->setString(1, facts.brand);
+    get->setString(2, req.user_id());
+    std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
+    if (rs->next()) {
+      // Great-circle distance between the two scans.
+      constexpr double kPi = 3.14159265358979323846, kEarthKm = 6371.0;
+      const double lat1 = rs->getDouble(1) * kPi / 180, lat2 = req.latitude() * kPi / 180;
+      const double dlat = lat2 - lat1, dlng = (req.longitude() - rs->getDouble(2)) * kPi / 180;
+      const double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
+                       std::cos(lat1) * std::cos(lat2) * std::sin(dlng / 2) * std::sin(dlng / 2);
+      const double km = 2 * kEarthKm * std::asin(std::min(1.0, std::sqrt(h)));
+      const double hours = std::max(absl::ToDoubleHours(facts.scan_time - common::ParseSqlTime(rs->getString(3))),
+                                    1.0 / 3600);
+      if (km > 50 && km / hours > lim.max_travel_kmh() && limited_rule.empty()) {
+        limited_rule = "impossible_travel";
+        reason = absl::StrFormat("limited: %.0f km from this user's last scan in %.0f minutes", km, hours * 60);
+      }
+    }
+    auto put = Prepare(c, "INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (?,?,?,?,?) "
+                          "ON DUPLICATE KEY UPDATE latitude = VALUES(latitude), longitude = VALUES(longitude), "
+                          "scan_time = VALUES(scan_time)");
+    put->setString(1, facts.brand);
+    put->setString(2, req.user_id());
+    put->setDouble(3, req.latitude());
+    put->setDouble(4, req.longitude());
+    put->setString(5, common::SqlTime(facts.scan_time));
+    put->executeUpdate();
+  }
+  if (!limited_rule.empty()) {
+    auto hit = Prepare(c, "INSERT INTO limit_hits (campaign_id, rule, scans) VALUES (?,?,1) "
+                          "ON DUPLICATE KEY UPDATE scans = scans + 1");
+    hit->setUInt64(1, l.campaign_id);
+    hit->setString(2, limited_rule);
+    hit->executeUpdate();
+  }
+  return reason;
+}
+
 absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFacts& facts,
                                 youma::v1::ScanAnswer* answer, std::string* why_not) {
   const youma::v1::ScanRequest& req = *facts.request;
@@ -188,6 +267,12 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
       *why_not = "this code's prize was already awarded at its first scan";
       return absl::OkStatus();
     }
+  }
+  // Fraud limits: counted on every eligible scan, before the draw pays.
+  YOUMA_ASSIGN_OR_RETURN(std::string limited, CheckLimits(c, l, facts));
+  if (!limited.empty()) {
+    *why_not = limited;
+    return absl::OkStatus();
   }
   if (tier < 0) {
     *why_not = "no prize this time";

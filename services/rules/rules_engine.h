@@ -90,6 +90,9 @@ class RulesEngine {
   absl::Status Award(sql::Connection& c, const Live& campaign, const ScanFacts& facts,
                      youma::v1::ScanAnswer* answer, std::string* why_not);
   absl::Status Diversion(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
+  // Counts the scan against the campaign's fraud limits; returns why it is
+  // limited, or "" when it is not.
+  absl::StatusOr<std::string> CheckLimits(sql::Connection& c, const Live& campaign, const ScanFacts& facts);
 
   storage::ConnectionPool* pool_;
   RulesOptions options_;

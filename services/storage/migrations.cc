@@ -281,6 +281,32 @@ const std::vector<Migration>& AllMigrations() {
   KEY payouts_user (brand, user_id, result_time)
 ) ENGINE=InnoDB)sql",
        }},
+      {5,
+       "fraud limits: per-campaign velocity counters, last positions, hits",
+       {
+           R"sql(CREATE TABLE IF NOT EXISTS fraud_counters (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  kind TINYINT NOT NULL,
+  key_value VARCHAR(128) NOT NULL,
+  day DATE NOT NULL,
+  scans INT NOT NULL,
+  PRIMARY KEY (campaign_id, kind, key_value, day)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS user_positions (
+  brand VARCHAR(64) NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  latitude DOUBLE NOT NULL,
+  longitude DOUBLE NOT NULL,
+  scan_time DATETIME(6) NOT NULL,
+  PRIMARY KEY (brand, user_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS limit_hits (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  rule VARCHAR(32) NOT NULL,
+  scans BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, rule)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
