@@ -642,6 +642,7 @@ TEST_CASE("fraud limits: a limited scan is answered without a reward and counted
   CHECK(hits["user_velocity"] == 1);
   CHECK(hits["device_velocity"] == 1);
   CHECK(hits["impossible_travel"] == 1);
+  CHECK(hits.count("case_sweep") == 0);
   // Loosening a limit after launch is fine; tightening is refused.
   youma::v1::UpdateCampaignRequest update;
   update.set_campaign_id(c.campaign_id());
@@ -651,6 +652,46 @@ TEST_CASE("fraud limits: a limited scan is answered without a reward and counted
   CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &out).error_code() == grpc::FAILED_PRECONDITION);
   update.mutable_spec()->mutable_limits()->set_max_scans_per_user_per_day(5);
   CHECK(f.admin.Call(&RulesStub::UpdateCampaign, update, &out).ok());
+  End(f.admin, c.campaign_id());
+}
+
+}  // namespace
+}  // namespace youma::testing
+
+namespace youma::testing {
+namespace {
+
+TEST_CASE("fraud limits: one user sweeping the bottles of one case is limited") {
+  Fixture f;
+  f.server.EnsureProduct("alpha", "00000000000055");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("00000000000055");
+  breq.set_kind(youma::v1::BATCH_KIND_SET);
+  breq.set_set_size(6);
+  breq.set_quantity(1);
+  breq.set_request_id(absl::StrCat("sweep-", ::getpid()));
+  youma::v1::Batch batch;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
+  const auto set = StreamAll(f.factory, batch.batch_id());
+  auto spec = Spec(100000, 100, 1'000'000);
+  spec.set_gtins(0, "00000000000055");
+  spec.mutable_limits()->set_max_bottles_per_user_per_case(2);
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  int won = 0;
+  std::string last_reason;
+  for (int b = 1; b <= 4; ++b) {
+    ScanRequest r = Req(set[b].url(), youma::v1::SCAN_ROLE_CONSUMER, "sweeper");
+    r.clear_region();
+    r.set_region_source(youma::v1::REGION_SOURCE_UNSPECIFIED);
+    r.set_device_id(absl::StrCat("d", b));
+    const ScanAnswer a = MustScan(f.scanner, r);
+    won += a.rewards_size();
+    last_reason = a.no_reward_reason();
+  }
+  CHECK(won == 2);
+  CHECK(last_reason == "limited: more than 2 scans by this user of bottles from one case in this campaign");
+  // Another user may still win from the same case.
+  CHECK(MustScan(f.scanner, Req(set[5].url(), youma::v1::SCAN_ROLE_CONSUMER, "neighbour")).rewards_size() == 1);
   End(f.admin, c.campaign_id());
 }
 

@@ -59,7 +59,8 @@ absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
   if (spec.per_user_daily_limit() < 0) return Invalid("per_user_daily_limit must not be negative");
   const auto& lim = spec.limits();
   if (lim.max_scans_per_user_per_day() < 0 || lim.max_scans_per_device_per_day() < 0 ||
-      lim.max_scans_per_ip_per_day() < 0 || lim.max_travel_kmh() < 0) {
+      lim.max_scans_per_ip_per_day() < 0 || lim.max_travel_kmh() < 0 ||
+      lim.max_bottles_per_user_per_case() < 0) {
     return Invalid("fraud limits must not be negative (0 means no limit)");
   }
   if (!spec.has_start_time() || !spec.has_end_time() ||
@@ -109,7 +110,8 @@ absl::Status ValidateChangeAfterLaunch(const youma::v1::CampaignSpec& before,
   if (tighter(lb.max_scans_per_user_per_day(), la.max_scans_per_user_per_day()) ||
       tighter(lb.max_scans_per_device_per_day(), la.max_scans_per_device_per_day()) ||
       tighter(lb.max_scans_per_ip_per_day(), la.max_scans_per_ip_per_day()) ||
-      tighter(lb.max_travel_kmh(), la.max_travel_kmh())) {
+      tighter(lb.max_travel_kmh(), la.max_travel_kmh()) ||
+      tighter(lb.max_bottles_per_user_per_case(), la.max_bottles_per_user_per_case())) {
     return refuse("a fraud limit would tighten");
   }
   if (!Superset(after.gtins(), before.gtins())) return refuse("products would be removed");

@@ -187,7 +187,14 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     const char* rule;
     const char* who;
   };
+  // Bottles of one case scanned by one user (all time, not per day).
+  const std::string case_key =
+      facts.territory != nullptr && !facts.is_case && facts.territory->case_id != facts.code_id
+          ? absl::StrCat(req.user_id(), "@", facts.territory->case_id)
+          : std::string();
   for (const Velocity& v : {Velocity{1, lim.max_scans_per_user_per_day(), req.user_id(), "user_velocity", "this user"},
+                            Velocity{4, lim.max_bottles_per_user_per_case(), case_key, "case_sweep",
+                                     "this user of bottles from one case"},
                             Velocity{2, lim.max_scans_per_device_per_day(), req.device_id(), "device_velocity",
                                      "this device"},
                             Velocity{3, lim.max_scans_per_ip_per_day(), req.client_ip(), "ip_velocity",
@@ -198,17 +205,18 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     up->setUInt64(1, l.campaign_id);
     up->setInt(2, v.kind);
     up->setString(3, v.key);
-    up->setString(4, day);
+    up->setString(4, v.kind == 4 ? "1970-01-01" : day);
     up->executeUpdate();
     auto get = Prepare(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = ? AND key_value = ? AND day = ?");
     get->setUInt64(1, l.campaign_id);
     get->setInt(2, v.kind);
     get->setString(3, v.key);
-    get->setString(4, day);
+    get->setString(4, v.kind == 4 ? "1970-01-01" : day);
     std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
     if (rs->next() && rs->getInt(1) > v.limit && limited_rule.empty()) {
       limited_rule = v.rule;
-      reason = absl::StrCat("limited: more than ", v.limit, " scans by ", v.who, " today in this campaign");
+      reason = absl::StrCat("limited: more than ", v.limit, " scans by ", v.who,
+                            v.kind == 4 ? " in this campaign" : " today in this campaign");
     }
   }
   if (lim.max_travel_kmh() > 0 && (req.latitude() != 0 || req.longitude() != 0)) {
@@ -375,9 +383,6 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
   std::string aggregated, covering;
   std::map<std::string, std::vector<const ScanFacts*>> by_brand;
   for (const ScanFacts* f : scans) {
-    if (f->request->region().empty() || f->request->role() == youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
-      continue;
-    }
     Territory& t = out[f->code_id];
     t.case_id = f->code_id;
     if (!f->is_case) {
@@ -388,7 +393,10 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
       }
     }
     t.prefixes = absl::StrSplit(f->batch.planned_territory, ',', absl::SkipEmpty());
-    by_brand[f->brand].push_back(f);
+    // Territories matter only for scans with a region (diversion).
+    if (!f->request->region().empty() && f->request->role() != youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
+      by_brand[f->brand].push_back(f);
+    }
   }
   if (out.empty()) return out;
   std::unique_ptr<sql::Statement> st(c.createStatement());
