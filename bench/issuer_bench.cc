@@ -23,6 +23,7 @@
 #include "codegen/keyset_file.h"
 #include "printer-export/export.h"
 #include "printer-export/qr.h"
+#include "bench/bench_server.h"
 #include "services/app/app.h"
 #include "services/common/files.h"
 #include "services/storage/local_mariadb.h"
@@ -30,6 +31,8 @@
 
 namespace {
 
+using youma::bench::Check;
+using youma::bench::Die;
 using Clock = std::chrono::steady_clock;
 using youma::v1::IssuerService;
 
@@ -37,22 +40,9 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "issuer_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Check(const absl::Status& st, const char* what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
-
-void Check(const grpc::Status& st, const char* what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.error_message()));
-}
-
 struct Client {
   std::string token;
-  std::unique_ptr<IssuerService::Stub> stub;
+  std::unique_ptr<IssuerService::Stub> issuer;
   std::unique_ptr<grpc::ClientContext> Ctx() const {
     auto c = std::make_unique<grpc::ClientContext>();
     c->AddMetadata("authorization", "Bearer " + token);
@@ -83,45 +73,27 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0) smoke = true;
   }
-  if (sodium_init() < 0) return 1;
   const int64_t batch_codes = smoke ? 20'000 : 1'000'000;
   const int64_t links = smoke ? 10'000 : 1'000'000;
   const int png_images = smoke ? 200 : 5'000;
   const double raw_secs = smoke ? 0.05 : 1.0;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
-  char tmpl[] = "/tmp/youma-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  auto db = youma::storage::LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "512M"});
-  Check(db.status(), "starting MariaDB");
-  const youma::codegen::MasterKey master = youma::codegen::NewMasterKey();
-  std::filesystem::create_directories(dir + "/keysets");
-  auto ks = youma::codegen::Keyset::Create({.brand = "bench"}, absl::Now());
-  Check(ks.status(), "keyset");
-  Check(youma::common::SaveKeyset(dir + "/keysets/bench.keyset", *ks, master), "keyset file");
-  youma::app::AppOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.data_dir = dir + "/data";
-  options.mysql = (*db)->config();
-  options.keyset_dir = dir + "/keysets";
-  options.master_key = master;
-  options.issuer.max_report_codes = 3'000'000;
-  auto app = youma::app::App::Start(std::move(options));
-  Check(app.status(), "starting the server");
-  auto token = (*app)->tokens().Create("bench", youma::v1::ROLE_ADMIN, "bench");
-  Check(token.status(), "token");
+  youma::bench::BenchServer server([](youma::app::AppOptions& o) {
+    o.issuer.max_report_codes = 3'000'000;
+  });
+  youma::app::App* app = &server.app();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(512 << 20);
   args.SetMaxSendMessageSize(512 << 20);
-  Client client{token->token, IssuerService::NewStub(grpc::CreateCustomChannel(
-                                  (*app)->address(), grpc::InsecureChannelCredentials(), args))};
+  Client client{server.admin_token(), IssuerService::NewStub(grpc::CreateCustomChannel(
+                                  app->address(), grpc::InsecureChannelCredentials(), args))};
   {
     youma::v1::CreateProductRequest p;
     p.set_gtin("06901234567892");
     p.set_name("bench");
     youma::v1::Product out;
-    Check(client.stub->CreateProduct(client.Ctx().get(), p, &out), "product");
+    Check(client.issuer->CreateProduct(client.Ctx().get(), p, &out), "product");
   }
   auto create = [&](youma::v1::BatchKind kind, youma::v1::CodeScheme scheme, int64_t n) {
     static int counter = 0;
@@ -132,7 +104,7 @@ int main(int argc, char** argv) {
     req.set_quantity(n);
     req.set_request_id(absl::StrCat("bench-", counter++));
     youma::v1::Batch b;
-    Check(client.stub->CreateBatch(client.Ctx().get(), req, &b), "CreateBatch");
+    Check(client.issuer->CreateBatch(client.Ctx().get(), req, &b), "CreateBatch");
     return b;
   };
   auto stream = [&](const youma::v1::Batch& b, std::vector<std::string>* keep) {
@@ -140,7 +112,7 @@ int main(int argc, char** argv) {
     req.set_batch_id(b.batch_id());
     req.set_chunk_size(8192);
     auto ctx = client.Ctx();
-    auto reader = client.stub->StreamCodes(ctx.get(), req);
+    auto reader = client.issuer->StreamCodes(ctx.get(), req);
     youma::v1::CodeChunk chunk;
     uint64_t n = 0;
     while (reader->Read(&chunk)) {
@@ -171,7 +143,7 @@ int main(int argc, char** argv) {
 
   std::printf("youma issuer benchmark%s: %d core(s); MariaDB %s\n\n",
               smoke ? " (smoke mode: small sizes, figures not meaningful)" : "", cores,
-              (*app)->database().c_str());
+              app->database().c_str());
   std::printf("%-34s %12s %-9s %-32s %12s %7s   %s\n", "measure", "figure", "unit",
               "limit (same run)", "limit", "ratio", "target");
 
@@ -208,7 +180,7 @@ int main(int argc, char** argv) {
       for (int b = 0; b < per_case; ++b) rc->add_bottle_codes(bottle_urls[c * per_case + b]);
     }
     // The database alone: the same rows, multi-row INSERTs of 1000, one transaction.
-    auto raw = (*app)->pool().InTransaction([&](sql::Connection& c) -> absl::StatusOr<double> {
+    auto raw = app->pool().InTransaction([&](sql::Connection& c) -> absl::StatusOr<double> {
       youma::storage::Execute(c,
                               "CREATE TABLE IF NOT EXISTS bench_links LIKE aggregation_links");
       const auto start = Clock::now();
@@ -228,7 +200,7 @@ int main(int argc, char** argv) {
     const auto start = Clock::now();
     youma::v1::AggregationResult result;
     auto ctx = client.Ctx();
-    Check(client.stub->ReportAggregation(ctx.get(), report, &result), "ReportAggregation");
+    Check(client.issuer->ReportAggregation(ctx.get(), report, &result), "ReportAggregation");
     Row(absl::StrCat("ReportAggregation, ", ncases * per_case, " links").c_str(),
         result.links() / Seconds(start), "links/s", "MariaDB multi-row INSERT", *raw, ">= 50%");
   }
@@ -249,14 +221,14 @@ int main(int argc, char** argv) {
     youma::v1::CodeChunk chunk;
     youma::printer::ExportOptions png;
     png.format = "png";
-    png.path = dir + "/png";
+    png.path = server.dir() + "/png";
     auto writer = youma::printer::OpenExport(png);
     Check(writer.status(), "png export");
     const auto start = Clock::now();
     youma::v1::StreamCodesRequest req;
     req.set_batch_id(b.batch_id());
     auto ctx = client.Ctx();
-    auto reader = client.stub->StreamCodes(ctx.get(), req);
+    auto reader = client.issuer->StreamCodes(ctx.get(), req);
     while (reader->Read(&chunk)) Check((*writer)->Write(chunk), "png write");
     Check(reader->Finish(), "StreamCodes");
     Check((*writer)->Finish().status(), "png finish");
@@ -266,9 +238,5 @@ int main(int argc, char** argv) {
   }
   std::printf("\nThe 20,000,000-code CSV export's peak memory is measured by "
               "bench/export_memory.sh (server and client as separate processes).\n");
-  (*app)->Shutdown(absl::Seconds(5));
-  app->reset();
-  db->reset();
-  std::filesystem::remove_all(dir);
   return 0;
 }

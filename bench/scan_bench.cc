@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/bench_server.h"
 #include "services/app/app.h"
 #include "services/common/files.h"
 #include "services/common/time_util.h"
@@ -32,20 +33,9 @@
 
 namespace {
 
+using youma::bench::Check;
+using youma::bench::Die;
 using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "scan_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-template <typename S>
-void Check(const S& st, const char* what) {
-  if constexpr (std::is_same_v<S, grpc::Status>) {
-    if (!st.ok()) Die(absl::StrCat(what, ": ", st.error_message()));
-  } else {
-    if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-  }
-}
 
 double RssMb() {
   std::ifstream in("/proc/self/status");
@@ -99,34 +89,16 @@ double Percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   const bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
-  if (sodium_init() < 0) return 1;
   const double secs = smoke ? 0.3 : 5.0;
   const int threads = 128;
   const int batches_for_memory = smoke ? 2'000 : 100'000;
 
-  char tmpl[] = "/tmp/youma-scan-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  auto db = youma::storage::LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "512M"});
-  Check(db.status(), "MariaDB");
-  const youma::codegen::MasterKey master = youma::codegen::NewMasterKey();
-  std::filesystem::create_directories(dir + "/keysets");
-  auto ks = youma::codegen::Keyset::Create({.brand = "bench"}, absl::Now());
-  Check(ks.status(), "keyset");
-  Check(youma::common::SaveKeyset(dir + "/keysets/bench.keyset", *ks, master), "keyset file");
-  youma::app::AppOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.data_dir = dir + "/data";
-  options.mysql = (*db)->config();
-  options.keyset_dir = dir + "/keysets";
-  options.master_key = master;
-  options.executor_threads = 64;
-  options.db_connections = 32;
-  auto app = youma::app::App::Start(std::move(options));
-  Check(app.status(), "server");
-  auto admin = (*app)->tokens().Create("bench", youma::v1::ROLE_ADMIN, "bench");
-  Check(admin.status(), "token");
-  const std::string token = admin->token;
+  youma::bench::BenchServer server([](youma::app::AppOptions& o) {
+    o.executor_threads = 64;
+    o.db_connections = 32;
+  });
+  youma::app::App* app = &server.app();
+  const std::string token = server.admin_token();
   auto ctx = [&] {
     auto c = std::make_unique<grpc::ClientContext>();
     c->AddMetadata("authorization", "Bearer " + token);
@@ -136,7 +108,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 4; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.channel_id", i);  // separate connections
-    channels.push_back(grpc::CreateCustomChannel((*app)->address(), grpc::InsecureChannelCredentials(), args));
+    channels.push_back(grpc::CreateCustomChannel(app->address(), grpc::InsecureChannelCredentials(), args));
   }
   auto issuer = youma::v1::IssuerService::NewStub(channels[0]);
   {
@@ -246,13 +218,13 @@ int main(int argc, char** argv) {
   std::string bad = forged.code();
   bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
   forged.set_code(bad);
-  youma::issuer::BatchIndex index(&(*app)->pool());
-  youma::rules::RulesEngine rules(&(*app)->pool(), {});
-  youma::common::KeysetRegistry registry(dir + "/keysets", master);
+  youma::issuer::BatchIndex index(&app->pool());
+  youma::rules::RulesEngine rules(&app->pool(), {});
+  youma::common::KeysetRegistry registry(server.dir() + "/keysets", server.master_key());
   Check(registry.Load(), "keysets");
   double forged_rate = 0;
   {
-    youma::scan::ScanPipeline pipeline(&(*app)->pool(), &registry, &index, &rules, {});
+    youma::scan::ScanPipeline pipeline(&app->pool(), &registry, &index, &rules, {});
     uint64_t n = 0;
     const auto start = Clock::now();
     uint64_t counterfeit = 0;
@@ -270,7 +242,7 @@ int main(int argc, char** argv) {
   // Memory: 100,000 batches in the index that finds a code's batch.
   double rss_before = 0, rss_after = 0;
   {
-    Check((*app)->pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    Check(app->pool().WithConnection([&](sql::Connection& c) -> absl::Status {
       for (int base = 0; base < batches_for_memory; base += 1000) {
         std::string sql = "INSERT INTO batches (batch_id, brand, request_id, params_digest, gtin, kind, set_size, scheme, case_scheme, key_id, case_key_id, quantity, code_count, planned_territory, production_line, activation, export_limit, actor, create_time) VALUES ";
         for (int i = 0; i < 1000; ++i) {
@@ -282,7 +254,7 @@ int main(int argc, char** argv) {
       }
       return absl::OkStatus();
     }), "inserting batches");
-    youma::issuer::BatchIndex big(&(*app)->pool());
+    youma::issuer::BatchIndex big(&app->pool());
     rss_before = RssMb();
     Check(big.Find(1'000'000'000'000ULL + static_cast<uint64_t>(batches_for_memory - 1) * 100'000).status(),
           "index lookup");
@@ -306,9 +278,5 @@ int main(int argc, char** argv) {
   row("forged codes rejected/s, 1 core", forged_rate, "target", 500'000, ">= 500,000/s");
   std::printf("%-40s %12.1f   MB process RSS with %d batches indexed (index: %.1f MB); target < 200 MB\n",
               "scan-service memory", rss_after, batches_for_memory, rss_after - rss_before);
-  (*app)->Shutdown(absl::Seconds(5));
-  app->reset();
-  db->reset();
-  std::filesystem::remove_all(dir);
   return 0;
 }

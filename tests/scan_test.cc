@@ -50,6 +50,23 @@ struct Fixture {
   TestClient admin = server.Connect("alpha", youma::v1::ROLE_ADMIN);
   Fixture() { server.EnsureProduct("alpha"); }
 
+  // Codes of a new batch of product `gtin` (made if missing).
+  std::vector<youma::v1::Code> CodesOf(const std::string& gtin, youma::v1::BatchKind kind, int n,
+                                       uint32_t set_size = 0) {
+    server.EnsureProduct("alpha", gtin);
+    youma::v1::CreateBatchRequest req;
+    req.set_gtin(gtin);
+    req.set_kind(kind);
+    req.set_quantity(n);
+    req.set_set_size(set_size);
+    req.set_request_id(absl::StrCat("codes-of-", gtin, "-", ::getpid(), "-", g_scan_counter++));
+    youma::v1::Batch batch;
+    const grpc::Status st = factory.Call(&IssuerStub::CreateBatch, req, &batch);
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+    return StreamAll(factory, batch.batch_id());
+  }
+
   std::vector<youma::v1::Code> Codes(youma::v1::BatchKind kind, int n, uint32_t set_size = 0,
                                      youma::v1::ActivationPolicy a = youma::v1::ACTIVATION_POLICY_IMMEDIATE) {
     return StreamAll(factory, MakeBatch(factory, kind, n, set_size, a).batch_id());
@@ -279,15 +296,7 @@ TEST_CASE("campaign validation: prize cap, odds, budget, and changes after launc
 
 TEST_CASE("a winning code is paid once per campaign and role, with an idempotent award id") {
   Fixture f;
-  f.server.EnsureProduct("alpha", "00000000000017");
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("00000000000017");
-  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
-  breq.set_quantity(5);
-  breq.set_request_id(absl::StrCat("award-", ::getpid()));
-  youma::v1::Batch batch;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
-  const auto codes = StreamAll(f.factory, batch.batch_id());
+  const auto codes = f.CodesOf("00000000000017", youma::v1::BATCH_KIND_BOTTLE, 5);
   auto spec = Spec(100000, 188, 1'000'000);  // everyone wins 1.88 yuan
   spec.set_gtins(0, "00000000000017");
   const youma::v1::Campaign c = Launch(f.admin, spec);
@@ -321,15 +330,7 @@ TEST_CASE("a winning code is paid once per campaign and role, with an idempotent
 
 TEST_CASE("64 concurrent clients never overspend a small budget, with retries mixed in") {
   Fixture f;
-  f.server.EnsureProduct("alpha", "00000000000024");
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("00000000000024");
-  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
-  breq.set_quantity(400);
-  breq.set_request_id(absl::StrCat("budget-", ::getpid()));
-  youma::v1::Batch batch;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
-  const auto codes = StreamAll(f.factory, batch.batch_id());
+  const auto codes = f.CodesOf("00000000000024", youma::v1::BATCH_KIND_BOTTLE, 400);
   auto spec = Spec(5000, 100, 1'000'000);  // 50 prizes of 1 yuan, demand 400
   spec.set_gtins(0, "00000000000024");
   const youma::v1::Campaign c = Launch(f.admin, spec);
@@ -376,15 +377,7 @@ TEST_CASE("64 concurrent clients never overspend a small budget, with retries mi
 
 TEST_CASE("draws are deterministic and verify-draws recomputes every award from the revealed seed") {
   Fixture f;
-  f.server.EnsureProduct("alpha", "00000000000031");
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("00000000000031");
-  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
-  breq.set_quantity(200);
-  breq.set_request_id(absl::StrCat("draws-", ::getpid()));
-  youma::v1::Batch batch;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
-  const auto codes = StreamAll(f.factory, batch.batch_id());
+  const auto codes = f.CodesOf("00000000000031", youma::v1::BATCH_KIND_BOTTLE, 200);
   auto spec = Spec(1'000'000, 500, 300'000);
   spec.set_gtins(0, "00000000000031");
   auto* big = spec.add_tiers();
@@ -581,15 +574,7 @@ namespace {
 
 TEST_CASE("fraud limits: a limited scan is answered without a reward and counted in the report") {
   Fixture f;
-  f.server.EnsureProduct("alpha", "00000000000048");
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("00000000000048");
-  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
-  breq.set_quantity(20);
-  breq.set_request_id(absl::StrCat("limits-", ::getpid()));
-  youma::v1::Batch batch;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
-  const auto codes = StreamAll(f.factory, batch.batch_id());
+  const auto codes = f.CodesOf("00000000000048", youma::v1::BATCH_KIND_BOTTLE, 20);
   auto spec = Spec(100000, 100, 1'000'000);
   spec.set_gtins(0, "00000000000048");
   spec.mutable_limits()->set_max_scans_per_user_per_day(2);
@@ -663,16 +648,7 @@ namespace {
 
 TEST_CASE("fraud limits: one user sweeping the bottles of one case is limited") {
   Fixture f;
-  f.server.EnsureProduct("alpha", "00000000000055");
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("00000000000055");
-  breq.set_kind(youma::v1::BATCH_KIND_SET);
-  breq.set_set_size(6);
-  breq.set_quantity(1);
-  breq.set_request_id(absl::StrCat("sweep-", ::getpid()));
-  youma::v1::Batch batch;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateBatch, breq, &batch).ok());
-  const auto set = StreamAll(f.factory, batch.batch_id());
+  const auto set = f.CodesOf("00000000000055", youma::v1::BATCH_KIND_SET, 1, 6);
   auto spec = Spec(100000, 100, 1'000'000);
   spec.set_gtins(0, "00000000000055");
   spec.mutable_limits()->set_max_bottles_per_user_per_case(2);

@@ -16,6 +16,7 @@
 #include "codegen/keyset_file.h"
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
+#include "services/cli/cli_util.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
 
@@ -34,11 +35,6 @@ using codegen::Scheme;
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
-
-int Fail(const absl::Status& status) {
-  std::cerr << "youma: " << status.message() << "\n";
-  return absl::IsInvalidArgument(status) ? kExitUsage : kExitFailed;
-}
 
 absl::StatusOr<uint32_t> ParseKeyId(const std::string& text) {
   uint32_t id = 0;

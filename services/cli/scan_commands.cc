@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "services/cli/client.h"
+#include "services/cli/cli_util.h"
 #include "services/cli/commands.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
@@ -24,15 +25,6 @@ namespace youma::cli {
 namespace {
 
 using RulesStub = youma::v1::RulesService::Stub;
-
-int Fail(const absl::Status& status) {
-  std::cerr << "youma: " << status.message() << "\n";
-  return absl::IsInvalidArgument(status) ? 2 : 1;
-}
-
-void Run(const std::function<absl::Status()>& body) {
-  if (absl::Status st = body(); !st.ok()) throw CLI::RuntimeError(Fail(st));
-}
 
 absl::StatusOr<youma::v1::CampaignSpec> SpecFromFile(const std::string& path) {
   YOUMA_ASSIGN_OR_RETURN(std::string json, common::ReadFile(path));

@@ -17,6 +17,7 @@
 #include "printer-export/export.h"
 #include "services/app/app.h"
 #include "services/cli/client.h"
+#include "services/cli/cli_util.h"
 #include "services/cli/commands.h"
 #include "services/common/auth.h"
 #include "services/common/files.h"
@@ -29,16 +30,6 @@ namespace {
 
 using common::ReadFile;
 using common::WriteFileAtomic;
-
-int Fail(const absl::Status& status) {
-  std::cerr << "youma: " << status.message() << "\n";
-  return absl::IsInvalidArgument(status) ? 2 : 1;
-}
-
-// Runs `body`; a failed status ends the command with its message.
-void Run(const std::function<absl::Status()>& body) {
-  if (absl::Status st = body(); !st.ok()) throw CLI::RuntimeError(Fail(st));
-}
 
 absl::StatusOr<storage::MySqlConfig> MySqlFromFlags(const std::string& url,
                                                     const std::string& password_file) {

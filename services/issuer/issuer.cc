@@ -221,6 +221,21 @@ std::vector<std::pair<uint64_t, uint64_t>> Coalesce(std::vector<uint64_t> ids) {
   return out;
 }
 
+// The inclusive code-id range a request names inside `batch`; both ends 0
+// mean the whole batch. OUT_OF_RANGE when it leaves the batch.
+absl::Status ResolveRange(const BatchInfo& batch, uint64_t* first, uint64_t* last) {
+  if (*first == 0 && *last == 0) {
+    *first = batch.batch_id;
+    *last = batch.last_code_id();
+  }
+  if (*first > *last || !batch.Contains(*first) || !batch.Contains(*last)) {
+    return absl::OutOfRangeError(absl::StrCat("range ", *first, "..", *last, " is not inside batch ",
+                                              batch.batch_id, " (codes ", batch.batch_id, "..",
+                                              batch.last_code_id(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 IssuerMetrics::IssuerMetrics(prometheus::Registry& registry)
@@ -653,15 +668,7 @@ absl::StatusOr<std::unique_ptr<CodeCursor>> Issuer::OpenCodes(
     const std::string& brand, const youma::v1::StreamCodesRequest& req) {
   YOUMA_ASSIGN_OR_RETURN(BatchInfo batch, BrandBatch(brand, req.batch_id()));
   uint64_t first = req.first_code_id(), last = req.last_code_id();
-  if (first == 0 && last == 0) {
-    first = batch.batch_id;
-    last = batch.last_code_id();
-  }
-  if (first > last || !batch.Contains(first) || !batch.Contains(last)) {
-    return absl::OutOfRangeError(absl::StrCat("range ", first, "..", last, " is not inside batch ",
-                                              batch.batch_id, " (codes ", batch.batch_id, "..",
-                                              batch.last_code_id(), ")"));
-  }
+  YOUMA_RETURN_IF_ERROR(ResolveRange(batch, &first, &last));
   uint32_t chunk = req.chunk_size() == 0 ? 4096 : req.chunk_size();
   if (chunk > 65536) return absl::InvalidArgumentError("chunk_size is at most 65536");
   if (req.export_id() != 0) {
@@ -702,15 +709,7 @@ absl::StatusOr<youma::v1::RangeChange> Issuer::ChangeRange(
     const youma::v1::RangeChangeRequest& req) {
   YOUMA_ASSIGN_OR_RETURN(BatchInfo batch, BrandBatch(brand, req.batch_id()));
   uint64_t first = req.first_code_id(), last = req.last_code_id();
-  if (first == 0 && last == 0) {
-    first = batch.batch_id;
-    last = batch.last_code_id();
-  }
-  if (first > last || !batch.Contains(first) || !batch.Contains(last)) {
-    return absl::OutOfRangeError(absl::StrCat("range ", first, "..", last, " is not inside batch ",
-                                              batch.batch_id, " (codes ", batch.batch_id, "..",
-                                              batch.last_code_id(), ")"));
-  }
+  YOUMA_RETURN_IF_ERROR(ResolveRange(batch, &first, &last));
   const bool needs_reason =
       action == youma::v1::RANGE_ACTION_FREEZE || action == youma::v1::RANGE_ACTION_REVOKE;
   YOUMA_RETURN_IF_ERROR(CheckText("reason", req.reason(), 500, needs_reason));
@@ -1176,14 +1175,7 @@ absl::StatusOr<youma::v1::ExportRecord> Issuer::BeginExport(
   }
   YOUMA_ASSIGN_OR_RETURN(BatchInfo batch, BrandBatch(brand, req.batch_id()));
   uint64_t first = req.first_code_id(), last = req.last_code_id();
-  if (first == 0 && last == 0) {
-    first = batch.batch_id;
-    last = batch.last_code_id();
-  }
-  if (first > last || !batch.Contains(first) || !batch.Contains(last)) {
-    return absl::OutOfRangeError(absl::StrCat("range ", first, "..", last, " is not inside batch ",
-                                              batch.batch_id));
-  }
+  YOUMA_RETURN_IF_ERROR(ResolveRange(batch, &first, &last));
   auto id = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
     // Lock the batch row so two exports cannot both take the last slot.
     auto lock = Prepare(c, "SELECT export_limit FROM batches WHERE batch_id = ? FOR UPDATE");

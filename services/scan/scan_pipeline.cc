@@ -252,7 +252,6 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       absl::Time first_time;
       std::string first_region;
       uint32_t count = 0;
-      bool exists = false;
     };
     std::map<uint64_t, CodeState> states;
     std::set<uint64_t> batch_ids;
@@ -283,7 +282,6 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
         s.first_time = common::ParseSqlTime(rs->getString(2));
         s.first_region = rs->getString(3);
         s.count = rs->getUInt(4);
-        s.exists = true;
       }
     }
     // 3. The batches' lifecycle.

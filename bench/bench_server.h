@@ -1,0 +1,44 @@
+// What the benchmarks stand on: a real MariaDB (the embedded launcher) under a
+// temporary folder, a keyset for brand "bench", a youma server on loopback and
+// an admin token for it. Benchmarks exit with a message when a step fails.
+//
+//   BenchServer server([](youma::app::AppOptions& o) { o.executor_threads = 64; });
+//   auto channel = grpc::CreateChannel(server.app().address(), ...);
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "codegen/keyset_file.h"
+#include "services/app/app.h"
+#include "services/storage/local_mariadb.h"
+
+namespace youma::bench {
+
+[[noreturn]] void Die(const std::string& what);
+void Check(const absl::Status& status, const char* what);
+void Check(const grpc::Status& status, const char* what);
+
+class BenchServer {
+ public:
+  explicit BenchServer(const std::function<void(app::AppOptions&)>& customize = {});
+  ~BenchServer();  // stops the server and MariaDB, removes the folder
+
+  app::App& app() { return *app_; }
+  const std::string& dir() const { return dir_; }
+  const codegen::MasterKey& master_key() const { return master_; }
+  const std::string& admin_token() const { return admin_token_; }
+
+ private:
+  std::string dir_;
+  codegen::MasterKey master_;
+  std::unique_ptr<storage::LocalMariaDb> db_;
+  std::unique_ptr<app::App> app_;
+  std::string admin_token_;
+};
+
+}  // namespace youma::bench
