@@ -20,10 +20,12 @@
 #include "services/storage/local_mariadb.h"
 #include "tests/test_util.h"
 #include "youma/v1/admin.grpc.pb.h"
+#include "youma/v1/audit.grpc.pb.h"
 #include "youma/v1/payout.grpc.pb.h"
 #include "youma/v1/issuer.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
+#include "youma/v1/store.grpc.pb.h"
 
 namespace youma::testing {
 
@@ -49,6 +51,10 @@ struct TestClient {
       return (scan.get()->*method)(ctx.get(), req, resp);
     } else if constexpr (std::is_same_v<Stub, youma::v1::RulesService::Stub>) {
       return (rules.get()->*method)(ctx.get(), req, resp);
+    } else if constexpr (std::is_same_v<Stub, youma::v1::StoreService::Stub>) {
+      return (youma::v1::StoreService::NewStub(channel).get()->*method)(ctx.get(), req, resp);
+    } else if constexpr (std::is_same_v<Stub, youma::v1::AuditService::Stub>) {
+      return (youma::v1::AuditService::NewStub(channel).get()->*method)(ctx.get(), req, resp);
     } else if constexpr (std::is_same_v<Stub, youma::v1::PayoutService::Stub>) {
       return (youma::v1::PayoutService::NewStub(channel).get()->*method)(ctx.get(), req, resp);
     } else {

@@ -133,6 +133,10 @@ absl::Status App::Init() {
                                                     metrics_.get());
   if (serve_scan) scan_service_ = std::make_unique<scan::ScanServiceImpl>(pipeline_.get(), scan_rpc_.get());
   rules_service_ = std::make_unique<scan::RulesServiceImpl>(campaigns_.get(), rules_rpc_.get());
+  stores_ = std::make_unique<rules::StoreProgram>(pool_.get(), rules_.get());
+  store_rpc_ = std::make_unique<common::RpcContext>("StoreService", executor_.get(), tokens_.get(),
+                                                    metrics_.get());
+  store_service_ = std::make_unique<scan::StoreServiceImpl>(stores_.get(), store_rpc_.get());
 
   auditor_ = std::make_unique<audit::Auditor>(pool_.get(), campaigns_.get(), batch_index_.get(),
                                               options_.audit);
@@ -155,6 +159,7 @@ absl::Status App::Init() {
   if (serve_scan) {
     builder.RegisterService(scan_service_.get());
     builder.RegisterService(rules_service_.get());
+    builder.RegisterService(store_service_.get());
   }
   if (serve_audit) builder.RegisterService(audit_service_.get());
   // Payouts run beside the scans that make the awards.

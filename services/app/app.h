@@ -111,6 +111,9 @@ class App {
   std::unique_ptr<common::RpcContext> rules_rpc_;
   std::unique_ptr<scan::ScanServiceImpl> scan_service_;
   std::unique_ptr<scan::RulesServiceImpl> rules_service_;
+  std::unique_ptr<rules::StoreProgram> stores_;
+  std::unique_ptr<common::RpcContext> store_rpc_;
+  std::unique_ptr<scan::StoreServiceImpl> store_service_;
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<common::RpcContext> audit_rpc_;
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;

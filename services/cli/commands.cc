@@ -483,6 +483,7 @@ int Main(int argc, char** argv) {
   AddDemoCommand(app);
   AddServerCommands(app);
   AddScanCommands(app);
+  AddStoreCommands(app);
   app.footer("Start with `youma demo`. Every command has --help with an example.");
   try {
     app.parse(argc, argv);

@@ -38,6 +38,8 @@ int RunDemo(const DemoOptions& options);
 void AddServerCommands(CLI::App& root);
 // scan, campaigns, audit.
 void AddScanCommands(CLI::App& root);
+// `youma stores …`: the store-owner program (StoreService).
+void AddStoreCommands(CLI::App& root);
 
 // The master key of a server: --master-key-file, else $YOUMA_MASTER_KEY, else
 // (embedded default only) <data_dir>/master.key, made on first use.

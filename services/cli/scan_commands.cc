@@ -46,6 +46,8 @@ void AddScanCommands(CLI::App& root) {
     struct Opts {
       ClientFlags f;
       std::string code, role = "consumer", user, device, ip, region, source = "gps", scan_id;
+      double lat = 0, lng = 0;
+      uint64_t store = 0;
     };
     auto o = std::make_shared<Opts>();
     o->f.Add(cmd);
@@ -57,6 +59,9 @@ void AddScanCommands(CLI::App& root) {
     cmd->add_option("--region", o->region, "6-digit GB/T 2260 adcode, e.g. 440106");
     cmd->add_option("--region-source", o->source, "gps or ip")->capture_default_str();
     cmd->add_option("--scan-id", o->scan_id, "client scan id (default: new); retries reuse it");
+    cmd->add_option("--lat", o->lat, "latitude (GPS)");
+    cmd->add_option("--lng", o->lng, "longitude (GPS)");
+    cmd->add_option("--store", o->store, "store owners with several stores: the store opening the case");
     cmd->footer("Example:\n  youma scan --token-file scanner.token --user oX1 --region 440106 "
                 "HTTPS://YM.EXAMPLE.CN/CB3F...");
     cmd->callback([o] {
@@ -72,6 +77,9 @@ void AddScanCommands(CLI::App& root) {
         req.set_device_id(o->device);
         req.set_client_ip(o->ip);
         req.set_region(o->region);
+        req.set_latitude(o->lat);
+        req.set_longitude(o->lng);
+        req.set_store_id(o->store);
         if (!o->region.empty()) {
           req.set_region_source(o->source == "ip" ? youma::v1::REGION_SOURCE_IP : youma::v1::REGION_SOURCE_GPS);
         }
@@ -83,6 +91,9 @@ void AddScanCommands(CLI::App& root) {
                                client->Call(*stub, &youma::v1::ScanService::Stub::Scan, req));
         std::cout << a.message() << "\n";
         if (!a.territory_warning().empty()) std::cout << "territory: " << a.territory_warning() << "\n";
+        if (a.store().opened_now()) {
+          std::cout << "case opened for store " << a.store().store_id() << " (" << a.store().store_name() << ")\n";
+        }
         if (a.rewards().empty() && !a.no_reward_reason().empty()) {
           std::cout << "no reward: " << a.no_reward_reason() << "\n";
         }

@@ -25,4 +25,6 @@ absl::Time ParseSqlTime(const std::string& text) {
   return absl::UnixEpoch();
 }
 
+std::string ChinaDay(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, ChinaTime()); }
+
 }  // namespace youma::common

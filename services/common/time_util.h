@@ -15,4 +15,10 @@ absl::Time FromProtoTime(const google::protobuf::Timestamp& ts);
 std::string SqlTime(absl::Time t);
 absl::Time ParseSqlTime(const std::string& text);
 
+// China Standard Time (UTC+8, no daylight saving): the day rewards, limits
+// and leaderboards count in.
+inline absl::TimeZone ChinaTime() { return absl::FixedTimeZone(8 * 3600); }
+// "2026-11-24", the China day of `t`.
+std::string ChinaDay(absl::Time t);
+
 }  // namespace youma::common

@@ -14,8 +14,8 @@ namespace {
 using storage::Prepare;
 
 // The current day in China time, as a [start, end) window in UTC.
-std::pair<std::string, std::string> ChinaDay(absl::Time now) {
-  const absl::TimeZone cst = absl::FixedTimeZone(8 * 3600);
+std::pair<std::string, std::string> ChinaDayWindow(absl::Time now) {
+  const absl::TimeZone cst = common::ChinaTime();
   const absl::CivilDay day = absl::ToCivilDay(now, cst);
   return {common::SqlTime(absl::FromCivil(day, cst)), common::SqlTime(absl::FromCivil(day + 1, cst))};
 }
@@ -26,7 +26,7 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
     const std::string& brand, int n, absl::Time resend_sent_before) {
   if (n <= 0) return std::vector<youma::v1::PayoutOrder>{};
   const absl::Time now = absl::Now();
-  const auto [day_start, day_end] = ChinaDay(now);
+  const auto [day_start, day_end] = ChinaDayWindow(now);
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<std::vector<youma::v1::PayoutOrder>> {
     struct Row {
       youma::v1::PayoutOrder order;

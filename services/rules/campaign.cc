@@ -27,14 +27,31 @@ bool Superset(const google::protobuf::RepeatedPtrField<T>& after,
 
 }  // namespace
 
+int64_t SmallestReward(const youma::v1::CampaignSpec& spec) {
+  int64_t smallest = INT64_MAX;
+  for (const auto& t : spec.tiers()) smallest = std::min(smallest, t.amount_fen());
+  for (int64_t fixed : {spec.store().registration_bonus_fen(), spec.store().rebate_fen()}) {
+    if (fixed > 0) smallest = std::min(smallest, fixed);
+  }
+  return smallest;
+}
+
 absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
   if (spec.name().empty() || spec.name().size() > 200) {
     return Invalid("a campaign needs a name of 1 to 200 bytes");
   }
-  if (spec.tiers().empty()) return Invalid("a campaign needs at least one prize tier");
+  const auto& store = spec.store();
+  if (store.registration_bonus_fen() < 0 || store.rebate_fen() < 0) {
+    return Invalid("store rewards must not be negative (0 means none)");
+  }
+  if (store.registration_bonus_fen() > kMaxPrizeFen || store.rebate_fen() > kMaxPrizeFen) {
+    return Invalid("a store reward above 50000.00 yuan is above the legal cap on a prize");
+  }
+  if (spec.tiers().empty() && store.registration_bonus_fen() == 0 && store.rebate_fen() == 0) {
+    return Invalid("a campaign needs at least one prize tier or a store reward");
+  }
   if (spec.tiers_size() > 20) return Invalid("a campaign has at most 20 prize tiers");
   uint64_t total_ppm = 0;
-  int64_t smallest = INT64_MAX;
   for (const auto& t : spec.tiers()) {
     if (t.name().empty()) return Invalid("every prize tier needs a name");
     if (t.amount_fen() <= 0) {
@@ -46,8 +63,8 @@ absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
     }
     if (t.max_count() < 0) return Invalid(absl::StrCat("tier '", t.name(), "' has a negative cap"));
     total_ppm += t.probability_ppm();
-    smallest = std::min(smallest, t.amount_fen());
   }
+  const int64_t smallest = SmallestReward(spec);
   if (total_ppm > kPpm) {
     return Invalid(absl::StrCat("the tiers' probabilities add up to ", total_ppm,
                                 " ppm, above 1 (1000000 ppm)"));
@@ -60,7 +77,7 @@ absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
   const auto& lim = spec.limits();
   if (lim.max_scans_per_user_per_day() < 0 || lim.max_scans_per_device_per_day() < 0 ||
       lim.max_scans_per_ip_per_day() < 0 || lim.max_travel_kmh() < 0 ||
-      lim.max_bottles_per_user_per_case() < 0) {
+      lim.max_bottles_per_user_per_case() < 0 || lim.max_new_accounts_per_ip_per_hour() < 0) {
     return Invalid("fraud limits must not be negative (0 means no limit)");
   }
   if (!spec.has_start_time() || !spec.has_end_time() ||
@@ -111,8 +128,13 @@ absl::Status ValidateChangeAfterLaunch(const youma::v1::CampaignSpec& before,
       tighter(lb.max_scans_per_device_per_day(), la.max_scans_per_device_per_day()) ||
       tighter(lb.max_scans_per_ip_per_day(), la.max_scans_per_ip_per_day()) ||
       tighter(lb.max_travel_kmh(), la.max_travel_kmh()) ||
-      tighter(lb.max_bottles_per_user_per_case(), la.max_bottles_per_user_per_case())) {
+      tighter(lb.max_bottles_per_user_per_case(), la.max_bottles_per_user_per_case()) ||
+      tighter(lb.max_new_accounts_per_ip_per_hour(), la.max_new_accounts_per_ip_per_hour())) {
     return refuse("a fraud limit would tighten");
+  }
+  if (after.store().registration_bonus_fen() < before.store().registration_bonus_fen() ||
+      after.store().rebate_fen() < before.store().rebate_fen()) {
+    return refuse("a store reward would shrink");
   }
   if (!Superset(after.gtins(), before.gtins())) return refuse("products would be removed");
   if (!Superset(after.regions(), before.regions())) return refuse("regions would be removed");

@@ -24,6 +24,18 @@ inline constexpr int64_t kMaxPrizeFen = 5'000'000;  // 50,000 yuan (promotion la
 inline constexpr uint32_t kPpm = 1'000'000;
 inline constexpr size_t kSeedSize = 32;
 
+// Awards that are not draws share the ledger (and its unique key) with the
+// draws under their own role numbers: a store's rebate for a bottle (code id:
+// the bottle) and a store's registration bonus (code id: the store id).
+// Their tier in the ledger is kRebateTier or kRegistrationTier.
+inline constexpr int kRebateRole = 100;
+inline constexpr int kRegistrationRole = 101;
+inline constexpr int kRebateTier = -1;
+inline constexpr int kRegistrationTier = -2;
+
+// The smallest amount the campaign can pay: below it the budget is used up.
+int64_t SmallestReward(const youma::v1::CampaignSpec& spec);
+
 absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec);
 // For an ACTIVE campaign: only raising budget, odds, amounts or caps, adding
 // tiers, widening products, roles, regions or the time window is allowed.

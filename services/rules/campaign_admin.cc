@@ -53,13 +53,21 @@ absl::StatusOr<youma::v1::Campaign> Load(sql::Connection& c, const std::string& 
   std::unique_ptr<sql::ResultSet> ars(aw->executeQuery());
   while (ars->next()) {
     const int tier = ars->getInt(1);
-    out.set_awards(out.awards() + ars->getInt64(2));
-    out.set_spent_fen(out.spent_fen() + ars->getInt64(3));
+    const int64_t count = ars->getInt64(2), fen = ars->getInt64(3);
+    out.set_awards(out.awards() + count);
+    out.set_spent_fen(out.spent_fen() + fen);
     if (tier >= 0 && tier < out.tiers_size()) {
-      out.mutable_tiers(tier)->set_awarded(ars->getInt64(2));
-      out.mutable_tiers(tier)->set_amount_fen(ars->getInt64(3));
+      out.mutable_tiers(tier)->set_awarded(count);
+      out.mutable_tiers(tier)->set_amount_fen(fen);
+    } else if (tier == kRebateTier) {
+      out.set_rebates(count);
+      out.set_rebate_fen(fen);
+    } else if (tier == kRegistrationTier) {
+      out.set_registration_bonuses(count);
+      out.set_registration_bonus_fen(fen);
     }
   }
+  *out.mutable_limits() = out.spec().limits();
   out.set_left_fen(out.spec().budget_fen() - out.spent_fen());
   auto hits = Prepare(c, "SELECT rule, scans FROM limit_hits WHERE campaign_id = ? ORDER BY rule");
   hits->setUInt64(1, campaign_id);
@@ -69,9 +77,8 @@ absl::StatusOr<youma::v1::Campaign> Load(sql::Connection& c, const std::string& 
     h->set_rule(hrs->getString(1));
     h->set_scans(hrs->getInt64(2));
   }
-  int64_t smallest = INT64_MAX;
-  for (const auto& t : out.spec().tiers()) smallest = std::min(smallest, t.amount_fen());
-  out.set_budget_exhausted(out.state() != youma::v1::CAMPAIGN_STATE_DRAFT && out.left_fen() < smallest);
+  out.set_budget_exhausted(out.state() != youma::v1::CAMPAIGN_STATE_DRAFT &&
+                           out.left_fen() < SmallestReward(out.spec()));
   return out;
 }
 
@@ -214,21 +221,38 @@ absl::StatusOr<youma::v1::DrawAudit> CampaignAdmin::VerifyDraws(const std::strin
       audit.add_mismatch_details("the revealed seed does not hash to the hash published at launch");
     }
     // Every award against the draw it claims.
-    auto st = Prepare(c, "SELECT a.code_id, a.tier, a.amount_fen, a.award_id, s.verdict FROM awards a "
+    // Every award against the draw it claims; fixed store rewards against
+    // their amount and what backs them (a consumer's scan, a registered store).
+    auto st = Prepare(c, "SELECT a.code_id, a.tier, a.amount_fen, a.award_id, s.verdict, st.store_id FROM awards a "
                          "LEFT JOIN scans s ON s.brand = a.brand AND s.client_scan_id = a.client_scan_id "
+                         "LEFT JOIN stores st ON a.role = ? AND st.store_id = a.code_id AND st.brand = a.brand "
                          "WHERE a.campaign_id = ?");
-    st->setUInt64(1, campaign_id);
+    st->setInt(1, kRegistrationRole);
+    st->setUInt64(2, campaign_id);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    const auto& spec = campaign.spec();
     while (rs->next()) {
       audit.set_awards_checked(audit.awards_checked() + 1);
       const uint64_t code_id = rs->getUInt64(1);
       const int tier = rs->getInt(2);
-      const int expected = Draw(seed, code_id, campaign.spec());
+      const int64_t paid = rs->getInt64(3);
       std::string problem;
-      if (expected != tier) {
+      if (tier == kRegistrationTier) {
+        if (paid > spec.store().registration_bonus_fen()) {
+          problem = absl::StrCat("pays ", paid, " fen, above the registration bonus");
+        } else if (rs->isNull(6)) {
+          problem = "no registered store backs this registration bonus";
+        }
+      } else if (tier == kRebateTier) {
+        if (paid > spec.store().rebate_fen()) {
+          problem = absl::StrCat("pays ", paid, " fen, above the rebate");
+        } else if (rs->isNull(5)) {
+          problem = "no consumer scan in the scan log backs this rebate";
+        }
+      } else if (const int expected = Draw(seed, code_id, spec); expected != tier) {
         problem = absl::StrCat("draw gives tier ", expected, ", award says ", tier);
-      } else if (rs->getInt64(3) > campaign.spec().tiers(tier).amount_fen()) {
-        problem = absl::StrCat("pays ", rs->getInt64(3), " fen, above the tier's amount");
+      } else if (paid > spec.tiers(tier).amount_fen()) {
+        problem = absl::StrCat("pays ", paid, " fen, above the tier's amount");
       } else if (rs->isNull(5)) {
         problem = "no scan in the scan log backs this award";
       }

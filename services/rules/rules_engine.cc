@@ -11,12 +11,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "services/common/geo.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 
 namespace youma::rules {
 namespace {
 
+using common::ChinaDay;
 using storage::Prepare;
 
 bool RegionIn(const std::string& region, const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
@@ -94,6 +96,38 @@ absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngin
   return shared;
 }
 
+std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
+                        const std::string& brand, const std::string& user_id, int tier,
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time) {
+  const std::string award_id = RulesEngine::AwardId(campaign_id, code_id, role);
+  auto ins = Prepare(c,
+                     "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
+                     "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
+  ins->setUInt64(1, campaign_id);
+  ins->setUInt64(2, code_id);
+  ins->setInt(3, role);
+  ins->setString(4, award_id);
+  ins->setString(5, brand);
+  ins->setString(6, user_id);
+  ins->setInt(7, tier);
+  ins->setInt64(8, amount_fen);
+  ins->setString(9, client_scan_id);
+  ins->setString(10, common::SqlTime(time));
+  ins->executeUpdate();
+  // The payout outbox, in the same transaction: an award is paid or it is not there.
+  auto outbox = Prepare(c,
+                        "INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
+                        "award_time) VALUES (?,?,?,?,?,1,?)");
+  outbox->setString(1, award_id);
+  outbox->setString(2, brand);
+  outbox->setUInt64(3, campaign_id);
+  outbox->setString(4, user_id);
+  outbox->setInt64(5, amount_fen);
+  outbox->setString(6, common::SqlTime(time));
+  outbox->executeUpdate();
+  return award_id;
+}
+
 bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount) {
   const int start = ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
   auto take = Prepare(c,
@@ -137,9 +171,11 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
   if (req.role() != youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
     YOUMA_RETURN_IF_ERROR(Diversion(c, facts, answer));
   }
+  YOUMA_ASSIGN_OR_RETURN(const StoreSide store, StoreScan(c, facts, answer));
   YOUMA_ASSIGN_OR_RETURN(auto campaigns, Campaigns(facts.brand));
   std::string why_not;
   bool matched = false;
+  int64_t rebate_fen = 0;
   for (const Live& l : *campaigns) {
     const auto& spec = l.spec;
     const bool role_ok = spec.roles().empty()
@@ -152,7 +188,8 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
     const bool time_ok = facts.scan_time >= common::FromProtoTime(spec.start_time()) &&
                          facts.scan_time < common::FromProtoTime(spec.end_time());
     const bool region_ok = spec.regions().empty() || (!req.region().empty() && RegionIn(req.region(), spec.regions()));
-    if (!role_ok || !product_ok) continue;
+    const bool rebate = store.bottle_counted && spec.store().rebate_fen() > 0;
+    if ((!role_ok && !rebate) || !product_ok) continue;
     if (!time_ok) {
       if (why_not.empty()) why_not = "the campaign is not running at this time";
       continue;
@@ -161,10 +198,31 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
       if (why_not.empty()) why_not = "the campaign does not cover this region";
       continue;
     }
-    matched = true;
     std::string reason;
-    YOUMA_RETURN_IF_ERROR(Award(c, l, facts, answer, &reason));
-    if (!reason.empty() && why_not.empty()) why_not = reason;
+    if (role_ok && !spec.tiers().empty()) {
+      matched = true;
+      if (!store.owner_not_eligible.empty()) {
+        reason = store.owner_not_eligible;
+      } else {
+        YOUMA_RETURN_IF_ERROR(Award(c, l, facts, answer, &reason));
+      }
+      if (!reason.empty() && why_not.empty()) why_not = reason;
+    }
+    // The store's rebate for the bottle, unless the consumer's scan was limited.
+    if (rebate && !absl::StartsWith(reason, "limited")) {
+      youma::v1::Reward paid;
+      YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, facts.code_id, kRebateRole, facts.brand, store.owner,
+                                               spec.store().rebate_fen(), req.client_scan_id(),
+                                               facts.scan_time, facts.budget_shard, &paid));
+      if (ok) rebate_fen += paid.amount_fen();
+    }
+  }
+  if (rebate_fen > 0) {
+    auto st = Prepare(c, "UPDATE store_daily SET rebate_fen = rebate_fen + ? WHERE store_id = ? AND day = ?");
+    st->setInt64(1, rebate_fen);
+    st->setUInt64(2, store.store_id);
+    st->setString(3, ChinaDay(facts.scan_time));
+    st->executeUpdate();
   }
   if (answer->rewards().empty()) {
     answer->set_no_reward_reason(!why_not.empty() ? why_not
@@ -174,11 +232,156 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
   return absl::OkStatus();
 }
 
+absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c, const ScanFacts& facts,
+                                                              youma::v1::ScanAnswer* answer) {
+  const youma::v1::ScanRequest& req = *facts.request;
+  StoreSide side;
+  const std::string day = ChinaDay(facts.scan_time);
+  auto count = [&](const char* column, uint64_t store_id, const std::string& region) {
+    auto st = Prepare(c, absl::StrCat("INSERT INTO store_daily (store_id, day, brand, region, ", column,
+                                      ") VALUES (?,?,?,?,1) ON DUPLICATE KEY UPDATE ", column, " = ",
+                                      column, " + 1"));
+    st->setUInt64(1, store_id);
+    st->setString(2, day);
+    st->setString(3, facts.brand);
+    st->setString(4, region);
+    st->executeUpdate();
+  };
+  if (req.role() == youma::v1::SCAN_ROLE_STORE_OWNER) {
+    auto st = Prepare(c, absl::StrCat("SELECT store_id, name, region FROM stores WHERE brand = ? AND owner_user_id = ?",
+                                      req.store_id() != 0 ? " AND store_id = ?" : "",
+                                      " ORDER BY register_time, store_id LIMIT 1"));
+    st->setString(1, facts.brand);
+    st->setString(2, req.user_id());
+    if (req.store_id() != 0) st->setUInt64(3, req.store_id());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next()) {
+      side.owner_not_eligible = req.store_id() != 0
+                                    ? absl::StrCat("store ", req.store_id(), " is not this owner's store")
+                                    : "register the store first (RegisterStore) to open cases for rewards";
+      return side;
+    }
+    side.store_id = rs->getUInt64(1);
+    const std::string name = rs->getString(2), region = rs->getString(3);
+    if (!facts.is_case) {
+      side.owner_not_eligible = "store owners are rewarded for opening cases: scan the case's code";
+      return side;
+    }
+    auto bind = Prepare(c, "INSERT IGNORE INTO case_stores (case_code_id, brand, store_id, region, region_source, "
+                           "latitude, longitude, client_scan_id, open_time) VALUES (?,?,?,?,?,?,?,?,?)");
+    bind->setUInt64(1, facts.code_id);
+    bind->setString(2, facts.brand);
+    bind->setUInt64(3, side.store_id);
+    bind->setString(4, req.region().empty() ? "000000" : req.region());
+    bind->setInt(5, req.region_source());
+    const bool located = req.latitude() != 0 || req.longitude() != 0;
+    if (located) {
+      bind->setDouble(6, req.latitude());
+      bind->setDouble(7, req.longitude());
+    } else {
+      bind->setNull(6, 0);
+      bind->setNull(7, 0);
+    }
+    bind->setString(8, req.client_scan_id());
+    bind->setString(9, common::SqlTime(facts.scan_time));
+    youma::v1::StoreBinding* b = answer->mutable_store();
+    if (bind->executeUpdate() == 1) {
+      count("cases_opened", side.store_id, region);
+      b->set_store_id(side.store_id);
+      b->set_store_name(name);
+      b->set_opened_now(true);
+      return side;
+    }
+    auto who = Prepare(c, "SELECT s.store_id, s.name FROM case_stores cs JOIN stores s ON s.store_id = cs.store_id "
+                          "WHERE cs.case_code_id = ?");
+    who->setUInt64(1, facts.code_id);
+    std::unique_ptr<sql::ResultSet> wrs(who->executeQuery());
+    if (wrs->next()) {
+      b->set_store_id(wrs->getUInt64(1));
+      b->set_store_name(wrs->getString(2));
+      if (b->store_id() != side.store_id) {
+        side.owner_not_eligible = absl::StrCat("this case was already opened by another store (", b->store_id(), ")");
+      }
+    }
+    return side;
+  }
+  const Territory* t = facts.territory;
+  if (t == nullptr || t->store_id == 0) return side;
+  youma::v1::StoreBinding* b = answer->mutable_store();
+  b->set_store_id(t->store_id);
+  b->set_store_name(t->store_name);
+  if (req.role() != youma::v1::SCAN_ROLE_CONSUMER || facts.is_case || t->case_id == facts.code_id) return side;
+  auto sold = Prepare(c, "INSERT IGNORE INTO store_bottles (bottle_code_id, store_id, brand, scan_time) VALUES (?,?,?,?)");
+  sold->setUInt64(1, facts.code_id);
+  sold->setUInt64(2, t->store_id);
+  sold->setString(3, facts.brand);
+  sold->setString(4, common::SqlTime(facts.scan_time));
+  if (sold->executeUpdate() == 1) {
+    count("consumer_scans", t->store_id, t->store_region);
+    side.store_id = t->store_id;
+    side.owner = t->store_owner;
+    side.region = t->store_region;
+    side.bottle_counted = true;
+  }
+  return side;
+}
+
+absl::StatusOr<bool> RulesEngine::PayFixed(sql::Connection& c, const Live& l, uint64_t code_id, int role,
+                                           const std::string& brand, const std::string& user_id,
+                                           int64_t amount, const std::string& client_scan_id, absl::Time time,
+                                           int shard, youma::v1::Reward* reward) {
+  {
+    auto st = Prepare(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
+    st->setUInt64(1, l.campaign_id);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) return false;
+  }
+  if (!SpendBudget(c, l.campaign_id, shard, amount)) return false;
+  const int tier = role == kRebateRole ? kRebateTier : kRegistrationTier;
+  reward->set_campaign_id(l.campaign_id);
+  reward->set_award_id(RecordAward(c, l.campaign_id, code_id, role, brand, user_id, tier, amount, client_scan_id, time));
+  reward->set_amount_fen(amount);
+  reward->set_tier(tier);
+  reward->set_tier_name(role == kRebateRole ? "store rebate" : "registration bonus");
+  return true;
+}
+
+absl::Status RulesEngine::RegistrationBonus(sql::Connection& c, const NewStore& store,
+                                            google::protobuf::RepeatedPtrField<youma::v1::Reward>* rewards,
+                                            std::string* why_not) {
+  YOUMA_ASSIGN_OR_RETURN(auto campaigns, Campaigns(store.brand));
+  std::string reason = "no live campaign pays a registration bonus here";
+  for (const Live& l : *campaigns) {
+    const auto& spec = l.spec;
+    if (spec.store().registration_bonus_fen() <= 0) continue;
+    if (store.register_time < common::FromProtoTime(spec.start_time()) ||
+        store.register_time >= common::FromProtoTime(spec.end_time()) || !RegionIn(store.region, spec.regions())) {
+      continue;
+    }
+    if (!store.withhold_reason.empty()) {
+      reason = store.withhold_reason;
+      break;
+    }
+    youma::v1::Reward paid;
+    YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, store.store_id, kRegistrationRole, store.brand,
+                                             store.owner_user_id, spec.store().registration_bonus_fen(), "",
+                                             store.register_time, static_cast<int>(store.store_id % kBudgetShards),
+                                             &paid));
+    if (ok) {
+      *rewards->Add() = std::move(paid);
+    } else {
+      reason = "the campaign's budget is used up";
+    }
+  }
+  if (rewards->empty()) *why_not = reason;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const Live& l,
                                                      const ScanFacts& facts) {
   const youma::v1::FraudLimits& lim = l.spec.limits();
   const youma::v1::ScanRequest& req = *facts.request;
-  const std::string day = absl::FormatTime("%Y-%m-%d", facts.scan_time, absl::FixedTimeZone(8 * 3600));
+  const std::string day = ChinaDay(facts.scan_time);
   std::string limited_rule, reason;
   struct Velocity {
     int kind;
@@ -219,19 +422,57 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                             v.kind == 4 ? " in this campaign" : " today in this campaign");
     }
   }
+  if (lim.max_new_accounts_per_ip_per_hour() > 0 && !req.client_ip().empty()) {
+    // An account new to the campaign counts against its IP address's hour;
+    // past the limit, the account is marked as part of a burst for good.
+    auto seen = Prepare(c, "INSERT IGNORE INTO campaign_users (campaign_id, user_id, first_ip, first_time, burst) "
+                           "VALUES (?,?,?,?,0)");
+    seen->setUInt64(1, l.campaign_id);
+    seen->setString(2, req.user_id());
+    seen->setString(3, req.client_ip());
+    seen->setString(4, common::SqlTime(facts.scan_time));
+    bool burst = false;
+    if (seen->executeUpdate() == 1) {
+      const std::string hour_key =
+          absl::StrCat(req.client_ip(), "@", absl::FormatTime("%H", facts.scan_time, common::ChinaTime()));
+      auto up = Prepare(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,5,?,?,1) "
+                           "ON DUPLICATE KEY UPDATE scans = scans + 1");
+      up->setUInt64(1, l.campaign_id);
+      up->setString(2, hour_key);
+      up->setString(3, day);
+      up->executeUpdate();
+      auto get = Prepare(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = 5 AND key_value = ? AND day = ?");
+      get->setUInt64(1, l.campaign_id);
+      get->setString(2, hour_key);
+      get->setString(3, day);
+      std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
+      burst = rs->next() && rs->getInt(1) > lim.max_new_accounts_per_ip_per_hour();
+      if (burst) {
+        auto mark = Prepare(c, "UPDATE campaign_users SET burst = 1 WHERE campaign_id = ? AND user_id = ?");
+        mark->setUInt64(1, l.campaign_id);
+        mark->setString(2, req.user_id());
+        mark->executeUpdate();
+      }
+    } else {
+      auto get = Prepare(c, "SELECT burst FROM campaign_users WHERE campaign_id = ? AND user_id = ?");
+      get->setUInt64(1, l.campaign_id);
+      get->setString(2, req.user_id());
+      std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
+      burst = rs->next() && rs->getInt(1) != 0;
+    }
+    if (burst && limited_rule.empty()) {
+      limited_rule = "new_account_burst";
+      reason = absl::StrCat("limited: this account is one of more than ", lim.max_new_accounts_per_ip_per_hour(),
+                            " new accounts from one IP address in an hour");
+    }
+  }
   if (lim.max_travel_kmh() > 0 && (req.latitude() != 0 || req.longitude() != 0)) {
     auto get = Prepare(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
     get->setString(1, facts.brand);
     get->setString(2, req.user_id());
     std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
     if (rs->next()) {
-      // Great-circle distance between the two scans.
-      constexpr double kPi = 3.14159265358979323846, kEarthKm = 6371.0;
-      const double lat1 = rs->getDouble(1) * kPi / 180, lat2 = req.latitude() * kPi / 180;
-      const double dlat = lat2 - lat1, dlng = (req.longitude() - rs->getDouble(2)) * kPi / 180;
-      const double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                       std::cos(lat1) * std::cos(lat2) * std::sin(dlng / 2) * std::sin(dlng / 2);
-      const double km = 2 * kEarthKm * std::asin(std::min(1.0, std::sqrt(h)));
+      const double km = common::DistanceKm(rs->getDouble(1), rs->getDouble(2), req.latitude(), req.longitude());
       const double hours = std::max(absl::ToDoubleHours(facts.scan_time - common::ParseSqlTime(rs->getString(3))),
                                     1.0 / 3600);
       if (km > 50 && km / hours > lim.max_travel_kmh() && limited_rule.empty()) {
@@ -341,32 +582,9 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     st->setString(3, day);
     st->executeUpdate();
   }
-  const std::string award_id = AwardId(l.campaign_id, facts.code_id, req.role());
-  auto ins = Prepare(c,
-                     "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
-                     "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
-  ins->setUInt64(1, l.campaign_id);
-  ins->setUInt64(2, facts.code_id);
-  ins->setInt(3, req.role());
-  ins->setString(4, award_id);
-  ins->setString(5, facts.brand);
-  ins->setString(6, req.user_id());
-  ins->setInt(7, tier);
-  ins->setInt64(8, prize.amount_fen());
-  ins->setString(9, req.client_scan_id());
-  ins->setString(10, common::SqlTime(facts.scan_time));
-  ins->executeUpdate();
-  // The payout outbox, in the same transaction: an award is paid or it is not there.
-  auto outbox = Prepare(c,
-                        "INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
-                        "award_time) VALUES (?,?,?,?,?,1,?)");
-  outbox->setString(1, award_id);
-  outbox->setString(2, facts.brand);
-  outbox->setUInt64(3, l.campaign_id);
-  outbox->setString(4, req.user_id());
-  outbox->setInt64(5, prize.amount_fen());
-  outbox->setString(6, common::SqlTime(facts.scan_time));
-  outbox->executeUpdate();
+  const std::string award_id = RecordAward(c, l.campaign_id, facts.code_id, req.role(), facts.brand,
+                                           req.user_id(), tier, prize.amount_fen(), req.client_scan_id(),
+                                           facts.scan_time);
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);
   reward->set_award_id(award_id);
@@ -405,6 +623,30 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
         "SELECT bottle_code_id, case_code_id FROM aggregation_links WHERE bottle_code_id IN (",
         aggregated, ")")));
     while (rs->next()) out[rs->getUInt64(1)].case_id = rs->getUInt64(2);
+  }
+  {
+    // The stores that opened the cases of this group's codes.
+    std::string cases;
+    for (const auto& [code_id, t] : out) absl::StrAppend(&cases, cases.empty() ? "" : ",", t.case_id);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT cs.case_code_id, s.store_id, s.name, s.owner_user_id, s.region FROM case_stores cs "
+        "JOIN stores s ON s.store_id = cs.store_id WHERE cs.case_code_id IN (", cases, ")")));
+    std::map<uint64_t, Territory> stores;
+    while (rs->next()) {
+      Territory& s = stores[rs->getUInt64(1)];
+      s.store_id = rs->getUInt64(2);
+      s.store_name = rs->getString(3);
+      s.store_owner = rs->getString(4);
+      s.store_region = rs->getString(5);
+    }
+    for (auto& [code_id, t] : out) {
+      if (auto it = stores.find(t.case_id); it != stores.end()) {
+        t.store_id = it->second.store_id;
+        t.store_name = it->second.store_name;
+        t.store_owner = it->second.store_owner;
+        t.store_region = it->second.store_region;
+      }
+    }
   }
   for (const auto& [brand, facts] : by_brand) {
     std::string where;

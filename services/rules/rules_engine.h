@@ -42,6 +42,23 @@ struct Territory {
   std::vector<std::string> prefixes;
   std::string dealer_id;
   uint64_t shipment_id = 0;
+  // The store that opened the case, if one has. Bound before this group of
+  // scans: a case opened in the same group counts from the next one.
+  uint64_t store_id = 0;
+  std::string store_name;
+  std::string store_owner;
+  std::string store_region;
+};
+
+// A store as the rules see it at registration.
+struct NewStore {
+  std::string brand;
+  uint64_t store_id = 0;
+  std::string owner_user_id;
+  std::string region;
+  absl::Time register_time;
+  // Set when the bonus is withheld (a duplicate store): says why.
+  std::string withhold_reason;
 };
 
 // One genuine scan, as the rules see it.
@@ -74,6 +91,12 @@ class RulesEngine {
   // answer's rewards, no_reward_reason and territory_warning.
   absl::Status Apply(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
 
+  // Registration bonuses (店主注册领红包) of the brand's live campaigns for a
+  // new store, in the caller's transaction; fills rewards, or why none.
+  absl::Status RegistrationBonus(sql::Connection& c, const NewStore& store,
+                                 google::protobuf::RepeatedPtrField<youma::v1::Reward>* rewards,
+                                 std::string* why_not);
+
   // Forgets cached campaigns of a brand (after an admin change here).
   void Invalidate(const std::string& brand);
 
@@ -90,6 +113,24 @@ class RulesEngine {
   absl::Status Award(sql::Connection& c, const Live& campaign, const ScanFacts& facts,
                      youma::v1::ScanAnswer* answer, std::string* why_not);
   absl::Status Diversion(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
+  // The store side of a scan: a store owner's case scan opens the case for
+  // its store; a consumer's first scan of a bottle from an opened case counts
+  // for that store. Returns the store a rebate goes to (0: none).
+  struct StoreSide {
+    uint64_t store_id = 0;          // store owners: their store; consumers: the bottle's store
+    std::string owner;              // who a rebate pays
+    std::string region;
+    bool bottle_counted = false;    // a consumer's first scan of the bottle: rebates pay
+    std::string owner_not_eligible; // store owners: why no open-case reward
+  };
+  absl::StatusOr<StoreSide> StoreScan(sql::Connection& c, const ScanFacts& facts,
+                                      youma::v1::ScanAnswer* answer);
+  // A fixed store reward (rebate or registration bonus) from the budget into
+  // the ledger and the payout outbox; false when the budget cannot pay it.
+  absl::StatusOr<bool> PayFixed(sql::Connection& c, const Live& campaign, uint64_t code_id, int role,
+                                const std::string& brand, const std::string& user_id, int64_t amount,
+                                const std::string& client_scan_id, absl::Time time, int shard,
+                                youma::v1::Reward* reward);
   // Counts the scan against the campaign's fraud limits; returns why it is
   // limited, or "" when it is not.
   absl::StatusOr<std::string> CheckLimits(sql::Connection& c, const Live& campaign, const ScanFacts& facts);
@@ -103,6 +144,12 @@ class RulesEngine {
   };
   std::map<std::string, Cached> cache_;
 };
+
+// Writes an award to the ledger and the payout outbox (one transaction with
+// what earned it) and returns its idempotent id.
+std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
+                        const std::string& brand, const std::string& user_id, int tier,
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time);
 
 // Takes `amount` from the campaign's budget shards (from `shard` first; then,
 // near the end of the budget, gathering the remainders into one shard).

@@ -371,7 +371,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       } else {
         absl::StrAppend(&message, absl::StrFormat(". Scanned %d times, first on %s in %s.", s.count,
                                                   absl::FormatTime("%Y-%m-%d %H:%M", s.first_time,
-                                                                   absl::FixedTimeZone(8 * 3600)),
+                                                                   common::ChinaTime()),
                                                   s.first_region));
       }
       for (const auto& reward : a.rewards()) {

@@ -167,9 +167,10 @@ grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* ScanServ
   return new ScanStream(pipeline_, rpc_, ctx);
 }
 
-#define YOUMA_RULES_UNARY(Method, Req, Resp, Roles, Call)                                      \
-  grpc::ServerUnaryReactor* RulesServiceImpl::Method(grpc::CallbackServerContext* ctx,        \
-                                                     const Req* req, Resp* resp) {            \
+// A unary handler: authorize for the request's brand, call the domain, map the status.
+#define YOUMA_BRAND_UNARY(Impl, Method, Req, Resp, Roles, Call)                                 \
+  grpc::ServerUnaryReactor* Impl::Method(grpc::CallbackServerContext* ctx, const Req* req,    \
+                                         Resp* resp) {                                         \
     return rpc_->Unary(ctx, #Method, [this, req, resp](const Principal& who) -> absl::Status { \
       YOUMA_ASSIGN_OR_RETURN(const std::string brand, Authorize(who, req->brand(), Roles));   \
       YOUMA_ASSIGN_OR_RETURN(*resp, Call);                                                     \
@@ -179,23 +180,39 @@ grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* ScanServ
 
 #define YOUMA_ADMIN {ROLE_ADMIN}
 #define YOUMA_AUDIT {ROLE_AUDITOR, ROLE_ADMIN}
+#define YOUMA_SCANNER {ROLE_SCANNER, ROLE_ADMIN}
+#define YOUMA_READ_STORES {ROLE_SCANNER, ROLE_AUDITOR, ROLE_ADMIN}
 
-YOUMA_RULES_UNARY(CreateCampaign, youma::v1::CreateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
+YOUMA_BRAND_UNARY(RulesServiceImpl, CreateCampaign, youma::v1::CreateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
                   admin_->Create(brand, req->spec()))
-YOUMA_RULES_UNARY(UpdateCampaign, youma::v1::UpdateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
+YOUMA_BRAND_UNARY(RulesServiceImpl, UpdateCampaign, youma::v1::UpdateCampaignRequest, youma::v1::Campaign, YOUMA_ADMIN,
                   admin_->Update(brand, req->campaign_id(), req->spec()))
-YOUMA_RULES_UNARY(LaunchCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
+YOUMA_BRAND_UNARY(RulesServiceImpl, LaunchCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
                   admin_->Launch(brand, req->campaign_id()))
-YOUMA_RULES_UNARY(EndCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
+YOUMA_BRAND_UNARY(RulesServiceImpl, EndCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_ADMIN,
                   admin_->End(brand, req->campaign_id()))
-YOUMA_RULES_UNARY(GetCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_AUDIT,
+YOUMA_BRAND_UNARY(RulesServiceImpl, GetCampaign, youma::v1::CampaignRef, youma::v1::Campaign, YOUMA_AUDIT,
                   admin_->Get(brand, req->campaign_id()))
-YOUMA_RULES_UNARY(ListCampaigns, youma::v1::ListCampaignsRequest, youma::v1::ListCampaignsResponse,
+YOUMA_BRAND_UNARY(RulesServiceImpl, ListCampaigns, youma::v1::ListCampaignsRequest, youma::v1::ListCampaignsResponse,
                   YOUMA_AUDIT, admin_->List(brand))
-YOUMA_RULES_UNARY(VerifyDraws, youma::v1::CampaignRef, youma::v1::DrawAudit, YOUMA_AUDIT,
+YOUMA_BRAND_UNARY(RulesServiceImpl, VerifyDraws, youma::v1::CampaignRef, youma::v1::DrawAudit, YOUMA_AUDIT,
                   admin_->VerifyDraws(brand, req->campaign_id()))
-YOUMA_RULES_UNARY(ListDiversionFlags, youma::v1::ListDiversionFlagsRequest,
+YOUMA_BRAND_UNARY(RulesServiceImpl, ListDiversionFlags, youma::v1::ListDiversionFlagsRequest,
                   youma::v1::ListDiversionFlagsResponse, YOUMA_AUDIT,
                   admin_->DiversionFlags(brand, *req))
+
+
+YOUMA_BRAND_UNARY(StoreServiceImpl, RegisterStore, youma::v1::RegisterStoreRequest, youma::v1::RegisterStoreResponse,
+                  YOUMA_SCANNER, stores_->Register(brand, *req))
+YOUMA_BRAND_UNARY(StoreServiceImpl, GetStore, youma::v1::StoreRef, youma::v1::Store, YOUMA_READ_STORES,
+                  stores_->Get(brand, req->store_id()))
+YOUMA_BRAND_UNARY(StoreServiceImpl, ListStores, youma::v1::ListStoresRequest, youma::v1::ListStoresResponse, YOUMA_READ_STORES,
+                  stores_->List(brand, *req))
+YOUMA_BRAND_UNARY(StoreServiceImpl, Leaderboard, youma::v1::LeaderboardRequest, youma::v1::LeaderboardResponse,
+                  YOUMA_READ_STORES, stores_->Leaderboard(brand, *req))
+YOUMA_BRAND_UNARY(StoreServiceImpl, SetStorePolicy, youma::v1::StorePolicy, youma::v1::StorePolicy, YOUMA_ADMIN,
+                  stores_->SetPolicy(brand, *req))
+YOUMA_BRAND_UNARY(StoreServiceImpl, GetStorePolicy, youma::v1::StorePolicyRef, youma::v1::StorePolicy, YOUMA_READ_STORES,
+                  stores_->GetPolicy(brand))
 
 }  // namespace youma::scan

@@ -4,9 +4,11 @@
 
 #include "services/common/rpc.h"
 #include "services/rules/campaign_admin.h"
+#include "services/rules/store_program.h"
 #include "services/scan/scan_pipeline.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
+#include "youma/v1/store.grpc.pb.h"
 
 namespace youma::scan {
 
@@ -55,6 +57,31 @@ class RulesServiceImpl final : public youma::v1::RulesService::CallbackService {
 
  private:
   rules::CampaignAdmin* admin_;
+  common::RpcContext* rpc_;
+};
+
+class StoreServiceImpl final : public youma::v1::StoreService::CallbackService {
+ public:
+  StoreServiceImpl(rules::StoreProgram* stores, common::RpcContext* rpc) : stores_(stores), rpc_(rpc) {}
+
+  grpc::ServerUnaryReactor* RegisterStore(grpc::CallbackServerContext* ctx,
+                                          const youma::v1::RegisterStoreRequest* req,
+                                          youma::v1::RegisterStoreResponse* resp) override;
+  grpc::ServerUnaryReactor* GetStore(grpc::CallbackServerContext* ctx, const youma::v1::StoreRef* req,
+                                     youma::v1::Store* resp) override;
+  grpc::ServerUnaryReactor* ListStores(grpc::CallbackServerContext* ctx, const youma::v1::ListStoresRequest* req,
+                                       youma::v1::ListStoresResponse* resp) override;
+  grpc::ServerUnaryReactor* Leaderboard(grpc::CallbackServerContext* ctx,
+                                        const youma::v1::LeaderboardRequest* req,
+                                        youma::v1::LeaderboardResponse* resp) override;
+  grpc::ServerUnaryReactor* SetStorePolicy(grpc::CallbackServerContext* ctx, const youma::v1::StorePolicy* req,
+                                           youma::v1::StorePolicy* resp) override;
+  grpc::ServerUnaryReactor* GetStorePolicy(grpc::CallbackServerContext* ctx,
+                                           const youma::v1::StorePolicyRef* req,
+                                           youma::v1::StorePolicy* resp) override;
+
+ private:
+  rules::StoreProgram* stores_;
   common::RpcContext* rpc_;
 };
 

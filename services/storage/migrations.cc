@@ -307,6 +307,84 @@ const std::vector<Migration>& AllMigrations() {
   PRIMARY KEY (campaign_id, rule)
 ) ENGINE=InnoDB)sql",
        }},
+      {6,
+       "store-owner program: stores, policies, cases opened, bottles sold, daily stats; "
+       "accounts new to a campaign",
+       {
+           // Store ids are random (no auto-increment hot spot), below 2^53 so
+           // that JSON clients read them exactly.
+           R"sql(CREATE TABLE IF NOT EXISTS stores (
+  store_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  owner_user_id VARCHAR(128) NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  region CHAR(6) NOT NULL,
+  latitude DOUBLE NULL,
+  longitude DOUBLE NULL,
+  phone VARCHAR(32) NOT NULL,
+  device_id VARCHAR(128) NOT NULL,
+  register_time DATETIME(6) NOT NULL,
+  KEY stores_owner (brand, owner_user_id),
+  KEY stores_device (brand, device_id),
+  KEY stores_region (brand, region, store_id),
+  KEY stores_place (brand, latitude, longitude)
+) ENGINE=InnoDB)sql",
+           // One row per owner: registering locks it, so two concurrent
+           // registrations cannot both slip under the brand's limit.
+           R"sql(CREATE TABLE IF NOT EXISTS store_owners (
+  brand VARCHAR(64) NOT NULL,
+  owner_user_id VARCHAR(128) NOT NULL,
+  stores INT NOT NULL,
+  PRIMARY KEY (brand, owner_user_id)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS store_policies (
+  brand VARCHAR(64) NOT NULL PRIMARY KEY,
+  policy VARBINARY(1024) NOT NULL,
+  update_time DATETIME(6) NOT NULL
+) ENGINE=InnoDB)sql",
+           // A case is opened by one store: the primary key says so.
+           R"sql(CREATE TABLE IF NOT EXISTS case_stores (
+  case_code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  store_id BIGINT UNSIGNED NOT NULL,
+  region CHAR(6) NOT NULL,
+  region_source TINYINT NOT NULL,
+  latitude DOUBLE NULL,
+  longitude DOUBLE NULL,
+  client_scan_id VARCHAR(128) NOT NULL,
+  open_time DATETIME(6) NOT NULL,
+  KEY case_stores_store (store_id, open_time)
+) ENGINE=InnoDB)sql",
+           // A bottle counts for its store once, at its first consumer scan.
+           R"sql(CREATE TABLE IF NOT EXISTS store_bottles (
+  bottle_code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  store_id BIGINT UNSIGNED NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  scan_time DATETIME(6) NOT NULL,
+  KEY store_bottles_store (store_id, scan_time)
+) ENGINE=InnoDB)sql",
+           // The leaderboard's counters: one row per store and China day.
+           R"sql(CREATE TABLE IF NOT EXISTS store_daily (
+  store_id BIGINT UNSIGNED NOT NULL,
+  day DATE NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  region CHAR(6) NOT NULL,
+  cases_opened INT NOT NULL DEFAULT 0,
+  consumer_scans INT NOT NULL DEFAULT 0,
+  rebate_fen BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (store_id, day),
+  KEY store_daily_brand (brand, day, region)
+) ENGINE=InnoDB)sql",
+           // Accounts as a campaign first saw them (the new-account burst limit).
+           R"sql(CREATE TABLE IF NOT EXISTS campaign_users (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  user_id VARCHAR(128) NOT NULL,
+  first_ip VARCHAR(45) NOT NULL,
+  first_time DATETIME(6) NOT NULL,
+  burst TINYINT NOT NULL,
+  PRIMARY KEY (campaign_id, user_id)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

@@ -1,0 +1,116 @@
+// Scans and campaigns for end-to-end tests: requests with fresh client scan
+// ids, a fixture with factory, scanner and admin clients of brand "alpha",
+// and campaigns launched in one call.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/time_util.h"
+#include "tests/harness.h"
+
+namespace youma::testing {
+
+using youma::v1::ScanAnswer;
+using youma::v1::ScanRequest;
+using IssuerStub = youma::v1::IssuerService::Stub;
+using ScanStub = youma::v1::ScanService::Stub;
+using RulesStub = youma::v1::RulesService::Stub;
+
+inline std::atomic<int> g_scan_counter{0};
+
+inline ScanRequest Req(const std::string& code, youma::v1::ScanRole role = youma::v1::SCAN_ROLE_CONSUMER,
+                const std::string& user = "openid-1", const std::string& region = "440106",
+                youma::v1::RegionSource source = youma::v1::REGION_SOURCE_GPS) {
+  ScanRequest r;
+  r.set_code(code);
+  r.set_role(role);
+  r.set_user_id(user);
+  r.set_device_id("device-" + user);
+  r.set_client_ip("203.0.113.7");
+  r.set_region(region);
+  r.set_region_source(source);
+  r.set_client_scan_id(absl::StrCat("scan-", ::getpid(), "-", g_scan_counter++));
+  return r;
+}
+
+inline ScanAnswer MustScan(const TestClient& c, const ScanRequest& r) {
+  ScanAnswer a;
+  const grpc::Status st = c.Call(&ScanStub::Scan, r, &a);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  return a;
+}
+
+struct Fixture {
+  TestServer& server = TestServer::Shared();
+  TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);
+  TestClient scanner = server.Connect("alpha", youma::v1::ROLE_SCANNER);
+  TestClient admin = server.Connect("alpha", youma::v1::ROLE_ADMIN);
+  Fixture() { server.EnsureProduct("alpha"); }
+
+  // Codes of a new batch of product `gtin` (made if missing).
+  std::vector<youma::v1::Code> CodesOf(const std::string& gtin, youma::v1::BatchKind kind, int n,
+                                       uint32_t set_size = 0) {
+    server.EnsureProduct("alpha", gtin);
+    youma::v1::CreateBatchRequest req;
+    req.set_gtin(gtin);
+    req.set_kind(kind);
+    req.set_quantity(n);
+    req.set_set_size(set_size);
+    req.set_request_id(absl::StrCat("codes-of-", gtin, "-", ::getpid(), "-", g_scan_counter++));
+    youma::v1::Batch batch;
+    const grpc::Status st = factory.Call(&IssuerStub::CreateBatch, req, &batch);
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+    return StreamAll(factory, batch.batch_id());
+  }
+
+  std::vector<youma::v1::Code> Codes(youma::v1::BatchKind kind, int n, uint32_t set_size = 0,
+                                     youma::v1::ActivationPolicy a = youma::v1::ACTIVATION_POLICY_IMMEDIATE) {
+    return StreamAll(factory, MakeBatch(factory, kind, n, set_size, a).batch_id());
+  }
+};
+
+inline youma::v1::CampaignSpec Spec(int64_t budget_fen, int64_t prize_fen, uint32_t ppm) {
+  youma::v1::CampaignSpec s;
+  s.set_name("test campaign");
+  s.set_budget_fen(budget_fen);
+  auto* t = s.add_tiers();
+  t->set_name("red packet");
+  t->set_amount_fen(prize_fen);
+  t->set_probability_ppm(ppm);
+  *s.mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
+  *s.mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(24));
+  s.add_gtins(kGtin);
+  return s;
+}
+
+inline youma::v1::Campaign Launch(const TestClient& admin, const youma::v1::CampaignSpec& spec) {
+  youma::v1::CreateCampaignRequest create;
+  *create.mutable_spec() = spec;
+  youma::v1::Campaign c;
+  REQUIRE(admin.Call(&RulesStub::CreateCampaign, create, &c).ok());
+  CHECK(c.state() == youma::v1::CAMPAIGN_STATE_DRAFT);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  REQUIRE(admin.Call(&RulesStub::LaunchCampaign, ref, &c).ok());
+  CHECK(c.state() == youma::v1::CAMPAIGN_STATE_ACTIVE);
+  CHECK(c.seed_sha256().size() == 64);
+  CHECK(c.seed_hex().empty());
+  return c;
+}
+
+inline void End(const TestClient& admin, uint64_t campaign_id) {
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(campaign_id);
+  youma::v1::Campaign c;
+  REQUIRE(admin.Call(&RulesStub::EndCampaign, ref, &c).ok());
+}
+
+}  // namespace youma::testing
