@@ -50,74 +50,113 @@ struct ServerProcess {
   }
 };
 
-TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is never overspent") {
-  REQUIRE(sodium_init() >= 0);
-  char tmpl[] = "/tmp/youma-crash-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  ASSIGN_OR_FAIL(auto db, storage::LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "64M"}));
-  const codegen::MasterKey master = codegen::NewMasterKey();
-  REQUIRE_OK(common::WriteFileAtomic(dir + "/master.key",
-                                     codegen::MasterKeyText(master, codegen::SecretKeyAccess::Grant())));
-  std::filesystem::create_directories(dir + "/keysets");
-  ASSIGN_OR_FAIL(codegen::Keyset ks, codegen::Keyset::Create({.brand = "alpha"}, absl::Now()));
-  REQUIRE_OK(common::SaveKeyset(dir + "/keysets/alpha.keyset", ks, master));
-  const int port = 20000 + (::getpid() % 20000);
+// `youma serve` as a separate process on a private MariaDB, with an admin
+// token of brand alpha and its product kGtin; connect, kill and restart it.
+struct KilledServer {
+  std::string dir;
+  std::unique_ptr<storage::LocalMariaDb> db;
   ServerProcess server;
-  server.args = {YOUMA_BINARY, "serve", "--mysql",
-                 "mysql://root@unix(" + db->socket_path() + ")/youma", "--master-key-file",
-                 dir + "/master.key", "--keyset-dir", dir + "/keysets", "--data-dir", dir + "/data",
-                 "--listen", absl::StrCat("127.0.0.1:", port), "--metrics-listen", ""};
-  server.Start();
-  const std::string address = absl::StrCat("127.0.0.1:", port);
-  auto wait_up = [&] {
+  std::string address;
+  std::string token;  // alpha admin
+  TestClient admin;
+
+  KilledServer() {
+    REQUIRE(sodium_init() >= 0);
+    char tmpl[] = "/tmp/youma-crash-XXXXXX";
+    dir = mkdtemp(tmpl);
+    auto started = storage::LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "64M"});
+    REQUIRE_OK(started.status());
+    db = *std::move(started);
+    const codegen::MasterKey master = codegen::NewMasterKey();
+    REQUIRE_OK(common::WriteFileAtomic(dir + "/master.key",
+                                       codegen::MasterKeyText(master, codegen::SecretKeyAccess::Grant())));
+    std::filesystem::create_directories(dir + "/keysets");
+    ASSIGN_OR_FAIL(codegen::Keyset ks, codegen::Keyset::Create({.brand = "alpha"}, absl::Now()));
+    REQUIRE_OK(common::SaveKeyset(dir + "/keysets/alpha.keyset", ks, master));
+    address = absl::StrCat("127.0.0.1:", 20000 + (::getpid() % 20000));
+    server.args = {YOUMA_BINARY, "serve", "--mysql", "mysql://root@unix(" + db->socket_path() + ")/youma",
+                   "--master-key-file", dir + "/master.key", "--keyset-dir", dir + "/keysets", "--data-dir",
+                   dir + "/data", "--listen", address, "--metrics-listen", ""};
+    server.Start();
+    WaitUp();
+    for (int i = 0; i < 100 && !std::filesystem::exists(dir + "/data/admin.token"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSIGN_OR_FAIL(std::string root_token, common::ReadFile(dir + "/data/admin.token"));
+    root_token.pop_back();
+    youma::v1::CreateTokenRequest treq;
+    treq.set_brand("alpha");
+    treq.set_role(youma::v1::ROLE_ADMIN);
+    youma::v1::CreateTokenResponse tresp;
+    REQUIRE(Connect(root_token).Call(&youma::v1::AdminService::Stub::CreateToken, treq, &tresp).ok());
+    token = tresp.token();
+    admin = Connect(token);
+    youma::v1::CreateProductRequest preq;
+    preq.set_gtin(kGtin);
+    preq.set_name("p");
+    youma::v1::Product p;
+    REQUIRE(admin.Call(&youma::v1::IssuerService::Stub::CreateProduct, preq, &p).ok());
+  }
+  ~KilledServer() {
+    server.Term();
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+  void WaitUp() const {
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60)));
-  };
-  wait_up();
-  for (int i = 0; i < 100 && !std::filesystem::exists(dir + "/data/admin.token"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSIGN_OR_FAIL(std::string admin_token, common::ReadFile(dir + "/data/admin.token"));
-  admin_token.pop_back();
-  auto connect = [&](const std::string& token) {
+  void Restart() {
+    server.Start();
+    WaitUp();
+  }
+  TestClient Connect(const std::string& t) const {
     TestClient c;
-    c.token = token;
+    c.token = t;
     c.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     c.issuer = youma::v1::IssuerService::NewStub(c.channel);
     c.admin = youma::v1::AdminService::NewStub(c.channel);
     c.scan = youma::v1::ScanService::NewStub(c.channel);
     c.rules = youma::v1::RulesService::NewStub(c.channel);
     return c;
-  };
-  TestClient root = connect(admin_token);
-  youma::v1::CreateTokenRequest treq;
-  treq.set_brand("alpha");
-  treq.set_role(youma::v1::ROLE_ADMIN);
-  youma::v1::CreateTokenResponse tresp;
-  REQUIRE(root.Call(&youma::v1::AdminService::Stub::CreateToken, treq, &tresp).ok());
-  TestClient admin = connect(tresp.token());
-  youma::v1::CreateProductRequest preq;
-  preq.set_gtin(kGtin);
-  preq.set_name("p");
-  youma::v1::Product p;
-  REQUIRE(admin.Call(&youma::v1::IssuerService::Stub::CreateProduct, preq, &p).ok());
-  const auto batch = MakeBatch(admin, youma::v1::BATCH_KIND_BOTTLE, 5000);
-  const auto codes = StreamAll(admin, batch.batch_id());
-  youma::v1::CreateCampaignRequest creq;
-  auto* spec = creq.mutable_spec();
-  spec->set_name("crash");
-  spec->set_budget_fen(20000);
-  auto* tier = spec->add_tiers();
-  tier->set_name("1 yuan");
-  tier->set_amount_fen(100);
-  tier->set_probability_ppm(1'000'000);
-  *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
-  *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
-  youma::v1::Campaign campaign;
-  REQUIRE(admin.Call(&youma::v1::RulesService::Stub::CreateCampaign, creq, &campaign).ok());
-  youma::v1::CampaignRef ref;
-  ref.set_campaign_id(campaign.campaign_id());
-  REQUIRE(admin.Call(&youma::v1::RulesService::Stub::LaunchCampaign, ref, &campaign).ok());
+  }
+  // A live campaign where every scan of kGtin wins 1 yuan, within `budget`.
+  youma::v1::Campaign Campaign(int64_t budget) const {
+    youma::v1::CreateCampaignRequest creq;
+    auto* spec = creq.mutable_spec();
+    spec->set_name("crash");
+    spec->set_budget_fen(budget);
+    auto* tier = spec->add_tiers();
+    tier->set_name("1 yuan");
+    tier->set_amount_fen(100);
+    tier->set_probability_ppm(1'000'000);
+    *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
+    *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
+    youma::v1::Campaign campaign;
+    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::CreateCampaign, creq, &campaign).ok());
+    youma::v1::CampaignRef ref;
+    ref.set_campaign_id(campaign.campaign_id());
+    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::LaunchCampaign, ref, &campaign).ok());
+    return campaign;
+  }
+  // A single value from the database, read directly (the server may be down).
+  int64_t Query(const std::string& sql) const {
+    storage::ConnectionPool pool(db->config(), {});
+    absl::StatusOr<int64_t> v = pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+      if (!rs->next()) return int64_t{0};
+      return static_cast<int64_t>(rs->getInt64(1));
+    });
+    REQUIRE_OK(v.status());
+    return *v;
+  }
+};
+
+TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is never overspent") {
+  KilledServer k;
+  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 5000).batch_id());
+  const youma::v1::Campaign campaign = k.Campaign(20000);
 
   struct Acked {
     std::string scan_id;
@@ -131,7 +170,7 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
   std::vector<std::thread> clients;
   for (int t = 0; t < 32; ++t) {
     clients.emplace_back([&] {
-      TestClient c = connect(tresp.token());
+      TestClient c = k.Connect(k.token);
       for (int i; !stop && (i = next++) < static_cast<int>(codes.size());) {
         youma::v1::ScanRequest r;
         r.set_code(codes[i].url());
@@ -152,23 +191,14 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  server.Kill();
+  k.server.Kill();
   stop = true;
   for (auto& th : clients) th.join();
   INFO("acknowledged ", acked.size(), ", unanswered ", unanswered.size());
   CHECK(acked.size() > 100);
 
-  storage::ConnectionPool pool(db->config(), {});
-  auto query = [&](const std::string& sql) {
-    absl::StatusOr<int64_t> v = pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
-      if (!rs->next()) return int64_t{0};
-      return static_cast<int64_t>(rs->getInt64(1));
-    });
-    REQUIRE_OK(v.status());
-    return *v;
-  };
+  auto query = [&](const std::string& sql) { return k.Query(sql); };
+
   // Durable before answered: every acknowledged scan and award is there.
   for (const Acked& a : acked) {
     REQUIRE(query("SELECT COUNT(*) FROM scans WHERE client_scan_id = '" + a.scan_id + "'") == 1);
@@ -189,9 +219,8 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
   check_books();
 
   // Started again: retries of the unanswered scans are recorded once each.
-  server.Start();
-  wait_up();
-  TestClient again = connect(tresp.token());
+  k.Restart();
+  TestClient again = k.Connect(k.token);
   for (const auto& r : unanswered) {
     youma::v1::ScanAnswer a;
     grpc::Status st = again.Call(&ScanStub::Scan, r, &a);
@@ -215,9 +244,93 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
   CHECK(query("SELECT COUNT(*) FROM scans") == scans_before);
   CHECK(query("SELECT COUNT(*) FROM scans") == static_cast<int64_t>(acked.size() + unanswered.size()));
   CHECK(check_books() == std::min<int64_t>(20000, 100 * static_cast<int64_t>(acked.size() + unanswered.size())));
-  server.Term();
-  db.reset();
-  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again under the same ids, paid once") {
+  KilledServer k;
+  constexpr int kAwards = 20;
+  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, kAwards).batch_id());
+  k.Campaign(100 * kAwards);
+  for (int i = 0; i < kAwards; ++i) {
+    youma::v1::ScanRequest r;
+    r.set_code(codes[i].url());
+    r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+    r.set_user_id(absl::StrCat("payee-", i));
+    r.set_client_scan_id(absl::StrCat("pay-", i));
+    youma::v1::ScanAnswer a;
+    REQUIRE(k.admin.Call(&ScanStub::Scan, r, &a).ok());
+    REQUIRE(a.rewards_size() == 1);
+  }
+  // The bank: a bill number is paid once, whatever is asked again.
+  std::map<std::string, int> bank_pays;  // bill number -> paid (at most once)
+  std::map<std::string, int> orders_seen;
+  // One payer connection: takes `want` orders, answering them when `answer`.
+  struct PayerStream {
+    std::unique_ptr<youma::v1::PayoutService::Stub> stub;
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<youma::v1::PayoutResult, youma::v1::PayoutOrder>> stream;
+  };
+  auto take = [&](PayerStream& p, size_t want, bool answer) {
+    p.stub = youma::v1::PayoutService::NewStub(k.Connect(k.token).channel);
+    p.ctx.AddMetadata("authorization", "Bearer " + k.token);
+    p.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    p.stream = p.stub->Payouts(&p.ctx);
+    youma::v1::PayoutOrder order;
+    for (size_t got = 0; got < want && p.stream->Read(&order); ++got) {
+      ++orders_seen[order.payout_id()];
+      bank_pays[order.payout_id()] = 1;
+      if (!answer) continue;
+      youma::v1::PayoutResult r;
+      r.set_payout_id(order.payout_id());
+      r.set_paid(true);
+      r.set_external_id("wx-" + order.payout_id().substr(0, 8));
+      REQUIRE(p.stream->Write(r));
+    }
+  };
+  {
+    // The payer takes 8 orders and pays them at the bank; the server dies
+    // before any result reaches it.
+    PayerStream first;
+    take(first, 8, /*answer=*/false);
+    CHECK(orders_seen.size() == 8);
+    for (int i = 0; i < 50 && k.Query("SELECT COUNT(*) FROM payouts WHERE state = 2") < 8; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE state = 2") == 8);
+    k.server.Kill();
+    first.ctx.TryCancel();
+    (void)first.stream->Finish();
+  }
+  k.Restart();
+  // The payer reconnects (its first try may still meet the dead connection).
+  std::unique_ptr<PayerStream> second;
+  for (int attempt = 0; attempt < 5 && orders_seen.size() < kAwards; ++attempt) {
+    if (second != nullptr) {
+      const grpc::Status st = second->stream->Finish();
+      REQUIRE(st.error_code() == grpc::StatusCode::UNAVAILABLE);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    second = std::make_unique<PayerStream>();
+    take(*second, kAwards - (orders_seen.size() - 8), /*answer=*/true);
+  }
+  for (int i = 0; i < 100 && k.Query("SELECT COUNT(*) FROM payouts WHERE state = 3") < kAwards; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Every award paid exactly once at the bank; the 8 sent before the crash came
+  // again under the same payout ids (a second attempt), the rest once.
+  CHECK(bank_pays.size() == kAwards);
+  int resent = 0;
+  for (const auto& [id, n] : orders_seen) {
+    CHECK(n <= 2);
+    resent += n == 2;
+  }
+  CHECK(resent == 8);
+  CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE state = 3") == kAwards);
+  CHECK(k.Query("SELECT SUM(amount_fen) FROM payouts WHERE state = 3") == 100 * kAwards);
+  CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE attempts = 2") == 8);
+  second->stream->WritesDone();
+  second->ctx.TryCancel();
+  (void)second->stream->Finish();
 }
 
 }  // namespace
