@@ -11,6 +11,7 @@ PACKAGES=(
   prometheus-cpp-dev libabsl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   doctest-dev openssl
   clang libclang-rt-14-dev
+  yamllint
 )
 
 SUDO=""
@@ -22,6 +23,10 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm run the interop checkers (GS1's EPCIS validator, the chart's
+# schema checks); a machine that has its own Node.js keeps it.
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages are installed"

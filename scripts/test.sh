@@ -19,6 +19,9 @@ echo "== building youma =="
 bash scripts/build.sh -DYOUMA_FUZZ_BUILD_DIR="$PWD/build-fuzz" \
   -DYOUMA_FUZZ_SECONDS="${YOUMA_FUZZ_SECONDS:-30}"
 
+echo "== installing the interop checkers (npm registry, locked versions) =="
+npm ci --prefix tests/epcis --no-audit --no-fund --loglevel=error
+
 echo "== running every test =="
 cd build
 ctest --output-on-failure -j2 --timeout 900

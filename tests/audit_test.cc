@@ -1,9 +1,15 @@
 // AuditService end to end: the scan log from a cursor, the counterfeit map and
 // the diversion report, on a real MariaDB and server.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/common/time_util.h"
 #include "tests/harness.h"
 #include "youma/v1/audit.grpc.pb.h"
 
@@ -65,6 +71,34 @@ struct AuditFixture {
     return rows;
   }
 };
+
+TEST_CASE("the scan log exports a window of record times (a daily partition)") {
+  AuditFixture f;
+  const auto codes = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 6).batch_id());
+  const absl::Time before = absl::Now();
+  for (int i = 0; i < 3; ++i) f.Scan(codes[i].url(), absl::StrCat("window-a", i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const absl::Time middle = absl::Now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 3; i < 6; ++i) f.Scan(codes[i].url(), absl::StrCat("window-b", i));
+  auto window = [&](absl::Time from, absl::Time to) {
+    youma::v1::ExportScanLogRequest req;
+    *req.mutable_from_time() = common::ToProtoTime(from);
+    *req.mutable_to_time() = common::ToProtoTime(to);
+    auto ctx = f.auditor.Context();
+    auto reader = f.audit->ExportScanLog(ctx.get(), req);
+    std::vector<std::string> ids;
+    youma::v1::ScanLogChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (const auto& r : chunk.rows()) ids.push_back(r.request().client_scan_id());
+    }
+    REQUIRE(reader->Finish().ok());
+    return ids;
+  };
+  CHECK(window(before, middle) == std::vector<std::string>{"window-a0", "window-a1", "window-a2"});
+  CHECK(window(middle, absl::Now() + absl::Hours(1)) == std::vector<std::string>{"window-b3", "window-b4", "window-b5"});
+  CHECK(window(before - absl::Hours(2), before - absl::Hours(1)).empty());
+}
 
 TEST_CASE("the scan log exports from a cursor: resumable, in order, nothing skipped or repeated") {
   AuditFixture f;
@@ -169,6 +203,124 @@ TEST_CASE("the diversion report filters by dealer, region and product, with tota
   auto ctx4 = f.auditor.Context();
   REQUIRE(f.audit->DiversionReport(ctx4.get(), req, &report).ok());
   CHECK(report.flags_size() == 0);
+}
+
+// Runs GS1's EPCIS 2.0 validator (epcis2.js, from the npm registry) on `json`.
+std::string ValidateEpcis(const std::string& json, int* exit_code) {
+  char tmpl[] = "/tmp/youma-epcis-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size()));
+  close(fd);
+  const std::string validator = std::string(YOUMA_SOURCE_DIR) + "/tests/epcis/validate.js";
+  REQUIRE_MESSAGE(std::filesystem::exists(std::string(YOUMA_SOURCE_DIR) + "/tests/epcis/node_modules/epcis2.js"),
+                  "run `npm ci --prefix tests/epcis` first (scripts/test.sh does)");
+  FILE* p = popen(absl::StrCat("node ", validator, " ", tmpl, " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::filesystem::remove(tmpl);
+  return out;
+}
+
+TEST_CASE("a case's and a bottle's histories are EPCIS 2.0 JSON that GS1's validator accepts") {
+  AuditFixture f;
+  youma::v1::CreateDealerRequest dealer;
+  dealer.set_dealer_id("gz 2/南");  // not URI-safe: percent-encoded in the document
+  dealer.set_name("Guangzhou south");
+  dealer.add_territory("4401");
+  youma::v1::Dealer d;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
+  const auto cases = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_CASE, 1).batch_id());
+  const auto bottles = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 3).batch_id());
+  youma::v1::AggregationReport agg;
+  agg.set_production_line("L7");
+  auto* c = agg.add_cases();
+  c->set_case_code(cases[0].url());
+  for (const auto& b : bottles) c->add_bottle_codes(b.url());
+  youma::v1::AggregationResult agg_result;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportAggregation, agg, &agg_result).ok());
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id("gz 2/南");
+  ship.add_case_codes(cases[0].url());
+  youma::v1::Shipment s;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, ship, &s).ok());
+  f.Scan(cases[0].url(), "epcis-owner", youma::v1::SCAN_ROLE_STORE_OWNER, "shop-gz", "440106");
+  f.Scan(bottles[1].url(), "epcis-c1", youma::v1::SCAN_ROLE_CONSUMER, "consumer-1", "440106");
+  f.Scan(bottles[1].url(), "epcis-c2", youma::v1::SCAN_ROLE_CONSUMER, "consumer-2", "440104");
+
+  youma::v1::CodeHistoryRequest req;
+  req.set_code(cases[0].url());
+  youma::v1::CodeHistoryResponse h;
+  REQUIRE(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).ok());
+  CHECK(h.code_id() == cases[0].code_id());
+  CHECK(h.is_case());
+  // Commissioning of the case batch and of the bottle batch, the packing,
+  // the shipment, and three scans.
+  CHECK(h.events() == 7);
+  const std::string& json = h.epcis_json();
+  CHECK(json.find("\"bizStep\": \"commissioning\"") != std::string::npos);
+  CHECK(json.find("\"AggregationEvent\"") != std::string::npos);
+  CHECK(json.find("\"bizStep\": \"shipping\"") != std::string::npos);
+  CHECK(json.find("\"bizStep\": \"receiving\"") != std::string::npos);
+  CHECK(json.find("\"bizStep\": \"inspecting\"") != std::string::npos);
+  CHECK(json.find(absl::StrCat("urn:youma:alpha:code:", cases[0].code_id())) != std::string::npos);
+  CHECK(json.find("urn:youma:alpha:dealer:gz%202%2F%E5%8D%97") != std::string::npos);
+  // The printed codes (tag and all) never leave in a history.
+  CHECK(json.find(cases[0].url().substr(cases[0].url().rfind('/') + 1)) == std::string::npos);
+  CHECK(json.find(bottles[1].url().substr(bottles[1].url().rfind('/') + 1)) == std::string::npos);
+  int rc = -1;
+  std::string out = ValidateEpcis(json, &rc);
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(out.find("valid:") != std::string::npos);
+
+  // A bottle's own history: its commissioning, its packing into the case,
+  // the case's shipment, and its two scans.
+  req.clear_code();
+  req.set_code_id(bottles[1].code_id());
+  REQUIRE(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).ok());
+  CHECK_FALSE(h.is_case());
+  CHECK(h.events() == 5);
+  out = ValidateEpcis(h.epcis_json(), &rc);
+  INFO(out);
+  CHECK(rc == 0);
+
+  // The validator is not a rubber stamp: a broken document fails it.
+  std::string broken = h.epcis_json();
+  broken.replace(broken.find("\"OBSERVE\""), 9, "\"LOOK\"");
+  ValidateEpcis(broken, &rc);
+  CHECK(rc == 1);
+}
+
+TEST_CASE("code histories: bad input and other brands' codes are refused") {
+  AuditFixture f;
+  const auto codes = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 1).batch_id());
+  youma::v1::CodeHistoryRequest req;
+  youma::v1::CodeHistoryResponse h;
+  CHECK(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_code("not a code");
+  CHECK(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+  std::string forged = codes[0].url();
+  forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+  req.set_code(forged);
+  CHECK(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+  req.clear_code();
+  req.set_code_id(codes[0].code_id());
+  TestClient beta = f.server.Connect("beta", youma::v1::ROLE_AUDITOR);
+  CHECK(beta.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() == grpc::StatusCode::NOT_FOUND);
+  req.set_brand("alpha");
+  CHECK(beta.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() ==
+        grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(f.scanner.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).error_code() ==
+        grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(f.auditor.Call(&youma::v1::AuditService::Stub::CodeHistory, req, &h).ok());
 }
 
 }  // namespace

@@ -288,7 +288,14 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   // Part 3: scans, a campaign, diversion, and the draw audit.
   CHECK(Contains(r.output, "Scanned 2 times, first on"));
   CHECK(Contains(r.output, "a forged code: Counterfeit"));
+  CHECK(Contains(r.output, "registration bonus 5.00 yuan"));
+  CHECK(Contains(r.output, "registering again -> ALREADY_EXISTS"));
+  CHECK(Contains(r.output, "opened for the store, its 6 bottles now count for it"));
+  CHECK(Contains(r.output, "[from store 天河烟酒行]"));
+  CHECK(Contains(r.output, "#1 天河烟酒行 (440106): 1 case(s) opened, 6 bottles scanned by consumers, rebates 1.20 yuan"));
   CHECK(Contains(r.output, "rule store_owner_out_of_territory, dealer gz-001"));
+  CHECK(Contains(r.output, "dealer gz-001: 1 flagged case(s)"));
+  CHECK(Contains(r.output, " EPCIS events (commissioning, packing, shipping"));
   CHECK(Contains(r.output, "awards recomputed from it, 0 mismatches"));
   CHECK(Contains(r.output, "red packets, "));
 }

@@ -139,7 +139,7 @@ absl::Status App::Init() {
   store_service_ = std::make_unique<scan::StoreServiceImpl>(stores_.get(), store_rpc_.get());
 
   auditor_ = std::make_unique<audit::Auditor>(pool_.get(), campaigns_.get(), batch_index_.get(),
-                                              options_.audit);
+                                              keysets_.get(), options_.audit);
   audit_rpc_ = std::make_unique<common::RpcContext>("AuditService", executor_.get(), tokens_.get(),
                                                     metrics_.get());
   audit_service_ = std::make_unique<audit::AuditServiceImpl>(auditor_.get(), audit_rpc_.get());

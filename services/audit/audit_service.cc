@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "services/common/status_macros.h"
+#include "services/common/time_util.h"
 
 namespace youma::audit {
 namespace {
@@ -49,7 +50,10 @@ class ScanLogWriter final : public grpc::ServerWriteReactor<youma::v1::ScanLogCh
       if (left <= 0) return Done(grpc::Status::OK);
       rows = static_cast<int>(std::min<int64_t>(rows, left));
     }
-    absl::StatusOr<youma::v1::ScanLogChunk> chunk = auditor_->ReadScanLog(brand_, cursor_, rows);
+    absl::StatusOr<youma::v1::ScanLogChunk> chunk = auditor_->ReadScanLog(
+        brand_, cursor_, rows,
+        req_->has_from_time() ? common::FromProtoTime(req_->from_time()) : absl::InfinitePast(),
+        req_->has_to_time() ? common::FromProtoTime(req_->to_time()) : absl::InfiniteFuture());
     if (!chunk.ok()) return Done(common::ToGrpcStatus(chunk.status()));
     if (chunk->rows().empty()) return Done(grpc::Status::OK);
     chunk_ = *std::move(chunk);
@@ -81,24 +85,13 @@ grpc::ServerWriteReactor<youma::v1::ScanLogChunk>* AuditServiceImpl::ExportScanL
   return new ScanLogWriter(auditor_, rpc_, ctx, req);
 }
 
-grpc::ServerUnaryReactor* AuditServiceImpl::CounterfeitMap(grpc::CallbackServerContext* ctx,
-                                                           const youma::v1::CounterfeitMapRequest* req,
-                                                           youma::v1::CounterfeitMapResponse* resp) {
-  return rpc_->Unary(ctx, "CounterfeitMap", [this, req, resp](const Principal& who) -> absl::Status {
-    YOUMA_ASSIGN_OR_RETURN(const std::string brand, Authorize(who, req->brand(), {ROLE_AUDITOR, ROLE_ADMIN}));
-    YOUMA_ASSIGN_OR_RETURN(*resp, auditor_->CounterfeitMap(brand, *req));
-    return absl::OkStatus();
-  });
-}
+#define YOUMA_AUDIT_ROLES {ROLE_AUDITOR, ROLE_ADMIN}
 
-grpc::ServerUnaryReactor* AuditServiceImpl::DiversionReport(grpc::CallbackServerContext* ctx,
-                                                            const youma::v1::DiversionReportRequest* req,
-                                                            youma::v1::DiversionReportResponse* resp) {
-  return rpc_->Unary(ctx, "DiversionReport", [this, req, resp](const Principal& who) -> absl::Status {
-    YOUMA_ASSIGN_OR_RETURN(const std::string brand, Authorize(who, req->brand(), {ROLE_AUDITOR, ROLE_ADMIN}));
-    YOUMA_ASSIGN_OR_RETURN(*resp, auditor_->DiversionReport(brand, *req));
-    return absl::OkStatus();
-  });
-}
+YOUMA_BRAND_UNARY(AuditServiceImpl, CounterfeitMap, youma::v1::CounterfeitMapRequest,
+                  youma::v1::CounterfeitMapResponse, YOUMA_AUDIT_ROLES, auditor_->CounterfeitMap(brand, *req))
+YOUMA_BRAND_UNARY(AuditServiceImpl, DiversionReport, youma::v1::DiversionReportRequest,
+                  youma::v1::DiversionReportResponse, YOUMA_AUDIT_ROLES, auditor_->DiversionReport(brand, *req))
+YOUMA_BRAND_UNARY(AuditServiceImpl, CodeHistory, youma::v1::CodeHistoryRequest, youma::v1::CodeHistoryResponse,
+                  YOUMA_AUDIT_ROLES, auditor_->CodeHistory(brand, *req))
 
 }  // namespace youma::audit

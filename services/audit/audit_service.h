@@ -19,6 +19,8 @@ class AuditServiceImpl final : public youma::v1::AuditService::CallbackService {
   grpc::ServerUnaryReactor* DiversionReport(grpc::CallbackServerContext* ctx,
                                             const youma::v1::DiversionReportRequest* req,
                                             youma::v1::DiversionReportResponse* resp) override;
+  grpc::ServerUnaryReactor* CodeHistory(grpc::CallbackServerContext* ctx, const youma::v1::CodeHistoryRequest* req,
+                                        youma::v1::CodeHistoryResponse* resp) override;
 
  private:
   Auditor* auditor_;

@@ -1,12 +1,16 @@
 #include "services/audit/auditor.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "services/audit/epcis.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 
@@ -36,11 +40,16 @@ absl::Status ParseCursor(const std::string& cursor, std::string* record_time, st
 }  // namespace
 
 absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& brand,
-                                                             const std::string& cursor, int rows) {
+                                                             const std::string& cursor, int rows,
+                                                             absl::Time from, absl::Time to) {
   std::string after_time = "0000-00-00 00:00:00.000000", after_id;
-  if (!cursor.empty()) YOUMA_RETURN_IF_ERROR(ParseCursor(cursor, &after_time, &after_id));
+  if (!cursor.empty()) {
+    YOUMA_RETURN_IF_ERROR(ParseCursor(cursor, &after_time, &after_id));
+  } else if (from != absl::InfinitePast()) {
+    after_time = common::SqlTime(from);  // with no id, rows at exactly `from` come too
+  }
   if (rows <= 0 || rows > 10000) return absl::InvalidArgumentError("rows must be 1 to 10000");
-  const std::string until = common::SqlTime(absl::Now() - options_.scan_log_hold_back);
+  const std::string until = common::SqlTime(std::min(absl::Now() - options_.scan_log_hold_back, to));
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ScanLogChunk> {
     auto st = Prepare(c,
                       "SELECT DATE_FORMAT(record_time, '%Y-%m-%d %H:%i:%s.%f'), client_scan_id, "
@@ -135,6 +144,155 @@ absl::StatusOr<youma::v1::DiversionReportResponse> Auditor::DiversionReport(
   }
   for (auto& [dealer, d] : by_dealer) *out.add_by_dealer() = d;
   return out;
+}
+
+absl::StatusOr<youma::v1::CodeHistoryResponse> Auditor::CodeHistory(const std::string& brand,
+                                                                     const youma::v1::CodeHistoryRequest& req) {
+  uint64_t code_id = req.code_id();
+  if (!req.code().empty()) {
+    YOUMA_ASSIGN_OR_RETURN(std::shared_ptr<const common::BrandKeys> keys, keysets_->Get(brand));
+    const codegen::Verification v = keys->verifier.Verify(req.code());
+    if (v.verdict == codegen::Verdict::kMalformed || v.verdict == codegen::Verdict::kUnverifiable) {
+      return absl::InvalidArgumentError(absl::StrCat("the code is not a youma code: ", v.problem));
+    }
+    if (v.verdict != codegen::Verdict::kGenuine) {
+      return absl::NotFoundError(absl::StrCat("the code is not a genuine code of brand ", brand));
+    }
+    if (code_id != 0 && code_id != v.code_id) {
+      return absl::InvalidArgumentError("code and code_id name different codes: give one");
+    }
+    code_id = v.code_id;
+  }
+  if (code_id == 0) return absl::InvalidArgumentError("give the code (URL or token) or its code_id");
+  absl::StatusOr<issuer::BatchInfo> batch = index_->Find(code_id);
+  if (!batch.ok() || batch->brand != brand) {
+    if (!batch.ok() && !absl::IsNotFound(batch.status())) return batch.status();
+    return absl::NotFoundError(absl::StrCat("no code ", code_id, " in a batch of brand ", brand));
+  }
+  const bool is_case = batch->IsCase(code_id);
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::CodeHistoryResponse> {
+    EpcisDocument doc(brand);
+    std::vector<uint64_t> codes = {code_id};  // whose commissioning and scans are told
+    uint64_t case_id = is_case ? code_id : 0;
+    // Aggregation: a SET batch packs by construction when it is made; other
+    // bottles were linked by the line's report.
+    struct Link {
+      uint64_t bottle;
+      std::string line;
+      absl::Time when;
+    };
+    std::vector<Link> links;
+    if (is_case && batch->kind == youma::v1::BATCH_KIND_SET) {
+      for (uint32_t i = 1; i <= batch->set_size; ++i) links.push_back({code_id + i, "", absl::InfinitePast()});
+    } else if (!is_case) {
+      if (auto set_case = batch->SetCaseOf(code_id)) {
+        case_id = *set_case;
+        links.push_back({code_id, "", absl::InfinitePast()});
+      }
+    }
+    if (links.empty()) {
+      auto st = Prepare(c, absl::StrCat("SELECT bottle_code_id, case_code_id, production_line, create_time FROM "
+                                        "aggregation_links WHERE brand = ? AND ",
+                                        is_case ? "case_code_id = ?" : "bottle_code_id = ?",
+                                        " ORDER BY bottle_code_id"));
+      st->setString(1, brand);
+      st->setUInt64(2, code_id);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        case_id = rs->getUInt64(2);
+        links.push_back({rs->getUInt64(1), rs->getString(3), common::ParseSqlTime(rs->getString(4))});
+      }
+    }
+    if (is_case) {
+      for (const Link& l : links) codes.push_back(l.bottle);
+    }
+    // Commissioning, one event per batch, at the batch's creation.
+    std::map<uint64_t, std::pair<issuer::BatchInfo, std::vector<uint64_t>>> by_batch;
+    for (uint64_t id : std::vector<uint64_t>(codes.begin(), codes.end())) {
+      absl::StatusOr<issuer::BatchInfo> b = index_->Find(id);
+      if (!b.ok()) continue;
+      auto& entry = by_batch[b->batch_id];
+      entry.first = *b;
+      entry.second.push_back(id);
+    }
+    if (!is_case && case_id != 0) {
+      // The bottle's case, for the packing and shipping events.
+      if (absl::StatusOr<issuer::BatchInfo> b = index_->Find(case_id); b.ok()) by_batch[b->batch_id].first = *b;
+    }
+    std::map<uint64_t, absl::Time> created;
+    {
+      std::string ids;
+      for (const auto& [id, entry] : by_batch) absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(
+          st->executeQuery(absl::StrCat("SELECT batch_id, create_time FROM batches WHERE batch_id IN (", ids, ")")));
+      while (rs->next()) created[rs->getUInt64(1)] = common::ParseSqlTime(rs->getString(2));
+    }
+    for (const auto& [id, entry] : by_batch) {
+      if (!entry.second.empty()) doc.Commissioning(created[id], entry.second, id, entry.first.gtin);
+    }
+    if (case_id != 0 && !links.empty()) {
+      // Links made at printing (SET) carry their batch's time; reported ones their own.
+      std::map<std::pair<int64_t, std::string>, std::vector<uint64_t>> packs;
+      for (const Link& l : links) {
+        const absl::Time when = l.when == absl::InfinitePast() ? created[batch->batch_id] : l.when;
+        packs[{absl::ToUnixMicros(when), l.line}].push_back(l.bottle);
+      }
+      for (const auto& [key, bottles] : packs) {
+        doc.Aggregation(absl::FromUnixMicros(key.first), case_id, bottles, key.second);
+      }
+    }
+    {
+      auto st = Prepare(c, absl::StrCat("SELECT bottle_code_id, case_code_id, create_time FROM aggregation_unlinks "
+                                        "WHERE brand = ? AND ",
+                                        is_case ? "case_code_id = ?" : "bottle_code_id = ?"));
+      st->setString(1, brand);
+      st->setUInt64(2, code_id);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        doc.Aggregation(common::ParseSqlTime(rs->getString(3)), rs->getUInt64(2), {rs->getUInt64(1)}, "",
+                        /*unpack=*/true);
+      }
+    }
+    {
+      // Shipments of the case (bottles travel in it), or of the code itself.
+      const uint64_t shipped = case_id != 0 ? case_id : code_id;
+      auto st = Prepare(c, "SELECT s.shipment_id, s.dealer_id, s.territory, s.ship_time FROM shipment_ranges r "
+                           "JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ? AND "
+                           "r.first_code_id <= ? AND r.last_code_id >= ? ORDER BY s.ship_time");
+      st->setString(1, brand);
+      st->setUInt64(2, shipped);
+      st->setUInt64(3, shipped);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        const std::vector<std::string> territory = absl::StrSplit(std::string(rs->getString(3)), ',', absl::SkipEmpty());
+        doc.Shipping(common::ParseSqlTime(rs->getString(4)), shipped, rs->getUInt64(1), rs->getString(2), territory);
+      }
+    }
+    {
+      // Every scan of the codes told, oldest first (at most 10,000).
+      auto st = Prepare(c, absl::StrCat("SELECT code_id, role, region, region_source, latitude, longitude, "
+                                        "scan_time, verdict, client_scan_id FROM scans WHERE brand = ? AND code_id IN (",
+                                        absl::StrJoin(codes, ","), ") ORDER BY scan_time LIMIT 10000"));
+      st->setString(1, brand);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        const bool located = !rs->isNull(5) && !rs->isNull(6);
+        doc.Observation(common::ParseSqlTime(rs->getString(7)), rs->getUInt64(1),
+                        static_cast<youma::v1::ScanRole>(rs->getInt(2)), rs->getString(3),
+                        static_cast<youma::v1::RegionSource>(rs->getInt(4)), located,
+                        located ? static_cast<double>(rs->getDouble(5)) : 0.0,
+                        located ? static_cast<double>(rs->getDouble(6)) : 0.0,
+                        static_cast<youma::v1::ScanVerdict>(rs->getInt(8)), rs->getString(9));
+      }
+    }
+    youma::v1::CodeHistoryResponse out;
+    out.set_code_id(code_id);
+    out.set_is_case(is_case);
+    out.set_events(doc.events());
+    out.set_epcis_json(doc.Json(absl::Now()));
+    return out;
+  });
 }
 
 }  // namespace youma::audit

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/keyset_registry.h"
 #include "services/issuer/batch_index.h"
 #include "services/rules/campaign_admin.h"
 #include "services/storage/mysql.h"
@@ -24,22 +25,31 @@ struct AuditOptions {
 class Auditor {
  public:
   Auditor(storage::ConnectionPool* pool, rules::CampaignAdmin* campaigns, issuer::BatchIndex* index,
-          AuditOptions options)
-      : pool_(pool), campaigns_(campaigns), index_(index), options_(options) {}
+          common::KeysetRegistry* keysets, AuditOptions options)
+      : pool_(pool), campaigns_(campaigns), index_(index), keysets_(keysets), options_(options) {}
 
-  // Up to `rows` scan-log rows after `cursor`; next_cursor is where to go on.
+  // Up to `rows` scan-log rows after `cursor` (or from `from`, without one)
+  // and recorded before `to`; next_cursor is where to go on.
   // INVALID_ARGUMENT for a cursor this server did not make.
   absl::StatusOr<youma::v1::ScanLogChunk> ReadScanLog(const std::string& brand,
-                                                      const std::string& cursor, int rows);
+                                                      const std::string& cursor, int rows,
+                                                      absl::Time from = absl::InfinitePast(),
+                                                      absl::Time to = absl::InfiniteFuture());
   absl::StatusOr<youma::v1::CounterfeitMapResponse> CounterfeitMap(
       const std::string& brand, const youma::v1::CounterfeitMapRequest& req);
   absl::StatusOr<youma::v1::DiversionReportResponse> DiversionReport(
       const std::string& brand, const youma::v1::DiversionReportRequest& req);
+  // The history of a code (or a case with its bottles) as EPCIS 2.0 JSON.
+  // INVALID_ARGUMENT for a code that is not a youma code, NOT_FOUND for one
+  // that is not a genuine code of a batch of this brand.
+  absl::StatusOr<youma::v1::CodeHistoryResponse> CodeHistory(const std::string& brand,
+                                                             const youma::v1::CodeHistoryRequest& req);
 
  private:
   storage::ConnectionPool* pool_;
   rules::CampaignAdmin* campaigns_;
   issuer::BatchIndex* index_;
+  common::KeysetRegistry* keysets_;
   AuditOptions options_;
 };
 

@@ -15,15 +15,16 @@
 #include "codegen/keyset_file.h"
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
-#include "printer-export/qr.h"
 #include "services/app/app.h"
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "services/common/rpc.h"
 #include "services/common/time_util.h"
+#include "youma/v1/audit.grpc.pb.h"
 #include "youma/v1/payout.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
+#include "youma/v1/store.grpc.pb.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
 
@@ -402,6 +403,10 @@ absl::Status IssuerDemo(const DemoOptions& options) {
   big->set_probability_ppm(10'000);
   big->set_max_count(1);
   spec->set_per_user_daily_limit(5);
+  spec->add_roles(youma::v1::SCAN_ROLE_CONSUMER);
+  spec->add_roles(youma::v1::SCAN_ROLE_STORE_OWNER);
+  spec->mutable_store()->set_registration_bonus_fen(500);
+  spec->mutable_store()->set_rebate_fen(20);
   *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Minutes(1));
   *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(24 * 30));
   YOUMA_ASSIGN_OR_RETURN(youma::v1::Campaign campaign,
@@ -411,7 +416,8 @@ absl::Status IssuerDemo(const DemoOptions& options) {
   campaign_ref.set_campaign_id(campaign.campaign_id());
   YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::LaunchCampaign, campaign_ref));
   std::cout << "campaign " << campaign.campaign_id() << " live: 50% win 1.88 yuan, 1% win 88.88 yuan "
-            << "(one of them), budget 100 yuan\n"
+            << "(one of them), budget 100 yuan;\n"
+            << "stores: 5 yuan for registering, a draw for each case opened, 0.20 yuan per bottle consumers scan\n"
             << "draw seed committed: sha256 " << campaign.seed_sha256().substr(0, 16)
             << "… (revealed when the campaign ends)\n";
 
@@ -434,16 +440,55 @@ absl::Status IssuerDemo(const DemoOptions& options) {
     r.set_device_id("phone-" + user);
     r.set_region(region);
     r.set_region_source(youma::v1::REGION_SOURCE_GPS);
+    if (region == "440106") {  // around Tianhe, Guangzhou
+      r.set_latitude(23.1291 + 0.0001 * scan_no);
+      r.set_longitude(113.3612);
+    }
     r.set_client_scan_id(absl::StrCat("demo-", absl::ToUnixMicros(absl::Now()), "-", scan_no++));
     return backend->Call(*scan_stub, &ScanStub::Scan, r);
   };
 
-  Step(17, "Consumers in Guangzhou scan the bottles of the shipped cases");
+  Step(17, "A store owner in Guangzhou registers (店主注册领红包) and opens a case (开箱有奖)");
+  using StoreStub = youma::v1::StoreService::Stub;
+  auto store_stub = youma::v1::StoreService::NewStub(backend->channel());
+  youma::v1::RegisterStoreRequest store_req;
+  store_req.set_brand(brand);
+  store_req.set_owner_user_id("shop-gz-01");
+  store_req.set_name("天河烟酒行");
+  store_req.set_region("440106");
+  store_req.set_latitude(23.1291);
+  store_req.set_longitude(113.3612);
+  store_req.set_phone("020-8888-0001");
+  store_req.set_device_id("phone-shop-gz-01");
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::RegisterStoreResponse store,
+                         backend->Call(*store_stub, &StoreStub::RegisterStore, store_req));
+  std::cout << "store " << store.store().store_id() << " (" << store.store().name() << ") registered; "
+            << (store.rewards().empty() ? store.no_bonus_reason()
+                                        : absl::StrFormat("registration bonus %d.%02d yuan",
+                                                          store.rewards(0).amount_fen() / 100,
+                                                          store.rewards(0).amount_fen() % 100))
+            << "\n";
+  const absl::Status twice = backend->Call(*store_stub, &StoreStub::RegisterStore, store_req).status();
+  std::cout << "registering again -> " << absl::StatusCodeToString(twice.code()) << ": " << twice.message() << "\n";
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer opened,
+                         scan(case_urls[0], youma::v1::SCAN_ROLE_STORE_OWNER, "shop-gz-01", "440106"));
+  std::cout << "the owner scans case " << opened.code_id() << ": "
+            << (opened.store().opened_now() ? "opened for the store, its 6 bottles now count for it" : "not opened")
+            << "; "
+            << (opened.rewards().empty() ? absl::StrCat("no prize (", opened.no_reward_reason(), ")")
+                                         : absl::StrFormat("open-case prize %d.%02d yuan",
+                                                           opened.rewards(0).amount_fen() / 100,
+                                                           opened.rewards(0).amount_fen() % 100))
+            << "\n";
+
+  Step(18, "Consumers in Guangzhou scan the bottles of that case: prizes for them, a rebate for the store");
   for (int i = 0; i < 6; ++i) {
     YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer a, scan(bottle_urls[i], youma::v1::SCAN_ROLE_CONSUMER,
                                                          absl::StrCat("openid-", i), "440106"));
     std::cout << "  bottle " << a.code_id() << ": " << a.message()
-              << (a.rewards().empty() ? absl::StrCat(" (", a.no_reward_reason(), ")") : "") << "\n";
+              << (a.rewards().empty() ? absl::StrCat(" (", a.no_reward_reason(), ")") : "")
+              << (a.store().store_id() != 0 ? absl::StrCat(" [from store ", a.store().store_name(), "]") : "")
+              << "\n";
   }
   YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer again,
                          scan(bottle_urls[0], youma::v1::SCAN_ROLE_CONSUMER, "openid-friend", "440104"));
@@ -455,7 +500,7 @@ absl::Status IssuerDemo(const DemoOptions& options) {
                          scan(forged, youma::v1::SCAN_ROLE_CONSUMER, "openid-9", "350102"));
   std::cout << "a forged code: " << fake.message() << " (answered from memory, no database row)\n";
 
-  Step(18, "Diversion (窜货): a store owner in Shanghai opens a case shipped to Guangzhou");
+  Step(19, "Diversion (窜货): a store owner in Shanghai opens a case shipped to Guangzhou");
   YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer owner,
                          scan(case_urls[1], youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh-01", "310101"));
   std::cout << "  " << owner.message() << "\n  warning: " << owner.territory_warning() << "\n";
@@ -469,11 +514,33 @@ absl::Status IssuerDemo(const DemoOptions& options) {
               << flag.evidence_size() << " scan(s) of evidence\n";
   }
 
-  Step(19, "The campaign's books, then its end: the seed is revealed and every draw re-checked");
+  Step(20, "The store leaderboard (店主排行) and the store's verification (门店验真)");
+  youma::v1::LeaderboardRequest board_req;
+  board_req.set_brand(brand);
+  board_req.set_region_prefix("44");
+  YOUMA_ASSIGN_OR_RETURN(auto board, backend->Call(*store_stub, &StoreStub::Leaderboard, board_req));
+  for (const auto& e : board.entries()) {
+    std::cout << absl::StrFormat("  #%d %s (%s): %d case(s) opened, %d bottles scanned by consumers, "
+                                 "rebates %d.%02d yuan\n",
+                                 e.rank(), e.name(), e.region(), e.stats().cases_opened(),
+                                 e.stats().consumer_scans(), e.stats().rebate_fen() / 100,
+                                 e.stats().rebate_fen() % 100);
+  }
+  youma::v1::StoreRef store_ref;
+  store_ref.set_brand(brand);
+  store_ref.set_store_id(store.store().store_id());
+  YOUMA_ASSIGN_OR_RETURN(auto checked, backend->Call(*store_stub, &StoreStub::GetStore, store_ref));
+  std::cout << "  " << checked.name() << ": "
+            << (checked.verification() == youma::v1::STORE_VERIFICATION_VERIFIED ? "verified" : "not verified yet")
+            << " (" << checked.verification_reason() << "); " << checked.flags_size() << " fake-store flag(s)\n";
+
+  Step(21, "The campaign's books, then its end: the seed is revealed and every draw re-checked");
   YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::GetCampaign, campaign_ref));
-  std::cout << absl::StrFormat("  awards %d, spent %d.%02d yuan, left %d.%02d yuan\n", campaign.awards(),
-                               campaign.spent_fen() / 100, campaign.spent_fen() % 100,
-                               campaign.left_fen() / 100, campaign.left_fen() % 100);
+  std::cout << absl::StrFormat("  awards %d (of them %d store rebates, %d registration bonus), spent %d.%02d "
+                               "yuan, left %d.%02d yuan\n",
+                               campaign.awards(), campaign.rebates(), campaign.registration_bonuses(),
+                               campaign.spent_fen() / 100, campaign.spent_fen() % 100, campaign.left_fen() / 100,
+                               campaign.left_fen() % 100);
   YOUMA_ASSIGN_OR_RETURN(campaign, admin->Call(*rules_stub, &RulesStub::EndCampaign, campaign_ref));
   YOUMA_ASSIGN_OR_RETURN(youma::v1::DrawAudit draw_audit,
                          admin->Call(*rules_stub, &RulesStub::VerifyDraws, campaign_ref));
@@ -481,7 +548,7 @@ absl::Status IssuerDemo(const DemoOptions& options) {
             << draw_audit.awards_checked() << " awards recomputed from it, "
             << draw_audit.mismatches() << " mismatches\n";
 
-  Step(20, "Payouts: the brand's payer takes the red packets from the outbox");
+  Step(22, "Payouts: the brand's payer takes the red packets from the outbox");
   token_req.set_role(youma::v1::ROLE_ADMIN);
   token_req.set_description("youma demo: WeChat Pay adapter");
   YOUMA_ASSIGN_OR_RETURN(auto payer_token, admin->Call(admin->admin(),
@@ -513,6 +580,34 @@ absl::Status IssuerDemo(const DemoOptions& options) {
                                  paid, total / 100, total % 100);
   }
 
+  Step(23, "Audits: the diversion report by dealer, and a case's history as EPCIS 2.0 (GS1)");
+  {
+    auto audit_stub = youma::v1::AuditService::NewStub(admin->channel());
+    youma::v1::DiversionReportRequest report_req;
+    report_req.set_brand(brand);
+    YOUMA_ASSIGN_OR_RETURN(auto report,
+                           admin->Call(*audit_stub, &youma::v1::AuditService::Stub::DiversionReport, report_req));
+    for (const auto& d : report.by_dealer()) {
+      std::cout << "  dealer " << d.dealer_id() << ": " << d.flagged_cases() << " flagged case(s), "
+                << d.evidence_scans() << " scan(s) of evidence\n";
+    }
+    youma::v1::CodeHistoryRequest history_req;
+    history_req.set_brand(brand);
+    history_req.set_code(case_urls[0]);
+    YOUMA_ASSIGN_OR_RETURN(auto history,
+                           admin->Call(*audit_stub, &youma::v1::AuditService::Stub::CodeHistory, history_req));
+    const std::string epcis_file = (fs::path(options.dir) / absl::StrCat("case-", history.code_id(), ".epcis.json"))
+                                       .string();
+    YOUMA_RETURN_IF_ERROR(WriteFileAtomic(epcis_file, history.epcis_json() + "\n", 0644));
+    std::cout << "  case " << history.code_id() << ": " << history.events()
+              << " EPCIS events (commissioning, packing, shipping, the store's and consumers' scans) -> "
+              << epcis_file << "\n";
+    const std::string& json = history.epcis_json();
+    const size_t first_event = json.find("\"eventList\"");
+    std::cout << "  " << json.substr(first_event, std::min<size_t>(json.find("}", first_event) - first_event + 1, 420))
+              << " …\n";
+  }
+
   std::cout << "\nTry it yourself (the server "
             << (local ? "stops with this demo; `youma serve` keeps one running" : "is running")
             << "):\n"
@@ -523,7 +618,10 @@ absl::Status IssuerDemo(const DemoOptions& options) {
             << "/master.key '" << case_urls[0] << "'\n"
             << "  youma scan --token-file " << scan_token_file << " --user me --region 440106 '"
             << bottle_urls[6] << "'\n"
-            << "  youma audit diversion --token-file " << admin_token_file << " --brand " << brand << "\n";
+            << "  youma audit diversion --token-file " << admin_token_file << " --brand " << brand << "\n"
+            << "  youma stores leaderboard --token-file " << scan_token_file << "\n"
+            << "  youma audit history --token-file " << admin_token_file << " --brand " << brand << " '"
+            << case_urls[1] << "'\n";
   if (local) local->Shutdown(absl::Seconds(5));
   return absl::OkStatus();
 }

@@ -318,6 +318,37 @@ void AddScanCommands(CLI::App& root) {
     });
   }
   {
+    auto* cmd = audit->add_subcommand("history", "A code's or case's history as EPCIS 2.0 JSON (GS1)");
+    auto f = std::make_shared<ClientFlags>();
+    auto code = std::make_shared<std::string>();
+    auto id = std::make_shared<uint64_t>(0);
+    auto out = std::make_shared<std::string>();
+    f->Add(cmd);
+    cmd->add_option("code", *code, "the code as printed (URL or token)");
+    cmd->add_option("--id", *id, "or the code id");
+    cmd->add_option("--out", *out, "write the document here (default: standard output)");
+    cmd->footer("Example:\n  youma audit history --out case.epcis.json 'HTTPS://YM.EXAMPLE.CN/C7...'");
+    cmd->callback([f, code, id, out] {
+      Run([&]() -> absl::Status {
+        youma::v1::CodeHistoryRequest req;
+        req.set_brand(f->brand);
+        req.set_code(*code);
+        req.set_code_id(*id);
+        YOUMA_ASSIGN_OR_RETURN(auto client, Client::Connect(*f));
+        auto stub = youma::v1::AuditService::NewStub(client->channel());
+        YOUMA_ASSIGN_OR_RETURN(auto h, client->Call(*stub, &youma::v1::AuditService::Stub::CodeHistory, req));
+        if (out->empty()) {
+          std::cout << h.epcis_json() << "\n";
+        } else {
+          YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(*out, h.epcis_json() + "\n", 0644));
+          std::cerr << (h.is_case() ? "case " : "code ") << h.code_id() << ": " << h.events()
+                    << " EPCIS events written to " << *out << "\n";
+        }
+        return absl::OkStatus();
+      });
+    });
+  }
+  {
     auto* cmd = audit->add_subcommand("counterfeit-map", "Counterfeit scans per region and day");
     auto f = std::make_shared<ClientFlags>();
     f->Add(cmd);

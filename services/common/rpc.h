@@ -89,3 +89,19 @@ class RpcContext {
 };
 
 }  // namespace youma::common
+
+// Defines a unary handler of `Impl` (which has an `RpcContext* rpc_`): it
+// authorizes the caller for the request's brand with `Roles` (a macro naming
+// a braced list of roles, since braces do not protect commas in macro
+// arguments), evaluates `Call` (an absl::StatusOr of the response, with
+// `brand` and `req` in scope) and maps the status.
+#define YOUMA_BRAND_UNARY(Impl, Method, Req, Resp, Roles, Call)                                 \
+  grpc::ServerUnaryReactor* Impl::Method(grpc::CallbackServerContext* ctx, const Req* req,    \
+                                         Resp* resp) {                                         \
+    return rpc_->Unary(ctx, #Method, [this, req, resp](const ::youma::common::Principal& who) -> absl::Status { \
+      YOUMA_ASSIGN_OR_RETURN(const std::string brand, ::youma::common::Authorize(who, req->brand(), Roles));   \
+      YOUMA_ASSIGN_OR_RETURN(*resp, Call);                                                     \
+      return absl::OkStatus();                                                                 \
+    });                                                                                        \
+  }
+

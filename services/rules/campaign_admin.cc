@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -297,19 +299,25 @@ absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFl
       }
       *f->mutable_flag_time() = ToProtoTime(ParseSqlTime(rs->getString("flag_time")));
     }
-    for (auto& f : *out.mutable_flags()) {
-      auto ev = Prepare(c, "SELECT * FROM diversion_evidence WHERE case_code_id = ? AND brand = ? ORDER BY scan_time");
-      ev->setUInt64(1, f.case_code_id());
-      ev->setString(2, brand);
+    // The evidence, 500 flags per query (not one query per flag).
+    std::map<uint64_t, youma::v1::DiversionFlag*> by_case;
+    for (auto& f : *out.mutable_flags()) by_case[f.case_code_id()] = &f;
+    for (auto it = by_case.begin(); it != by_case.end();) {
+      std::string ids;
+      for (int n = 0; n < 500 && it != by_case.end(); ++n, ++it) absl::StrAppend(&ids, ids.empty() ? "" : ",", it->first);
+      auto ev = Prepare(c, absl::StrCat("SELECT case_code_id, client_scan_id, user_id, role, region, region_source, "
+                                        "scan_time FROM diversion_evidence WHERE brand = ? AND case_code_id IN (",
+                                        ids, ") ORDER BY case_code_id, scan_time"));
+      ev->setString(1, brand);
       std::unique_ptr<sql::ResultSet> ers(ev->executeQuery());
       while (ers->next()) {
-        auto* e = f.add_evidence();
-        e->set_client_scan_id(ers->getString("client_scan_id"));
-        e->set_user_id(ers->getString("user_id"));
-        e->set_role(static_cast<youma::v1::ScanRole>(ers->getInt("role")));
-        e->set_region(ers->getString("region"));
-        e->set_region_source(static_cast<youma::v1::RegionSource>(ers->getInt("region_source")));
-        *e->mutable_scan_time() = ToProtoTime(ParseSqlTime(ers->getString("scan_time")));
+        auto* e = by_case[ers->getUInt64(1)]->add_evidence();
+        e->set_client_scan_id(ers->getString(2));
+        e->set_user_id(ers->getString(3));
+        e->set_role(static_cast<youma::v1::ScanRole>(ers->getInt(4)));
+        e->set_region(ers->getString(5));
+        e->set_region_source(static_cast<youma::v1::RegionSource>(ers->getInt(6)));
+        *e->mutable_scan_time() = ToProtoTime(ParseSqlTime(ers->getString(7)));
       }
     }
     return out;

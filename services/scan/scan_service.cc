@@ -167,17 +167,6 @@ grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* ScanServ
   return new ScanStream(pipeline_, rpc_, ctx);
 }
 
-// A unary handler: authorize for the request's brand, call the domain, map the status.
-#define YOUMA_BRAND_UNARY(Impl, Method, Req, Resp, Roles, Call)                                 \
-  grpc::ServerUnaryReactor* Impl::Method(grpc::CallbackServerContext* ctx, const Req* req,    \
-                                         Resp* resp) {                                         \
-    return rpc_->Unary(ctx, #Method, [this, req, resp](const Principal& who) -> absl::Status { \
-      YOUMA_ASSIGN_OR_RETURN(const std::string brand, Authorize(who, req->brand(), Roles));   \
-      YOUMA_ASSIGN_OR_RETURN(*resp, Call);                                                     \
-      return absl::OkStatus();                                                                 \
-    });                                                                                        \
-  }
-
 #define YOUMA_ADMIN {ROLE_ADMIN}
 #define YOUMA_AUDIT {ROLE_AUDITOR, ROLE_ADMIN}
 #define YOUMA_SCANNER {ROLE_SCANNER, ROLE_ADMIN}
