@@ -44,9 +44,14 @@ struct ServerProcess {
     ::kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }
-  void Term() {
+  // SIGTERM, then waits; returns the exit status (or -signal) and how long it took.
+  int Term(double* seconds = nullptr) {
+    const absl::Time start = absl::Now();
     ::kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (seconds != nullptr) *seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   }
 };
 
@@ -60,7 +65,7 @@ struct KilledServer {
   std::string token;  // alpha admin
   TestClient admin;
 
-  KilledServer() {
+  explicit KilledServer(std::vector<std::string> extra_args = {}) {
     REQUIRE(sodium_init() >= 0);
     char tmpl[] = "/tmp/youma-crash-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -77,6 +82,7 @@ struct KilledServer {
     server.args = {YOUMA_BINARY, "serve", "--mysql", "mysql://root@unix(" + db->socket_path() + ")/youma",
                    "--master-key-file", dir + "/master.key", "--keyset-dir", dir + "/keysets", "--data-dir",
                    dir + "/data", "--listen", address, "--metrics-listen", ""};
+    server.args.insert(server.args.end(), extra_args.begin(), extra_args.end());
     server.Start();
     WaitUp();
     for (int i = 0; i < 100 && !std::filesystem::exists(dir + "/data/admin.token"); ++i) {
@@ -98,7 +104,7 @@ struct KilledServer {
     REQUIRE(admin.Call(&youma::v1::IssuerService::Stub::CreateProduct, preq, &p).ok());
   }
   ~KilledServer() {
-    server.Term();
+    if (server.pid > 0) server.Term();
     db.reset();
     std::filesystem::remove_all(dir);
   }
@@ -331,6 +337,52 @@ TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again u
   second->stream->WritesDone();
   second->ctx.TryCancel();
   (void)second->stream->Finish();
+}
+
+TEST_CASE("SIGTERM under scan load: acknowledged scans are all recorded and the server exits within its grace") {
+  KilledServer k({"--grace-seconds", "3"});
+  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 20000).batch_id());
+  std::mutex mu;
+  std::vector<std::string> acked;
+  std::atomic<int> next{0}, refused{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 32; ++t) {
+    clients.emplace_back([&] {
+      TestClient c = k.Connect(k.token);
+      for (int i; !stop && (i = next++) < static_cast<int>(codes.size());) {
+        youma::v1::ScanRequest r;
+        r.set_code(codes[i].url());
+        r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+        r.set_user_id(absl::StrCat("u", i));
+        r.set_client_scan_id(absl::StrCat("term-", i));
+        youma::v1::ScanAnswer a;
+        auto ctx = c.Context();
+        ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        const grpc::Status st = c.scan->Scan(ctx.get(), r, &a);
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked.push_back(r.client_scan_id());
+        } else {
+          ++refused;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  double seconds = 0;
+  const int exit_code = k.server.Term(&seconds);
+  k.server.pid = -1;
+  stop = true;
+  for (auto& th : clients) th.join();
+  INFO("acknowledged ", acked.size(), ", refused ", refused.load(), ", exit after ", seconds, " s");
+  CHECK(exit_code == 0);
+  CHECK(seconds < 3 + 2);  // the grace, plus stopping the executor and the last group commit
+  CHECK(acked.size() > 100);
+  CHECK(refused > 0);  // calls after the SIGTERM are turned away
+  for (const std::string& id : acked) {
+    REQUIRE(k.Query("SELECT COUNT(*) FROM scans WHERE client_scan_id = '" + id + "'") == 1);
+  }
 }
 
 }  // namespace
