@@ -11,7 +11,7 @@ PACKAGES=(
   prometheus-cpp-dev libabsl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   doctest-dev openssl
   clang libclang-rt-14-dev
-  yamllint
+  yamllint golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev
 )
 
 SUDO=""

@@ -49,6 +49,9 @@ TestServer::TestServer(std::function<void(app::AppOptions&)> customize) {
   options.keyset_dir = dir_ + "/keysets";
   options.master_key = master;
   options.executor_threads = 8;
+  options.web.listen = "127.0.0.1:0";
+  options.web.regions_file = YOUMA_WEB_ASSETS "/regions.tsv";
+  options.web.console_dir = YOUMA_WEB_ASSETS "/console";
   if (customize) customize(options);
   options_ = options;
   absl::StatusOr<std::unique_ptr<app::App>> app = app::App::Start(std::move(options));

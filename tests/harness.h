@@ -78,6 +78,8 @@ class TestServer {
     return codegen::CodeVerifier::ForKeyset(keyset(brand));
   }
   app::App& app() { return *app_; }
+  // The HTTP front: "127.0.0.1:<port>".
+  std::string http() const { return app_->http_address(); }
   // Stops the server (as a crash would, without a chance to record anything
   // more) and starts a new one on the same database and port.
   void RestartApp();

@@ -174,6 +174,19 @@ absl::Status App::Init() {
   if (serve_issuer) server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
   if (serve_scan) server_->GetHealthCheckService()->SetServingStatus("youma.v1.ScanService", true);
   if (serve_audit) server_->GetHealthCheckService()->SetServingStatus("youma.v1.AuditService", true);
+  if (serve_scan && !options_.web.listen.empty()) {
+    web::WebDeps deps;
+    deps.pipeline = pipeline_.get();
+    deps.keysets = keysets_.get();
+    deps.tokens = tokens_.get();
+    deps.stores = stores_.get();
+    deps.campaigns = campaigns_.get();
+    deps.auditor = auditor_.get();
+    deps.issuer = issuer_.get();
+    deps.pool = pool_.get();
+    deps.metrics = metrics_.get();
+    YOUMA_ASSIGN_OR_RETURN(web_, web::WebFront::Start(options_.web, deps));
+  }
   return absl::OkStatus();
 }
 
@@ -185,6 +198,7 @@ std::string App::address() const {
 void App::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  if (web_) web_->Stop();  // no new scans from the web while the rest winds down
   if (payout_service_) payout_service_->Stop();
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);

@@ -34,6 +34,7 @@
 #include "services/scan/scan_service.h"
 #include "services/storage/local_mariadb.h"
 #include "services/storage/mysql.h"
+#include "services/web/web_front.h"
 
 namespace youma::app {
 
@@ -61,6 +62,9 @@ struct AppOptions {
   audit::AuditOptions audit;
   payout::PayoutOptions payout;
   scan::ScanOptions scan;
+  // The HTTP front (scan page, JSON API, console), beside the scan service;
+  // off while web.listen is empty.
+  web::WebOptions web;
   // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
   bool fast_unsafe_storage = false;
 };
@@ -72,6 +76,8 @@ class App {
 
   std::string address() const;
   int port() const { return port_; }
+  // The HTTP front's address ("" when it is off).
+  std::string http_address() const { return web_ ? web_->address() : ""; }
   // Where the bootstrap admin token was written on the first start ("" if not).
   const std::string& admin_token_file() const { return admin_token_file_; }
   const std::string& database() const { return database_; }
@@ -114,6 +120,7 @@ class App {
   std::unique_ptr<rules::StoreProgram> stores_;
   std::unique_ptr<common::RpcContext> store_rpc_;
   std::unique_ptr<scan::StoreServiceImpl> store_service_;
+  std::unique_ptr<web::WebFront> web_;
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<common::RpcContext> audit_rpc_;
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/audit/epcis.h"
+#include "services/common/csv.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 
@@ -38,6 +39,24 @@ absl::Status ParseCursor(const std::string& cursor, std::string* record_time, st
 }
 
 }  // namespace
+
+std::string DiversionCsv(const youma::v1::DiversionReportResponse& report) {
+  using common::CsvField;
+  std::string out =
+      "case_code_id,rule,dealer_id,shipment_id,territory,scan_id,role,user_id,region,region_source,scan_time\n";
+  for (const auto& f : report.flags()) {
+    for (const auto& e : f.evidence()) {
+      absl::StrAppend(&out, f.case_code_id(), ",", CsvField(f.rule()), ",", CsvField(f.dealer_id()), ",",
+                      f.shipment_id(), ",", CsvField(absl::StrJoin(f.territory(), " ")), ",",
+                      CsvField(e.client_scan_id()), ",", youma::v1::ScanRole_Name(e.role()), ",",
+                      CsvField(e.user_id()), ",", CsvField(e.region()), ",",
+                      youma::v1::RegionSource_Name(e.region_source()), ",",
+                      absl::FormatTime(absl::RFC3339_full, common::FromProtoTime(e.scan_time()), absl::UTCTimeZone()),
+                      "\n");
+    }
+  }
+  return out;
+}
 
 absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& brand,
                                                              const std::string& cursor, int rows,

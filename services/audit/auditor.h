@@ -22,6 +22,9 @@ struct AuditOptions {
   absl::Duration scan_log_hold_back = absl::Seconds(5);
 };
 
+// The diversion report as CSV, one row per piece of evidence.
+std::string DiversionCsv(const youma::v1::DiversionReportResponse& report);
+
 class Auditor {
  public:
   Auditor(storage::ConnectionPool* pool, rules::CampaignAdmin* campaigns, issuer::BatchIndex* index,

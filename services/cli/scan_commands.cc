@@ -17,6 +17,7 @@
 #include "services/common/status_macros.h"
 #include "services/common/rpc.h"
 #include "services/common/time_util.h"
+#include "services/audit/auditor.h"
 #include "youma/v1/audit.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
@@ -246,18 +247,7 @@ void AddScanCommands(CLI::App& root) {
                                        d.flagged_cases(), d.evidence_scans());
         }
         if (!o->csv.empty()) {
-          std::string out = "case_code_id,rule,dealer_id,shipment_id,territory,scan_id,role,user_id,region,region_source,scan_time\n";
-          for (const auto& f : report.flags()) {
-            for (const auto& e : f.evidence()) {
-              absl::StrAppend(&out, f.case_code_id(), ",", f.rule(), ",", f.dealer_id(), ",", f.shipment_id(),
-                              ",\"", absl::StrJoin(f.territory(), " "), "\",", e.client_scan_id(), ",",
-                              youma::v1::ScanRole_Name(e.role()), ",", e.user_id(), ",", e.region(), ",",
-                              youma::v1::RegionSource_Name(e.region_source()), ",",
-                              absl::FormatTime(absl::RFC3339_full, common::FromProtoTime(e.scan_time()),
-                                               absl::UTCTimeZone()),
-                              "\n");
-            }
-          }
+          const std::string out = audit::DiversionCsv(report);
           YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(o->csv, out, 0644));
           std::cout << "wrote " << o->csv << "\n";
         } else {

@@ -65,6 +65,8 @@ struct ServeFlags {
   std::string services = "issuer,scan,audit";
   bool no_migrate = false;
   int grace_seconds = 20;
+  std::string http_listen = "127.0.0.1:8080";
+  std::string web_assets = YOUMA_WEB_ASSETS;
 };
 
 void AddServeCommand(CLI::App& root) {
@@ -94,6 +96,21 @@ void AddServeCommand(CLI::App& root) {
   cmd->add_option("--grace-seconds", f->grace_seconds,
                   "on SIGTERM, how long running calls may finish")
       ->capture_default_str();
+  cmd->add_option("--http-listen", f->http_listen,
+                  "HTTP front: the scan page, the JSON API and the console (empty: off)")
+      ->capture_default_str();
+  cmd->add_option("--web-assets", f->web_assets, "region names and the built console (from the build)")
+      ->capture_default_str();
+  cmd->add_option("--miniprogram-url", f->options.web.miniprogram_url,
+                  "where the scan page's \"continue in the mini-program\" button leads")
+      ->capture_default_str();
+  cmd->add_option("--region-header", f->options.web.region_header,
+                  "header the edge sets to the client's adcode from geo-IP (used without GPS)")
+      ->capture_default_str();
+  cmd->add_flag("--trust-forwarded-for", f->options.web.trust_forwarded_for,
+                "behind a proxy: the client IP is the first X-Forwarded-For entry");
+  cmd->add_flag("--secure-cookies", f->options.web.secure_cookies,
+                "the HTTP front is reached over HTTPS (cookies get the Secure attribute)");
   cmd->footer(
       "Examples:\n"
       "  youma serve                       # embedded MariaDB under ./var, 127.0.0.1:7443\n"
@@ -108,6 +125,9 @@ void AddServeCommand(CLI::App& root) {
         options.services.insert(std::string(s));
       }
       options.migrate = !f->no_migrate;
+      options.web.listen = f->http_listen;
+      options.web.regions_file = f->web_assets + "/regions.tsv";
+      options.web.console_dir = f->web_assets + "/console";
       if (!f->mysql.empty()) {
         YOUMA_ASSIGN_OR_RETURN(options.mysql, MySqlFromFlags(f->mysql, f->mysql_password_file));
       }
@@ -125,6 +145,10 @@ void AddServeCommand(CLI::App& root) {
                                                                   : f->mysql)
                 << ")\n";
       YOUMA_ASSIGN_OR_RETURN(std::unique_ptr<app::App> server, app::App::Start(options));
+      if (!server->http_address().empty()) {
+        std::cerr << "youma serve: HTTP front (scan page, JSON API, console) on http://" << server->http_address()
+                  << "/console/\n";
+      }
       std::cerr << "youma serve: " << f->services << " on " << server->address()
                 << (options.tls_cert_file.empty() ? " (plaintext)" : " (TLS)")
                 << ", metrics on "
@@ -196,6 +220,43 @@ void AddTokenCommands(CLI::App& root) {
         std::cout << resp.token() << "\n";
         std::cerr << "token " << resp.info().token_id() << " for " << resp.info().brand() << ", role "
                   << common::RoleName(resp.info().role()) << "; this is the only time it is shown\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+  {
+    // Kubernetes and other fresh installs: no server has written admin.token
+    // anywhere an operator can read, so the first token comes from the database.
+    auto* cmd = tokens->add_subcommand(
+        "bootstrap", "Create a token directly in the database (first admin token of an installation)");
+    struct Opts {
+      std::string mysql, password_file, brand = "*", role = "admin", description = "bootstrap", out;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("--mysql", o->mysql, "mysql://USER@HOST:PORT/DB")->required();
+    cmd->add_option("--mysql-password-file", o->password_file, "MySQL password file (default $YOUMA_MYSQL_PASSWORD)");
+    cmd->add_option("--brand", o->brand, "a brand, or * for every brand")->capture_default_str();
+    cmd->add_option("--role", o->role, "factory, scanner, auditor or admin")->capture_default_str();
+    cmd->add_option("--description", o->description, "what the token is for")->capture_default_str();
+    cmd->add_option("--out", o->out, "write the token to this file (mode 0600) instead of standard output");
+    cmd->footer("Example (once, from a pod that can reach the database):\n"
+                "  youma tokens bootstrap --mysql mysql://youma@db:3306/youma --mysql-password-file pw \\\n"
+                "      --out /tmp/admin.token");
+    cmd->callback([o] {
+      Run([&]() -> absl::Status {
+        YOUMA_ASSIGN_OR_RETURN(youma::v1::Role r, common::ParseRole(o->role));
+        YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, MySqlFromFlags(o->mysql, o->password_file));
+        storage::ConnectionPool pool(config, {.max_connections = 1});
+        common::TokenStore store(&pool);
+        YOUMA_ASSIGN_OR_RETURN(common::TokenStore::Created t, store.Create(o->brand, r, o->description));
+        if (o->out.empty()) {
+          std::cout << t.token << "\n";
+        } else {
+          YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(o->out, t.token + "\n", 0600));
+        }
+        std::cerr << "token " << t.info.token_id() << " for " << t.info.brand() << ", role "
+                  << common::RoleName(t.info.role()) << (o->out.empty() ? "" : " written to " + o->out)
+                  << "; this is the only time it is shown\n";
         return absl::OkStatus();
       });
     });

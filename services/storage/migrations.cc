@@ -259,7 +259,7 @@ const std::vector<Migration>& AllMigrations() {
       {3,
        "audit: scan log in recording order",
        {
-           "ALTER TABLE scans ADD INDEX IF NOT EXISTS scans_record (brand, record_time, client_scan_id)",
+           "ALTER TABLE scans ADD INDEX scans_record (brand, record_time, client_scan_id)",
        }},
       {4,
        "payouts: the outbox between awards and the payer",

@@ -1,0 +1,103 @@
+#include "services/web/console_reads.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/time_util.h"
+#include "services/scan/scan_pipeline.h"
+
+namespace youma::web {
+
+using storage::Prepare;
+
+absl::StatusOr<std::map<uint64_t, CodeStates>> ConsoleReads::BatchStates(
+    const std::vector<youma::v1::Batch>& batches) {
+  std::map<uint64_t, CodeStates> out;
+  if (batches.empty()) return out;
+  std::string ids;
+  for (const auto& b : batches) absl::StrAppend(&ids, ids.empty() ? "" : ",", b.batch_id());
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::map<uint64_t, CodeStates>> {
+    std::map<uint64_t, std::vector<scan::RangeChangeRow>> changes;
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT batch_id, action, first_code_id, last_code_id, effective_time FROM range_changes WHERE batch_id IN (",
+        ids, ") ORDER BY change_id")));
+    while (rs->next()) {
+      changes[rs->getUInt64(1)].push_back({static_cast<youma::v1::RangeAction>(rs->getInt(2)), rs->getUInt64(3),
+                                           rs->getUInt64(4), common::ParseSqlTime(rs->getString(5))});
+    }
+    const absl::Time now = absl::Now();
+    for (const auto& b : batches) {
+      // Codes between two consecutive range boundaries share one state: judge
+      // one code per stretch, as a scan would be judged now.
+      const uint64_t first = b.first_code_id(), end = b.first_code_id() + b.code_count();
+      std::set<uint64_t> cuts = {first, end};
+      const auto& rows = changes[b.batch_id()];
+      for (const auto& r : rows) {
+        if (r.first > first && r.first < end) cuts.insert(r.first);
+        if (r.last + 1 > first && r.last + 1 < end) cuts.insert(r.last + 1);
+      }
+      CodeStates& s = out[b.batch_id()];
+      for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
+        const int64_t n = static_cast<int64_t>(*std::next(it) - *it);
+        switch (scan::LifecycleVerdict(rows, *it, now)) {
+          case youma::v1::SCAN_VERDICT_GENUINE: s.active += n; break;
+          case youma::v1::SCAN_VERDICT_FROZEN: s.frozen += n; break;
+          case youma::v1::SCAN_VERDICT_REVOKED: s.revoked += n; break;
+          default: s.not_active += n; break;
+        }
+      }
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::map<uint64_t, PayoutCounts>> ConsoleReads::Payouts(const std::string& brand) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::map<uint64_t, PayoutCounts>> {
+    auto st = Prepare(c, "SELECT campaign_id, state, COUNT(*) FROM payouts WHERE brand = ? GROUP BY campaign_id, state");
+    st->setString(1, brand);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    std::map<uint64_t, PayoutCounts> out;
+    while (rs->next()) {
+      PayoutCounts& p = out[rs->getUInt64(1)];
+      const int64_t n = rs->getInt64(3);
+      switch (rs->getInt(2)) {
+        case 1: p.pending = n; break;
+        case 2: p.sent = n; break;
+        case 3: p.confirmed = n; break;
+        default: p.failed += n; break;
+      }
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<ProvinceCount>> ConsoleReads::Provinces(const std::string& brand, absl::Time from,
+                                                                   absl::Time to) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<ProvinceCount>> {
+    std::map<std::string, ProvinceCount> by;
+    auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND scan_time >= ? AND "
+                            "scan_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
+    scans->setString(1, brand);
+    scans->setString(2, common::SqlTime(from));
+    scans->setString(3, common::SqlTime(to));
+    std::unique_ptr<sql::ResultSet> rs(scans->executeQuery());
+    while (rs->next()) by[rs->getString(1)].scans = rs->getInt64(2);
+    auto fakes = Prepare(c, "SELECT LEFT(region, 2), SUM(scans) FROM counterfeit_counts WHERE brand = ? AND "
+                            "hour >= ? AND hour < ? GROUP BY LEFT(region, 2)");
+    fakes->setString(1, brand);
+    fakes->setString(2, common::SqlTime(from - absl::Hours(1)));
+    fakes->setString(3, common::SqlTime(to));
+    rs.reset(fakes->executeQuery());
+    while (rs->next()) by[rs->getString(1)].counterfeits = rs->getInt64(2);
+    std::vector<ProvinceCount> out;
+    for (auto& [p, count] : by) {
+      count.province = p == "00" ? "000000" : p + "0000";
+      out.push_back(count);
+    }
+    return out;
+  });
+}
+
+}  // namespace youma::web

@@ -1,0 +1,49 @@
+// What the brand console reads beyond the gRPC services' own answers: the
+// state of every code of a batch (from its range changes, by the same rule
+// scans are judged by), payout states per campaign, and scans and
+// counterfeits per province.
+//
+//   ConsoleReads reads(&pool);
+//   YOUMA_ASSIGN_OR_RETURN(auto states, reads.BatchStates(batches));
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/storage/mysql.h"
+#include "youma/v1/issuer.pb.h"
+
+namespace youma::web {
+
+struct CodeStates {
+  int64_t active = 0, not_active = 0, frozen = 0, revoked = 0;
+};
+
+struct PayoutCounts {
+  int64_t pending = 0, sent = 0, confirmed = 0, failed = 0;
+};
+
+struct ProvinceCount {
+  std::string province;  // "440000"
+  int64_t scans = 0, counterfeits = 0;
+};
+
+class ConsoleReads {
+ public:
+  explicit ConsoleReads(storage::ConnectionPool* pool) : pool_(pool) {}
+
+  // How many codes of each batch are active, not yet active, frozen or
+  // revoked now. The caller has checked the batches are the brand's.
+  absl::StatusOr<std::map<uint64_t, CodeStates>> BatchStates(const std::vector<youma::v1::Batch>& batches);
+  absl::StatusOr<std::map<uint64_t, PayoutCounts>> Payouts(const std::string& brand);
+  // Genuine scans (scan log) and counterfeit scans (counts) per province in [from, to).
+  absl::StatusOr<std::vector<ProvinceCount>> Provinces(const std::string& brand, absl::Time from, absl::Time to);
+
+ private:
+  storage::ConnectionPool* pool_;
+};
+
+}  // namespace youma::web

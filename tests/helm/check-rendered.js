@@ -1,0 +1,299 @@
+#!/usr/bin/env node
+// Checks the manifests the chart rendered (tests/helm/render) for one set of
+// values: what a cluster would reject, and what the chart promises
+// operators (README.md beside the chart) but Kubernetes would accept silently.
+//
+//   node check-rendered.js RENDERED.yaml VALUES [OVERLAY...]
+//
+// Prints one line per check; exits 1 when any fails.
+'use strict';
+
+const fs = require('fs');
+const YAML = require('yaml');
+const { loadValues } = require('./values');
+
+const [renderedPath, valuesPath, ...overlays] = process.argv.slice(2);
+if (!renderedPath || !valuesPath) {
+  process.stderr.write('usage: node check-rendered.js RENDERED.yaml VALUES [OVERLAY...]\n');
+  process.exit(2);
+}
+const values = loadValues(valuesPath, overlays);
+const docs = YAML.parseAllDocuments(fs.readFileSync(renderedPath, 'utf8'), { version: '1.1' });
+
+let failed = 0;
+function check(ok, what) {
+  if (ok) return;
+  failed++;
+  process.stdout.write(`  FAIL ${what}\n`);
+}
+const passed = [];
+function summary(what) {
+  passed.push(what);
+}
+
+const objects = [];
+for (const d of docs) {
+  if (d.errors.length > 0) {
+    check(false, `a rendered document is not YAML: ${d.errors[0].message}`);
+    continue;
+  }
+  const o = d.toJS();
+  if (o !== null && o !== undefined) objects.push(o);
+}
+check(objects.length > 0, 'the chart rendered something');
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ROLES = ['issuer', 'scan', 'audit'];
+const id = (o) => `${o.kind}/${o.metadata && o.metadata.name}`;
+const byKind = (kind) => objects.filter((o) => o.kind === kind);
+const matches = (selector, labels) =>
+  Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v);
+
+// Every object: identity, labels, names Kubernetes accepts.
+for (const o of objects) {
+  check(typeof o.apiVersion === 'string' && typeof o.kind === 'string', `${id(o)} has apiVersion and kind`);
+  check(o.metadata && typeof o.metadata.name === 'string', `${id(o)} has a name`);
+  if (!o.metadata) continue;
+  const max = o.kind === 'Service' ? 63 : 253;
+  check(o.metadata.name.length <= max && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.metadata.name),
+        `${id(o)}: the name is valid for a ${o.kind} (at most ${max} characters)`);
+  if (o.kind === 'Service') check(DNS1123_LABEL.test(o.metadata.name), `${id(o)}: a Service name is a DNS label`);
+  const labels = o.metadata.labels || {};
+  check(labels['app.kubernetes.io/instance'] && labels['app.kubernetes.io/managed-by'] === 'Helm',
+        `${id(o)} carries the release's labels`);
+  for (const [k, v] of Object.entries(labels)) {
+    check(typeof v === 'string' && v.length <= 63, `${id(o)}: label ${k} is a string of at most 63 characters`);
+  }
+}
+summary(`${objects.length} objects have valid names and the release's labels`);
+
+// Deployments: one per enabled role, running `youma serve` as promised.
+const deployments = byKind('Deployment');
+const enabledRoles = ROLES.filter((r) => values[r].enabled);
+check(deployments.length === enabledRoles.length,
+      `one Deployment per enabled role (${enabledRoles.join(', ')}), got ${deployments.length}`);
+for (const role of enabledRoles) {
+  const v = values[role];
+  const d = deployments.find((x) => x.metadata.labels['app.kubernetes.io/component'] === role);
+  check(d, `a Deployment for ${role}`);
+  if (!d) continue;
+  const spec = d.spec;
+  const pod = spec.template.spec;
+  check(matches(spec.selector.matchLabels, spec.template.metadata.labels), `${id(d)}: its selector matches its pods`);
+  const autoscaled = role === 'scan' && v.autoscaling.enabled;
+  check(autoscaled ? spec.replicas === undefined : spec.replicas === v.replicas,
+        `${id(d)}: replicas ${autoscaled ? 'left to the HPA' : `= ${v.replicas}`}`);
+  check(pod.containers.length === 1, `${id(d)}: one container`);
+  const c = pod.containers[0];
+  const args = c.args || [];
+  const flag = (name) => {
+    const a = args.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+    return a === undefined ? undefined : (a.includes('=') ? a.slice(a.indexOf('=') + 1) : true);
+  };
+  check(args[0] === 'serve', `${id(d)}: runs \`youma serve\``);
+  check(flag('services') === role, `${id(d)}: --services=${role}`);
+  check(flag('listen') === `0.0.0.0:${values.ports.grpc}`, `${id(d)}: --listen on all addresses, port ${values.ports.grpc}`);
+  check(flag('metrics-listen') === `0.0.0.0:${values.ports.metrics}`, `${id(d)}: --metrics-listen port ${values.ports.metrics}`);
+  check(flag('no-migrate') === true, `${id(d)}: --no-migrate (the Job migrates)`);
+  check(flag('mysql') === values.mysql.url, `${id(d)}: --mysql is mysql.url`);
+  const grace = Number(flag('grace-seconds'));
+  check(grace === v.graceSeconds, `${id(d)}: --grace-seconds=${v.graceSeconds}`);
+  check(pod.terminationGracePeriodSeconds > grace + values.shutdown.preStopSleepSeconds,
+        `${id(d)}: terminationGracePeriodSeconds (${pod.terminationGracePeriodSeconds}) > preStop + grace ` +
+        `(${values.shutdown.preStopSleepSeconds + grace})`);
+  check(flag('tls-cert') !== undefined === values.tls.enabled && flag('tls-key') !== undefined === values.tls.enabled,
+        `${id(d)}: --tls-cert and --tls-key ${values.tls.enabled ? 'set' : 'absent'} as tls.enabled says`);
+  check(!/^mysql:\/\/[^@]*:/.test(flag('mysql') || ''), `${id(d)}: the MySQL URL carries no password`);
+  check(!(c.env || []).some((e) => /PASSWORD|KEY|TOKEN/.test(e.name) && e.value !== undefined),
+        `${id(d)}: no secret as a literal environment variable (they come from Secret files)`);
+
+  // Every file a flag names is inside a mounted volume.
+  const mounts = c.volumeMounts || [];
+  const volumes = pod.volumes || [];
+  for (const m of mounts) check(volumes.some((x) => x.name === m.name), `${id(d)}: volume ${m.name} exists`);
+  const mountOf = (file) => mounts.find((m) => file === m.mountPath || file.startsWith(`${m.mountPath}/`));
+  for (const f of ['mysql-password-file', 'master-key-file', 'keyset-dir', 'data-dir', 'tls-cert', 'tls-key']) {
+    const file = flag(f);
+    if (file === undefined) continue;
+    const m = mountOf(file);
+    check(m, `${id(d)}: --${f}=${file} is on a mounted volume`);
+    if (!m) continue;
+    const vol = volumes.find((x) => x.name === m.name);
+    if (f === 'data-dir') {
+      check(vol && vol.emptyDir, `${id(d)}: the data dir is an emptyDir`);
+      continue;
+    }
+    check(vol && vol.secret && m.readOnly === true, `${id(d)}: --${f} comes from a Secret, mounted read-only`);
+    check(!m.subPath, `${id(d)}: --${f} is mounted without subPath (so the kubelet updates it)`);
+    const rel = file.slice(m.mountPath.length + 1);
+    if (vol && vol.secret && vol.secret.items && rel) {
+      check(vol.secret.items.some((it) => it.path === rel), `${id(d)}: the Secret volume provides ${rel} for --${f}`);
+    }
+  }
+  check(flag('mysql-password-file') === '/run/secrets/youma/mysql/password', `${id(d)}: the MySQL password file path`);
+  const tmp = mountOf('/tmp/x');
+  check(tmp && volumes.find((x) => x.name === tmp.name).emptyDir, `${id(d)}: /tmp is an emptyDir`);
+  const secretNames = volumes.filter((x) => x.secret).map((x) => x.secret.secretName);
+  for (const want of [values.mysql.passwordSecret.name, values.masterKey.secretName, values.keysets.secretName]
+    .concat(values.tls.enabled ? [values.tls.secretName] : [])) {
+    check(secretNames.includes(want), `${id(d)}: mounts the Secret ${want}`);
+  }
+
+  // Security.
+  const psc = pod.securityContext || {};
+  const csc = c.securityContext || {};
+  check(psc.runAsNonRoot === true && csc.runAsNonRoot === true, `${id(d)}: runAsNonRoot`);
+  check(psc.runAsUser > 0, `${id(d)}: runs as a non-zero uid`);
+  check(csc.readOnlyRootFilesystem === true, `${id(d)}: readOnlyRootFilesystem`);
+  check(csc.allowPrivilegeEscalation === false, `${id(d)}: no privilege escalation`);
+  check(JSON.stringify(csc.capabilities) === JSON.stringify({ drop: ['ALL'] }), `${id(d)}: drops ALL capabilities`);
+  check(psc.seccompProfile && psc.seccompProfile.type === 'RuntimeDefault' &&
+        csc.seccompProfile && csc.seccompProfile.type === 'RuntimeDefault', `${id(d)}: seccomp RuntimeDefault`);
+  check(pod.automountServiceAccountToken === false || values.automountServiceAccountToken,
+        `${id(d)}: no Kubernetes API token unless asked for`);
+
+  // Resources.
+  const r = c.resources || {};
+  for (const k of ['cpu', 'memory']) {
+    check(r.requests && r.requests[k] !== undefined && r.limits && r.limits[k] !== undefined,
+          `${id(d)}: requests and limits for ${k}`);
+  }
+
+  // Ports and probes.
+  const port = (name) => (c.ports || []).find((p) => p.name === name);
+  check(port('grpc') && port('grpc').containerPort === values.ports.grpc, `${id(d)}: container port grpc`);
+  check(port('metrics') && port('metrics').containerPort === values.ports.metrics, `${id(d)}: container port metrics`);
+  for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+    const probe = c[p];
+    check(probe, `${id(d)}: has a ${p}`);
+    if (!probe) continue;
+    if (values.tls.enabled) {
+      check(probe.tcpSocket && probe.tcpSocket.port === 'grpc' && !probe.grpc,
+            `${id(d)}: ${p} checks the gRPC port over TCP (the kubelet's gRPC probe has no TLS)`);
+    } else {
+      check(probe.grpc && probe.grpc.port === values.ports.grpc, `${id(d)}: ${p} is a native gRPC probe`);
+    }
+  }
+  if (!values.tls.enabled && c.readinessProbe && c.readinessProbe.grpc) {
+    const svc = { issuer: 'youma.v1.IssuerService', scan: 'youma.v1.ScanService', audit: 'youma.v1.AuditService' }[role];
+    check(c.readinessProbe.grpc.service === svc, `${id(d)}: readiness asks for ${svc}`);
+  }
+  if (values.shutdown.preStopSleepSeconds > 0) {
+    const cmd = c.lifecycle && c.lifecycle.preStop && c.lifecycle.preStop.exec && c.lifecycle.preStop.exec.command;
+    check(cmd && cmd[0] === '/bin/sleep' && Number(cmd[1]) === values.shutdown.preStopSleepSeconds,
+          `${id(d)}: preStop sleeps ${values.shutdown.preStopSleepSeconds} s`);
+  }
+  check(pod.serviceAccountName, `${id(d)}: names its ServiceAccount`);
+  if (values.serviceAccount.create) {
+    check(byKind('ServiceAccount').some((s) => s.metadata.name === pod.serviceAccountName &&
+                                              !(s.metadata.annotations || {})['helm.sh/hook']),
+          `${id(d)}: its ServiceAccount is part of the release`);
+  }
+}
+summary(`${deployments.length} Deployments run \`youma serve\` with the promised flags, mounts, security, resources and probes`);
+
+// Services route to pods and to named container ports.
+const podsOf = (selector) => deployments.filter((d) => matches(selector, d.spec.template.metadata.labels));
+for (const s of byKind('Service')) {
+  const targets = podsOf(s.spec.selector);
+  check(targets.length === 1, `${id(s)} selects exactly one role's pods`);
+  for (const p of s.spec.ports) {
+    check(targets.every((d) => d.spec.template.spec.containers[0].ports.some((cp) => cp.name === p.targetPort)),
+          `${id(s)}: targetPort ${p.targetPort} is a container port`);
+  }
+}
+check(byKind('Service').filter((s) => s.spec.clusterIP !== 'None').length === enabledRoles.length,
+      'one ClusterIP Service per enabled role');
+summary(`${byKind('Service').length} Services select their role's pods by named ports`);
+
+// PodDisruptionBudgets and the HPA point at existing pods.
+for (const p of byKind('PodDisruptionBudget')) {
+  check(podsOf(p.spec.selector.matchLabels).length === 1, `${id(p)} selects one role's pods`);
+  check((p.spec.minAvailable === undefined) !== (p.spec.maxUnavailable === undefined),
+        `${id(p)} sets exactly one of minAvailable and maxUnavailable`);
+}
+const hpas = byKind('HorizontalPodAutoscaler');
+const wantHpa = values.scan.enabled && values.scan.autoscaling.enabled;
+check(hpas.length === (wantHpa ? 1 : 0), `an HPA exactly when scan.autoscaling.enabled (${wantHpa})`);
+for (const h of hpas) {
+  check(h.apiVersion === 'autoscaling/v2', `${id(h)} is autoscaling/v2`);
+  check(deployments.some((d) => d.metadata.name === h.spec.scaleTargetRef.name &&
+                                d.metadata.labels['app.kubernetes.io/component'] === 'scan'),
+        `${id(h)} scales the scan Deployment`);
+  check(h.spec.minReplicas <= h.spec.maxReplicas, `${id(h)}: minReplicas <= maxReplicas`);
+}
+summary(`${byKind('PodDisruptionBudget').length} PodDisruptionBudgets and ${hpas.length} HPA select existing pods`);
+
+// The migration Job: a hook, before install and upgrade, running `youma migrate`.
+const jobs = byKind('Job');
+check(jobs.length === (values.migrations.enabled ? 1 : 0), 'a migration Job exactly when migrations.enabled');
+for (const j of jobs) {
+  const a = j.metadata.annotations || {};
+  check(a['helm.sh/hook'] === 'pre-install,pre-upgrade', `${id(j)} is a pre-install,pre-upgrade hook`);
+  check(a['helm.sh/hook-delete-policy'] === 'before-hook-creation,hook-succeeded',
+        `${id(j)}: hook-delete-policy before-hook-creation,hook-succeeded`);
+  const pod = j.spec.template.spec;
+  const c = pod.containers[0];
+  check(c.args[0] === 'migrate' && c.args.includes(`--mysql=${values.mysql.url}`) &&
+        c.args.includes('--mysql-password-file=/run/secrets/youma/mysql/password'),
+        `${id(j)} runs \`youma migrate\` against mysql.url with the password file`);
+  check(pod.restartPolicy === 'Never', `${id(j)}: restartPolicy Never`);
+  check(c.securityContext.readOnlyRootFilesystem === true && pod.securityContext.runAsNonRoot === true,
+        `${id(j)}: the same security context as the servers`);
+  // What the Job needs must exist before it: hooks with a lower weight, or
+  // something that is not the chart's.
+  const weight = (o) => Number((o.metadata.annotations || {})['helm.sh/hook-weight'] || 0);
+  if (values.serviceAccount.create) {
+    const sa = byKind('ServiceAccount').find((s) => s.metadata.name === pod.serviceAccountName);
+    check(sa && (sa.metadata.annotations || {})['helm.sh/hook'] === a['helm.sh/hook'] && weight(sa) < weight(j),
+          `${id(j)}: its ServiceAccount is a hook created before it`);
+  }
+  if (values.networkPolicy.enabled) {
+    const np = byKind('NetworkPolicy').find((n) => matches(n.spec.podSelector.matchLabels, j.spec.template.metadata.labels));
+    check(np && (np.metadata.annotations || {})['helm.sh/hook'] === a['helm.sh/hook'] && weight(np) < weight(j),
+          `${id(j)}: its NetworkPolicy is a hook created before it`);
+  }
+}
+summary(`${jobs.length} migration Job as a helm hook`);
+
+// NetworkPolicies: every youma pod is covered, DNS and MySQL are open.
+const nps = byKind('NetworkPolicy');
+const mysqlPort = Number((values.mysql.url.match(/:([0-9]+)\//) || [])[1]);
+if (values.networkPolicy.enabled) {
+  for (const d of deployments) {
+    const np = nps.find((n) => matches(n.spec.podSelector.matchLabels, d.spec.template.metadata.labels) &&
+                               !(n.metadata.annotations || {})['helm.sh/hook']);
+    check(np, `${id(d)} is covered by a NetworkPolicy`);
+  }
+  for (const n of nps) {
+    check(JSON.stringify(n.spec.policyTypes) === JSON.stringify(['Ingress', 'Egress']), `${id(n)}: Ingress and Egress`);
+    const egressPorts = (n.spec.egress || []).flatMap((e) => (e.ports || []).map((p) => `${p.protocol}/${p.port}`));
+    check(egressPorts.includes(`TCP/${mysqlPort}`), `${id(n)}: egress to MySQL on TCP ${mysqlPort}`);
+    if (values.networkPolicy.dns.enabled) {
+      check(egressPorts.includes('UDP/53') && egressPorts.includes('TCP/53'), `${id(n)}: egress to DNS`);
+    }
+    const ingressPorts = (n.spec.ingress || []).flatMap((e) => (e.ports || []).map((p) => p.port));
+    check(ingressPorts.every((p) => p === values.ports.grpc || p === values.ports.metrics),
+          `${id(n)}: ingress only to the gRPC and metrics ports`);
+  }
+} else {
+  check(nps.length === 0, 'no NetworkPolicy when networkPolicy.enabled is false');
+}
+summary(`${nps.length} NetworkPolicies cover every pod, open DNS and MySQL (TCP ${mysqlPort})`);
+
+// ServiceMonitor: scrapes Services that have a metrics port, once each.
+const sms = byKind('ServiceMonitor');
+check(sms.length === (values.metrics.serviceMonitor.enabled ? 1 : 0), 'a ServiceMonitor exactly when enabled');
+for (const sm of sms) {
+  check(sm.apiVersion === 'monitoring.coreos.com/v1', `${id(sm)} is monitoring.coreos.com/v1`);
+  const scraped = byKind('Service').filter((s) => matches(sm.spec.selector.matchLabels, s.metadata.labels) &&
+                                                  s.spec.ports.some((p) => p.name === 'metrics'));
+  check(scraped.length === enabledRoles.length, `${id(sm)} scrapes one Service per role (${scraped.length})`);
+}
+summary(`${sms.length} ServiceMonitor`);
+
+for (const p of passed) process.stdout.write(`  ok: ${p}\n`);
+if (failed > 0) {
+  process.stdout.write(`  ${failed} check(s) failed\n`);
+  process.exit(1);
+}

@@ -1,0 +1,291 @@
+// The HTTP front end to end: the scan page, the JSON API with its statuses,
+// the console's session and reads, tenant isolation and injection.
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "services/rules/campaign.h"
+#include "tests/harness.h"
+#include "tests/scan_fixture.h"
+
+namespace youma::testing {
+namespace {
+
+using Json = nlohmann::json;
+using StoreStub = youma::v1::StoreService::Stub;
+
+struct Web : Fixture {
+  httplib::Client http{"http://" + server.http()};
+  std::string Path(const youma::v1::Code& c) const { return c.url().substr(c.url().rfind('/')); }
+  static httplib::Headers Bearer(const TestClient& c) { return {{"Authorization", "Bearer " + c.token}}; }
+  // The page after the location step, for one scan id.
+  httplib::Result Page(const std::string& path, const std::string& sid, const std::string& extra = "",
+                       const httplib::Headers& headers = {}) {
+    return http.Get((path + "?r=1&sid=" + sid + extra).c_str(), headers);
+  }
+  Json Post(const std::string& path, const TestClient& who, const Json& body, int* status) {
+    auto r = http.Post(path.c_str(), Bearer(who), body.dump(), "application/json");
+    REQUIRE(r);
+    *status = r->status;
+    return Json::parse(r->body);
+  }
+};
+
+std::string Sid() { return absl::StrCat(absl::Hex(absl::ToUnixNanos(absl::Now()), absl::kZeroPad16)); }
+
+TEST_CASE("the scan page: genuine with its product and prize; a second scan shows the history; a reload is the same scan") {
+  Web w;
+  const std::string gtin = "06901234500035";
+  w.server.EnsureProduct("alpha", gtin);
+  auto spec = Spec(100'000, 188, 1'000'000);
+  spec.clear_gtins();
+  spec.add_gtins(gtin);
+  const auto campaign = Launch(w.admin, spec);
+  const auto codes = w.CodesOf(gtin, youma::v1::BATCH_KIND_BOTTLE, 2);
+
+  // Step 1 asks for the location: a tiny page with one nonce'd script.
+  auto landing = w.http.Get(w.Path(codes[0]).c_str());
+  REQUIRE(landing);
+  CHECK(landing->status == 200);
+  CHECK(landing->body.find("正在验证") != std::string::npos);
+  CHECK(landing->body.find("getCurrentPosition") != std::string::npos);
+  CHECK(landing->get_header_value("Content-Security-Policy").find("script-src 'nonce-") != std::string::npos);
+  CHECK(landing->body.size() < 4096);
+  CHECK(w.server.QueryInt("SELECT COUNT(*) FROM scans WHERE client_scan_id LIKE 'web-%'") == 0);
+
+  const std::string sid = Sid();
+  auto first = w.Page(w.Path(codes[0]), sid, "", {{"X-Youma-Region", "440106"}});
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  CHECK(first->body.find("正品") != std::string::npos);
+  CHECK(first->body.find("test product") != std::string::npos);
+  CHECK(first->body.find("恭喜！获得 1.88 元红包") != std::string::npos);
+  CHECK(first->body.find("首次扫码") != std::string::npos);
+  CHECK(first->body.size() < 50 * 1024);
+  const std::string cookie = first->get_header_value("Set-Cookie");
+  CHECK(cookie.find("ym_uid=") == 0);
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  // The scan is in the log, with the edge's IP-level region.
+  CHECK(w.server.QueryInt(absl::StrCat("SELECT region_source FROM scans WHERE client_scan_id = 'web-", sid,
+                                       "' AND region = '440106'")) == youma::v1::REGION_SOURCE_IP);
+  // A reload (same scan id) is the same scan: the same prize, counted once.
+  auto reload = w.Page(w.Path(codes[0]), sid);
+  CHECK(reload->body.find("恭喜！获得 1.88 元红包") != std::string::npos);
+  CHECK(w.server.QueryInt(absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ", codes[0].code_id())) == 1);
+  // Someone else, later: the history, and no second prize; in English on request.
+  auto second = w.Page(w.Path(codes[0]), Sid(), "&lang=en");
+  CHECK(second->body.find("Genuine") != std::string::npos);
+  CHECK(second->body.find("Scanned 2 times, first on") != std::string::npos);
+  CHECK(second->body.find("广东省广州市天河区") != std::string::npos);  // the first scan's region, by name
+  CHECK(second->body.find("No red packet this time") != std::string::npos);
+  End(w.admin, campaign.campaign_id());
+}
+
+TEST_CASE("the scan page: a forged code is counterfeit and writes nothing; garbage is not a code") {
+  Web w;
+  const auto codes = w.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);
+  std::string forged = w.Path(codes[0]);
+  forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+  const int64_t before = w.server.QueryInt("SELECT COUNT(*) FROM scans");
+  auto page = w.Page(forged, Sid());
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body.find("假冒") != std::string::npos);
+  CHECK(page->body.find("data-verdict=\"bad\"") != std::string::npos);
+  CHECK(w.server.QueryInt("SELECT COUNT(*) FROM scans") == before);
+  auto garbage = w.http.Get("/ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+  REQUIRE(garbage);
+  CHECK(garbage->status == 400);
+  CHECK(garbage->body.find("无法识别") != std::string::npos);
+}
+
+TEST_CASE("the JSON API: scans, store registration, open-case and the leaderboard, with exact statuses") {
+  Web w;
+  const auto codes = w.Codes(youma::v1::BATCH_KIND_SET, 1, 2);  // a case of 2 bottles
+  int status = 0;
+  Json scan = {{"code", codes[1].url()}, {"role", "SCAN_ROLE_CONSUMER"}, {"userId", "api-user"},
+               {"clientScanId", "api-" + Sid()}};
+  // No token, a wrong token, a wrong role.
+  auto anon = w.http.Post("/api/v1/scan", scan.dump(), "application/json");
+  REQUIRE(anon);
+  CHECK(anon->status == 401);
+  CHECK(Json::parse(anon->body)["error"]["code"] == "UNAUTHENTICATED");
+  TestClient bogus;
+  bogus.token = "ym_0000000000000000_nope";
+  CHECK(w.Post("/api/v1/scan", bogus, scan, &status)["error"]["code"] == "UNAUTHENTICATED");
+  CHECK(status == 401);
+  Json err = w.Post("/api/v1/scan", w.factory, scan, &status);
+  CHECK(status == 403);
+  CHECK(err["error"]["code"] == "PERMISSION_DENIED");
+  // Bad input says what to fix.
+  auto bad = w.http.Post("/api/v1/scan", Web::Bearer(w.scanner), "{not json", "application/json");
+  CHECK(bad->status == 400);
+  CHECK(Json::parse(bad->body)["error"]["message"].get<std::string>().find("ScanRequest") != std::string::npos);
+  Json no_id = scan;
+  no_id.erase("clientScanId");
+  err = w.Post("/api/v1/scan", w.scanner, no_id, &status);
+  CHECK(status == 400);
+  CHECK(err["error"]["message"].get<std::string>().find("client_scan_id is required") != std::string::npos);
+  // A good scan.
+  Json answer = w.Post("/api/v1/scan", w.scanner, scan, &status);
+  CHECK(status == 200);
+  CHECK(answer["verdict"] == "SCAN_VERDICT_GENUINE");
+  CHECK(answer["codeId"] == std::to_string(codes[1].code_id()));
+  // Another brand's token cannot scan for alpha.
+  TestClient beta = w.server.Connect("beta", youma::v1::ROLE_SCANNER);
+  Json for_alpha = scan;
+  for_alpha["brand"] = "alpha";
+  w.Post("/api/v1/scan", beta, for_alpha, &status);
+  CHECK(status == 403);
+
+  // Stores: register, again (409), a bad field (400).
+  const std::string owner = "api-owner-" + Sid();
+  Json store = {{"ownerUserId", owner}, {"name", "API 门店"}, {"region", "440106"}, {"latitude", 22.5},
+                {"longitude", 113.9}, {"phone", "13800000001"}, {"deviceId", "api-phone-" + owner}};
+  Json reg = w.Post("/api/v1/stores", w.scanner, store, &status);
+  CHECK(status == 200);
+  CHECK(reg["store"]["name"] == "API 门店");
+  w.Post("/api/v1/stores", w.scanner, store, &status);
+  CHECK(status == 409);
+  store["region"] = "44";
+  err = w.Post("/api/v1/stores", w.scanner, store, &status);
+  CHECK(status == 400);
+  CHECK(err["error"]["message"].get<std::string>().find("6-digit") != std::string::npos);
+  // Open the case: the role is the store owner's; a consumer role is refused.
+  Json open = {{"code", codes[0].url()}, {"userId", owner}, {"clientScanId", "open-" + Sid()}};
+  Json as_consumer = open;
+  as_consumer["role"] = "SCAN_ROLE_CONSUMER";
+  w.Post("/api/v1/stores/open-case", w.scanner, as_consumer, &status);
+  CHECK(status == 400);
+  Json opened = w.Post("/api/v1/stores/open-case", w.scanner, open, &status);
+  CHECK(status == 200);
+  CHECK(opened["store"]["openedNow"] == true);
+  CHECK(opened["store"]["storeId"] == reg["store"]["storeId"]);
+  // The leaderboard.
+  auto board = w.http.Get("/api/v1/stores/leaderboard?region=4403&order=cases", Web::Bearer(w.scanner));
+  REQUIRE(board);
+  CHECK(board->status == 200);
+  auto listed = [&] {
+    const Json entries = Json::parse(board->body)["entries"];
+    return std::any_of(entries.begin(), entries.end(),
+                       [&](const Json& e) { return e["storeId"] == reg["store"]["storeId"]; });
+  };
+  CHECK_FALSE(listed());  // registered in 440106, not Shenzhen
+  board = w.http.Get("/api/v1/stores/leaderboard?region=4401", Web::Bearer(w.scanner));
+  CHECK(listed());
+  CHECK(w.http.Get("/api/v1/stores/leaderboard?order=best", Web::Bearer(w.scanner))->status == 400);
+  CHECK(w.http.Get("/api/v1/stores/leaderboard?limit=101", Web::Bearer(w.scanner))->status == 400);
+  CHECK(w.http.Get("/api/v1/stores/leaderboard?brand=alpha", Web::Bearer(beta))->status == 403);
+}
+
+TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the brand's own; logout ends it") {
+  Web w;
+  TestClient auditor = w.server.Connect("alpha", youma::v1::ROLE_AUDITOR);
+  CHECK(w.http.Get("/console/api/me")->status == 401);
+  auto login = [&](const TestClient& who) {
+    return w.http.Post("/console/login", Json{{"token", who.token}}.dump(), "application/json");
+  };
+  CHECK(login(w.scanner)->status == 403);
+  TestClient bogus;
+  bogus.token = "ym_0000000000000000_nope";
+  CHECK(login(bogus)->status == 401);
+  CHECK(w.http.Post("/console/login", "{}", "application/json")->status == 400);
+  auto ok = login(auditor);
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(Json::parse(ok->body)["brand"] == "alpha");
+  const std::string cookie = ok->get_header_value("Set-Cookie");
+  CHECK(cookie.find("youma_session=") == 0);
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  CHECK(cookie.find("SameSite=Strict") != std::string::npos);
+  CHECK(cookie.find(auditor.token) == std::string::npos);
+  const std::string session = cookie.substr(0, cookie.find(';'));
+  const httplib::Headers with{{"Cookie", session}};
+
+  const auto campaign = Launch(w.admin, Spec(50'000, 100, 0));
+  auto campaigns = w.http.Get("/console/api/campaigns", with);
+  REQUIRE(campaigns);
+  CHECK(campaigns->status == 200);
+  bool found = false;
+  const Json listed = Json::parse(campaigns->body)["campaigns"];
+  for (const auto& c : listed) {
+    CHECK(c["brand"] == "alpha");
+    if (c["campaignId"] == std::to_string(campaign.campaign_id())) {
+      found = true;
+      CHECK(c["leftFen"] == "50000");
+      CHECK(c["payouts"]["pending"] == "0");
+    }
+  }
+  CHECK(found);
+  MakeBatch(w.factory, youma::v1::BATCH_KIND_BOTTLE, 7);
+  auto batches = w.http.Get("/console/api/batches", with);
+  CHECK(batches->status == 200);
+  Json b;
+  const Json all_batches = Json::parse(batches->body)["batches"];
+  for (const Json& one : all_batches) {
+    if (b.is_null() || std::stoull(one["batchId"].get<std::string>()) > std::stoull(b["batchId"].get<std::string>())) {
+      b = one;
+    }
+  }
+  CHECK(b["codeCount"] == "7");
+  CHECK(b["states"]["active"] == "7");
+  CHECK(b["productName"] == "test product");
+  auto csv = w.http.Get("/console/api/diversion.csv", with);
+  CHECK(csv->status == 200);
+  CHECK(csv->get_header_value("Content-Type").find("text/csv") == 0);
+  CHECK(csv->body.find("case_code_id,rule,dealer_id") == 0);
+  CHECK(w.http.Get("/console/api/regions", with)->status == 200);
+  CHECK(w.http.Get("/console/api/diversion?from=yesterday", with)->status == 400);
+  CHECK(w.http.Get("/console/api/nothing", with)->status == 404);
+
+  // Beta's auditor sees none of alpha's campaigns.
+  TestClient beta = w.server.Connect("beta", youma::v1::ROLE_AUDITOR);
+  auto beta_login = login(beta);
+  const std::string beta_cookie = beta_login->get_header_value("Set-Cookie");
+  auto theirs = w.http.Get("/console/api/campaigns", {{"Cookie", beta_cookie.substr(0, beta_cookie.find(';'))}});
+  const Json beta_campaigns = Json::parse(theirs->body)["campaigns"];
+  for (const auto& c : beta_campaigns) CHECK(c["brand"] == "beta");
+
+  auto out = w.http.Post("/console/logout", with, "", "application/json");
+  CHECK(out->status == 204);
+  CHECK(w.http.Get("/console/api/me", with)->status == 401);
+  End(w.admin, campaign.campaign_id());
+}
+
+TEST_CASE("names users control cannot inject script into the scan page or formulas into CSV") {
+  Web w;
+  const std::string gtin = "06901234500042";
+  youma::v1::CreateProductRequest p;
+  p.set_gtin(gtin);
+  p.set_name("<script>alert('x')</script>\" onmouseover=\"alert(1)");
+  youma::v1::Product made;
+  REQUIRE(w.admin.Call(&youma::v1::IssuerService::Stub::CreateProduct, p, &made).ok());
+  const auto codes = w.CodesOf(gtin, youma::v1::BATCH_KIND_BOTTLE, 1);
+  auto page = w.Page(w.Path(codes[0]), Sid());
+  REQUIRE(page);
+  CHECK(page->body.find("<script>alert") == std::string::npos);
+  CHECK(page->body.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot; onmouseover=&quot;alert(1)") !=
+        std::string::npos);
+  CHECK(page->get_header_value("Content-Security-Policy").find("default-src 'none'") == 0);
+
+  // A store named like a spreadsheet formula stays text in the leaderboard CSV.
+  youma::v1::RegisterStoreRequest store;
+  store.set_owner_user_id("formula-" + Sid());
+  store.set_name("=HYPERLINK(\"http://evil\",\"win\")");
+  store.set_region("440106");
+  store.set_phone("13800000002");
+  store.set_device_id("formula-phone-" + Sid());
+  youma::v1::RegisterStoreResponse reg;
+  REQUIRE(w.scanner.Call(&StoreStub::RegisterStore, store, &reg).ok());
+  const auto cases = w.Codes(youma::v1::BATCH_KIND_CASE, 1);
+  MustScan(w.scanner, Req(cases[0].url(), youma::v1::SCAN_ROLE_STORE_OWNER, store.owner_user_id()));
+  TestClient auditor = w.server.Connect("alpha", youma::v1::ROLE_AUDITOR);
+  auto login = w.http.Post("/console/login", Json{{"token", auditor.token}}.dump(), "application/json");
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  auto csv = w.http.Get("/console/api/leaderboard.csv", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+  REQUIRE(csv);
+  CHECK(csv->body.find("\"'=HYPERLINK(\"\"http://evil\"\",\"\"win\"\")\"") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace youma::testing
