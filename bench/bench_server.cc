@@ -5,13 +5,21 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/common/files.h"
+#include "youma/v1/issuer.grpc.pb.h"
 
 namespace youma::bench {
+
+using Clock = std::chrono::steady_clock;
 
 void Die(const std::string& what) {
   std::fprintf(stderr, "benchmark: %s\n", what.c_str());
@@ -24,6 +32,79 @@ void Check(const absl::Status& status, const char* what) {
 
 void Check(const grpc::Status& status, const char* what) {
   if (!status.ok()) Die(absl::StrCat(what, ": ", status.error_message()));
+}
+
+double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& op, std::vector<double>* latencies,
+            double rate_limit) {
+  std::atomic<uint64_t> done{0};
+  std::mutex mu;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(secs);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      uint64_t i = 0;
+      std::vector<double> mine;
+      const double interval = rate_limit > 0 ? threads / rate_limit : 0;
+      auto next = Clock::now();
+      while (Clock::now() < end) {
+        if (interval > 0) {
+          std::this_thread::sleep_until(next);
+          next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
+        }
+        const auto t0 = Clock::now();
+        if (!op(t, i++)) Die("a call failed under load");
+        if (latencies) mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        ++done;
+      }
+      if (latencies) {
+        std::lock_guard<std::mutex> lock(mu);
+        latencies->insert(latencies->end(), mine.begin(), mine.end());
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return done / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1))];
+}
+
+std::vector<std::string> BenchServer::Codes(int n) {
+  auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
+  auto issuer = youma::v1::IssuerService::NewStub(channel);
+  auto ctx = [&] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->AddMetadata("authorization", "Bearer " + admin_token_);
+    return c;
+  };
+  youma::v1::CreateProductRequest p;
+  p.set_gtin("06901234567892");
+  p.set_name("bench");
+  youma::v1::Product product;
+  const grpc::Status made = issuer->CreateProduct(ctx().get(), p, &product);
+  if (!made.ok() && made.error_code() != grpc::ALREADY_EXISTS) Check(made, "product");
+  youma::v1::CreateBatchRequest breq;
+  breq.set_gtin("06901234567892");
+  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  breq.set_quantity(n);
+  breq.set_request_id(absl::StrCat("bench-", absl::ToUnixNanos(absl::Now())));
+  youma::v1::Batch batch;
+  Check(issuer->CreateBatch(ctx().get(), breq, &batch), "batch");
+  std::vector<std::string> codes;
+  youma::v1::StreamCodesRequest sreq;
+  sreq.set_batch_id(batch.batch_id());
+  auto c = ctx();
+  auto reader = issuer->StreamCodes(c.get(), sreq);
+  youma::v1::CodeChunk chunk;
+  while (reader->Read(&chunk)) {
+    for (const auto& code : chunk.codes()) codes.push_back(code.url());
+  }
+  Check(reader->Finish(), "stream codes");
+  return codes;
 }
 
 BenchServer::BenchServer(const std::function<void(app::AppOptions&)>& customize) {

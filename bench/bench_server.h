@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "codegen/keyset_file.h"
@@ -23,6 +24,13 @@ namespace youma::bench {
 void Check(const absl::Status& status, const char* what);
 void Check(const grpc::Status& status, const char* what);
 
+// Runs `op(thread, i)` on `threads` threads for `secs` (each thread at most
+// `rate_limit`/threads calls a second when set); returns calls/s and, when
+// asked, every call's latency in ms. A call returning false ends the run.
+double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& op,
+            std::vector<double>* latencies = nullptr, double rate_limit = 0);
+double Percentile(std::vector<double> v, double p);
+
 class BenchServer {
  public:
   explicit BenchServer(const std::function<void(app::AppOptions&)>& customize = {});
@@ -32,6 +40,8 @@ class BenchServer {
   const std::string& dir() const { return dir_; }
   const codegen::MasterKey& master_key() const { return master_; }
   const std::string& admin_token() const { return admin_token_; }
+  // The URLs of a new batch of `n` bottle codes of product 06901234567892.
+  std::vector<std::string> Codes(int n);
 
  private:
   std::string dir_;

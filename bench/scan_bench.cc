@@ -35,6 +35,8 @@ namespace {
 
 using youma::bench::Check;
 using youma::bench::Die;
+using youma::bench::Load;
+using youma::bench::Percentile;
 using Clock = std::chrono::steady_clock;
 
 double RssMb() {
@@ -43,46 +45,6 @@ double RssMb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   }
   return 0;
-}
-
-// Runs `op` on `threads` threads for `secs`; returns ops/s and fills latencies.
-double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& op,
-            std::vector<double>* latencies = nullptr, double rate_limit = 0) {
-  std::atomic<uint64_t> done{0};
-  std::mutex mu;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration<double>(secs);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      uint64_t i = 0;
-      std::vector<double> mine;
-      const double interval = rate_limit > 0 ? threads / rate_limit : 0;
-      auto next = Clock::now();
-      while (Clock::now() < end) {
-        if (interval > 0) {
-          std::this_thread::sleep_until(next);
-          next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
-        }
-        const auto t0 = Clock::now();
-        if (!op(t, i++)) Die("a call failed under load");
-        if (latencies) mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        ++done;
-      }
-      if (latencies) {
-        std::lock_guard<std::mutex> lock(mu);
-        latencies->insert(latencies->end(), mine.begin(), mine.end());
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  return done / std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * (v.size() - 1))];
 }
 
 }  // namespace
@@ -110,33 +72,7 @@ int main(int argc, char** argv) {
     args.SetInt("grpc.channel_id", i);  // separate connections
     channels.push_back(grpc::CreateCustomChannel(app->address(), grpc::InsecureChannelCredentials(), args));
   }
-  auto issuer = youma::v1::IssuerService::NewStub(channels[0]);
-  {
-    youma::v1::CreateProductRequest p;
-    p.set_gtin("06901234567892");
-    p.set_name("bench");
-    youma::v1::Product out;
-    Check(issuer->CreateProduct(ctx().get(), p, &out), "product");
-  }
-  youma::v1::CreateBatchRequest breq;
-  breq.set_gtin("06901234567892");
-  breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
-  breq.set_quantity(smoke ? 5'000 : 200'000);
-  breq.set_request_id("scan-bench");
-  youma::v1::Batch batch;
-  Check(issuer->CreateBatch(ctx().get(), breq, &batch), "batch");
-  std::vector<std::string> codes;
-  {
-    youma::v1::StreamCodesRequest sreq;
-    sreq.set_batch_id(batch.batch_id());
-    auto c = ctx();
-    auto reader = issuer->StreamCodes(c.get(), sreq);
-    youma::v1::CodeChunk chunk;
-    while (reader->Read(&chunk)) {
-      for (const auto& code : chunk.codes()) codes.push_back(code.url());
-    }
-    Check(reader->Finish(), "stream codes");
-  }
+  const std::vector<std::string> codes = server.Codes(smoke ? 5'000 : 200'000);
   std::atomic<uint64_t> scan_no{0};
   auto request = [&](uint64_t n) {
     youma::v1::ScanRequest r;
