@@ -268,7 +268,7 @@ TEST_CASE("every command's --help explains it with an example") {
 TEST_CASE("the demo runs the whole flow and says what it shows") {
   Workdir wd;
   const Run r = Youma("demo --dir " + (wd / "demo") + " --data-dir " + (wd / "var") +
-                      " --server 127.0.0.1:0");
+                      " --server 127.0.0.1:0 --http 127.0.0.1:0");
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(Contains(r.output, "the bottle code         -> GENUINE"));
@@ -296,6 +296,8 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   CHECK(Contains(r.output, "rule store_owner_out_of_territory, dealer gz-001"));
   CHECK(Contains(r.output, "dealer gz-001: 1 flagged case(s)"));
   CHECK(Contains(r.output, " EPCIS events (commissioning, packing, shipping"));
+  CHECK(Contains(r.output, "/console/  (log in with the token in "));
+  CHECK(std::filesystem::exists(wd / "demo/auditor.token"));
   CHECK(Contains(r.output, "awards recomputed from it, 0 mismatches"));
   CHECK(Contains(r.output, "red packets, "));
 }

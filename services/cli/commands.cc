@@ -461,6 +461,7 @@ void AddDemoCommand(CLI::App& app) {
                   "server to use; if none answers, one is started on the embedded default")
       ->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "the server's data directory")->capture_default_str();
+  cmd->add_option("--http", o->http, "the HTTP front of a server the demo starts")->capture_default_str();
   cmd->add_flag("--offline", o->offline_only, "only keys, codes, QR images and verification");
   cmd->callback([o] {
     const int rc = RunDemo(*o);

@@ -29,6 +29,8 @@ struct DemoOptions {
   // embedded default under `data_dir` and stops it at the end.
   std::string server = "127.0.0.1:7443";
   std::string data_dir = "var";
+  // The HTTP front (scan pages, console) of the server the demo starts.
+  std::string http = "127.0.0.1:8080";
   bool offline_only = false;  // keys, codes, QR and verification only
 };
 // Walks a newcomer through keys -> codes -> QR images -> verification.

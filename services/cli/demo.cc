@@ -221,11 +221,15 @@ absl::Status IssuerDemo(const DemoOptions& options) {
       app_options.metrics_listen = "";
       app_options.data_dir = options.data_dir;
       app_options.master_key = master;
+      app_options.web.listen = options.http;
+      app_options.web.regions_file = YOUMA_WEB_ASSETS "/regions.tsv";
+      app_options.web.console_dir = YOUMA_WEB_ASSETS "/console";
       std::cout << "no server on " << options.server << ": starting one on the embedded default "
                 << "(MariaDB under " << options.data_dir << "/mariadb)...\n";
       YOUMA_ASSIGN_OR_RETURN(local, app::App::Start(std::move(app_options)));
       flags.server = local->address();
-      std::cout << "serving on " << local->address() << ", database " << local->database() << "\n";
+      std::cout << "serving on " << local->address() << " (HTTP front on " << local->http_address()
+                << "), database " << local->database() << "\n";
     }
   }
   if (!fs::exists(admin_token_file)) {
@@ -451,15 +455,17 @@ absl::Status IssuerDemo(const DemoOptions& options) {
   Step(17, "A store owner in Guangzhou registers (店主注册领红包) and opens a case (开箱有奖)");
   using StoreStub = youma::v1::StoreService::Stub;
   auto store_stub = youma::v1::StoreService::NewStub(backend->channel());
+  // A new owner each run, so the demo can run again on the same server.
+  const std::string shop_owner = absl::StrCat("shop-gz-", absl::ToUnixMillis(absl::Now()) % 100'000'000);
   youma::v1::RegisterStoreRequest store_req;
   store_req.set_brand(brand);
-  store_req.set_owner_user_id("shop-gz-01");
+  store_req.set_owner_user_id(shop_owner);
   store_req.set_name("天河烟酒行");
   store_req.set_region("440106");
   store_req.set_latitude(23.1291);
   store_req.set_longitude(113.3612);
   store_req.set_phone("020-8888-0001");
-  store_req.set_device_id("phone-shop-gz-01");
+  store_req.set_device_id("phone-" + shop_owner);
   YOUMA_ASSIGN_OR_RETURN(youma::v1::RegisterStoreResponse store,
                          backend->Call(*store_stub, &StoreStub::RegisterStore, store_req));
   std::cout << "store " << store.store().store_id() << " (" << store.store().name() << ") registered; "
@@ -471,7 +477,7 @@ absl::Status IssuerDemo(const DemoOptions& options) {
   const absl::Status twice = backend->Call(*store_stub, &StoreStub::RegisterStore, store_req).status();
   std::cout << "registering again -> " << absl::StatusCodeToString(twice.code()) << ": " << twice.message() << "\n";
   YOUMA_ASSIGN_OR_RETURN(youma::v1::ScanAnswer opened,
-                         scan(case_urls[0], youma::v1::SCAN_ROLE_STORE_OWNER, "shop-gz-01", "440106"));
+                         scan(case_urls[0], youma::v1::SCAN_ROLE_STORE_OWNER, shop_owner, "440106"));
   std::cout << "the owner scans case " << opened.code_id() << ": "
             << (opened.store().opened_now() ? "opened for the store, its 6 bottles now count for it" : "not opened")
             << "; "
@@ -607,6 +613,22 @@ absl::Status IssuerDemo(const DemoOptions& options) {
     std::cout << "  " << json.substr(first_event, std::min<size_t>(json.find("}", first_event) - first_event + 1, 420))
               << " …\n";
   }
+
+  // The brand console's login: an auditor token of the brand.
+  token_req.set_role(youma::v1::ROLE_AUDITOR);
+  token_req.set_description("youma demo: brand console");
+  YOUMA_ASSIGN_OR_RETURN(auto auditor_token, admin->Call(admin->admin(),
+                                                         &youma::v1::AdminService::Stub::CreateToken, token_req));
+  const std::string auditor_token_file = (fs::path(options.dir) / "auditor.token").string();
+  YOUMA_RETURN_IF_ERROR(WriteFileAtomic(auditor_token_file, auditor_token.token() + "\n", 0600));
+  const std::string http = local ? local->http_address() : options.http;
+  auto page = [&](const std::string& url) { return absl::StrCat("http://", http, url.substr(url.rfind('/'))); };
+  std::cout << "\nOpen in a browser (`youma serve` serves them; the quick start keeps it running):\n"
+            << "  the brand console:      http://" << http << "/console/  (log in with the token in "
+            << auditor_token_file << ")\n"
+            << "  a bottle never scanned: " << page(bottle_urls[6]) << "\n"
+            << "  a bottle scanned twice: " << page(bottle_urls[0]) << "\n"
+            << "  a forged code:          " << page(forged) << "\n";
 
   std::cout << "\nTry it yourself (the server "
             << (local ? "stops with this demo; `youma serve` keeps one running" : "is running")
