@@ -7,11 +7,12 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsodium-dev libzxing-dev libpng-dev
-  libmysqlcppconn-dev mariadb-server mariadb-client
+  libmysqlcppconn-dev mariadb-server mariadb-client libcpp-httplib-dev
   prometheus-cpp-dev libabsl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   doctest-dev openssl
   clang libclang-rt-14-dev
   yamllint golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev
+  chromium fonts-noto-cjk
 )
 
 SUDO=""

@@ -3,7 +3,7 @@
 # needs to build, from Debian 12's packages: the final stage of the
 # Dockerfile runs it on debian:12-slim. Each package is the one that ships a
 # library the binary links (`readelf -d youma`); apt brings their own
-# dependencies (OpenSSL, c-ares, RE2, libmariadb, civetweb, ...).
+# dependencies (OpenSSL, c-ares, RE2, libmariadb, civetweb, brotli, ...).
 # Idempotent: when every package is already installed it changes nothing.
 #
 #   bash scripts/install-runtime.sh                # the server's libraries
@@ -17,6 +17,7 @@ PACKAGES=(
   libsodium23 libzxing2 libpng16-16
   libmysqlcppconn7v5
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
+  libcpp-httplib0.11
 )
 
 list=0

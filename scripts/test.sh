@@ -21,6 +21,7 @@ bash scripts/build.sh -DYOUMA_FUZZ_BUILD_DIR="$PWD/build-fuzz" \
 
 echo "== installing the interop checkers (npm registry, locked versions) =="
 npm ci --prefix tests/epcis --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 echo "== running every test =="
 cd build

@@ -2,27 +2,48 @@
 # Exercises the Dockerfile's final stage on this machine, without Docker:
 #
 #   1. the final stage is debian:12-slim, installs its libraries with
-#      scripts/install-runtime.sh, runs as uid 10001, exposes 7443 and 9464,
-#      and has the ENTRYPOINT and CMD this test then runs;
+#      scripts/install-runtime.sh, copies the web assets (region table and
+#      built console) to /usr/share/youma/web, runs as uid 10001, exposes
+#      7443, 9464 and 8080, and has the ENTRYPOINT and CMD this test then runs
+#      (the CMD turns the HTTP front on and passes --web-assets);
 #   2. scripts/install-runtime.sh succeeds (as root) and is idempotent;
 #   3. the built binary finds every library (ldd), and every one of them
 #      comes from install-runtime.sh's packages or their dependencies, so the
 #      slim image has them too;
 #   4. ENTRYPOINT + CMD run as uid 10001 (setpriv), as PID 1 of a new PID
 #      namespace when this machine allows it (as in a container), on a data
-#      dir owned by that uid and free ports: the server says "ready", serves
-#      /metrics, and on SIGTERM exits 0 within its grace period.
+#      dir owned by that uid, free ports and a root-owned, read-only copy of
+#      the web assets: the server says "ready", serves /metrics, answers
+#      GET /healthz with "ok" and GET /console/ with the console's HTML, and
+#      on SIGTERM exits 0 within its grace period.
 #
-#   bash tests/docker_entrypoint_test.sh build/services/cli/youma
+#   bash tests/docker_entrypoint_test.sh build/services/cli/youma [WEB_ASSETS]
+#
+# WEB_ASSETS is the folder the build writes the assets to (regions.tsv,
+# console/index.html); by default the web/ folder of the build tree the
+# binary is in (build/web for build/services/cli/youma).
 #
 # The CMD's embedded default starts mariadbd from this machine's
 # mariadb-server (the image has it only when built with EMBEDDED_DB=1).
 set -euo pipefail
 
-BINARY=${1:?usage: docker_entrypoint_test.sh PATH/TO/youma}
+BINARY=${1:?usage: docker_entrypoint_test.sh PATH/TO/youma [WEB_ASSETS]}
 [ -x "$BINARY" ] || { echo "docker_entrypoint_test: $BINARY is not an executable" >&2; exit 2; }
 BINARY=$(realpath "$BINARY")
-cd "$(dirname "$0")/.."
+REPO=$(realpath "$(dirname "$0")/..")
+if [ -n "${2:-}" ]; then
+  ASSETS=$2
+elif [[ "$BINARY" == */services/cli/youma ]]; then
+  ASSETS=${BINARY%/services/cli/youma}/web
+else
+  ASSETS=$REPO/build/web
+fi
+[ -s "$ASSETS/regions.tsv" ] && [ -s "$ASSETS/console/index.html" ] || {
+  echo "docker_entrypoint_test: $ASSETS lacks regions.tsv or console/index.html (build the youma target first)" >&2
+  exit 2
+}
+ASSETS=$(realpath "$ASSETS")
+cd "$REPO"
 DOCKERFILE=Dockerfile
 UID_IMAGE=10001
 GRACE=5
@@ -74,7 +95,14 @@ instr RUN | grep -q -- "--uid $UID_IMAGE" || die "the final stage creates no use
 ok "creates uid $UID_IMAGE and runs as $(instr USER)"
 instr COPY | grep -q -- "--from=build /youma /usr/local/bin/youma" || die "the binary is not copied to /usr/local/bin/youma"
 ok "copies the binary to /usr/local/bin/youma"
-[ "$(instr EXPOSE)" = "EXPOSE 7443 9464" ] || die "EXPOSE is '$(instr EXPOSE)', not 7443 9464"
+WEB_DIR=/usr/share/youma/web
+web_copy=$(instr COPY | grep -E -- "^COPY (--[a-z]+=[^ ]+ )*/web/? $WEB_DIR/?\$" | grep -- " --from=build " || true)
+[ -n "$web_copy" ] || die "the final stage does not copy the build's web assets to $WEB_DIR"
+grep -q -- "--chown\|--chmod" <<<"$web_copy" && die "the web assets must stay root's, read-only: $web_copy"
+grep -q -- "cp -R /build/web /web" "$DOCKERFILE" || die "the build stage does not put /build/web at /web"
+grep -q -- "test -s /build/web/regions.tsv" "$DOCKERFILE" || die "the build stage does not check the region table was built"
+ok "copies the web assets (region table, console) to $WEB_DIR, root's and read-only: $web_copy"
+[ "$(instr EXPOSE)" = "EXPOSE 7443 9464 8080" ] || die "EXPOSE is '$(instr EXPOSE)', not 7443 9464 8080"
 ok "$(instr EXPOSE)"
 json_of() { instr "$1" | sed "s/^$1 //I"; }
 entrypoint=$(json_of ENTRYPOINT)
@@ -83,6 +111,10 @@ cmd=$(json_of CMD)
 ok "ENTRYPOINT $entrypoint (exec form: youma is PID 1 and gets SIGTERM)"
 mapfile -t cmd_args < <(python3 -c 'import json,sys; [print(a) for a in json.loads(sys.argv[1])]' "$cmd")
 [ "${cmd_args[0]:-}" = serve ] || die "CMD $cmd does not run \`youma serve\`"
+printf '%s\n' "${cmd_args[@]}" | grep -qx -- "--http-listen=0.0.0.0:8080" ||
+  die "CMD $cmd does not serve the HTTP front on 0.0.0.0:8080 (--http-listen)"
+printf '%s\n' "${cmd_args[@]}" | grep -qx -- "--web-assets=$WEB_DIR" ||
+  die "CMD $cmd does not pass --web-assets=$WEB_DIR (the binary's default is the build tree)"
 ok "CMD $cmd"
 
 echo "== 2. scripts/install-runtime.sh =="
@@ -131,14 +163,23 @@ free_port() {
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 while [ "$metrics_port" = "$grpc_port" ]; do metrics_port=$(free_port); done
-# The CMD's own flags, with this machine's free ports on loopback and a
-# private data dir in place of the image's.
+http_port=$(free_port)
+while [ "$http_port" = "$grpc_port" ] || [ "$http_port" = "$metrics_port" ]; do http_port=$(free_port); done
+# The CMD's own flags, with this machine's free ports on loopback, a private
+# data dir in place of the image's, and a copy of the build's web assets in
+# place of /usr/share/youma/web: owned by whoever runs the test (root, as in
+# the image), folders 0755 and files 0644, so the server only reads them.
 data_dir=$work/data
+web_dir=$work/web
+cp -R "$ASSETS" "$web_dir"
+chmod -R u=rwX,go=rX "$web_dir"
 args=()
 for a in "${cmd_args[@]}"; do
   case "$a" in
     --listen=*) args+=("--listen=127.0.0.1:$grpc_port") ;;
     --metrics-listen=*) args+=("--metrics-listen=127.0.0.1:$metrics_port") ;;
+    --http-listen=*) args+=("--http-listen=127.0.0.1:$http_port") ;;
+    --web-assets=*) args+=("--web-assets=$web_dir") ;;
     --data-dir=*) args+=("--data-dir=$data_dir") ;;
     *) args+=("$a") ;;
   esac
@@ -206,6 +247,47 @@ metrics=$(exec 3<>"/dev/tcp/127.0.0.1/$metrics_port" &&
   die "nothing answers on the metrics port $metrics_port"
 grep -q "^HTTP/1.[01] 200" <<<"$metrics" || die "GET /metrics did not answer 200: $(head -1 <<<"$metrics")"
 ok "GET /metrics answers 200 with $(grep -c '^[a-z_]' <<<"$metrics") samples (youma RSS $rss)"
+
+# The HTTP front: status, Content-Type and the body's first 64 KiB, or "000"
+# when nothing answers.
+http_get() {
+  python3 - "http://127.0.0.1:$http_port$1" <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=10)
+except urllib.error.HTTPError as e:
+    r = e
+except Exception as e:
+    print("000\t\t%s" % e)
+    sys.exit(0)
+body = r.read(65536).decode("utf-8", "replace")
+print("%s\t%s" % (r.status, r.headers.get("Content-Type", "")))
+print(body)
+PY
+}
+healthz=$(http_get /healthz)
+[ "$(head -1 <<<"$healthz" | cut -f1)" = 200 ] ||
+  die "GET /healthz on the HTTP front (port $http_port) did not answer 200: $(head -1 <<<"$healthz")"
+[ "$(sed -n 2p <<<"$healthz")" = ok ] || die "GET /healthz did not answer \"ok\": $(sed -n '2,$p' <<<"$healthz")"
+ok "GET /healthz on the HTTP front answers 200 \"ok\""
+console=$(http_get /console/)
+status_type=$(head -1 <<<"$console")
+[ "$(cut -f1 <<<"$status_type")" = 200 ] || die "GET /console/ did not answer 200: $status_type"
+grep -qi "^text/html" <<<"$(cut -f2 <<<"$status_type")" || die "GET /console/ is not HTML: $status_type"
+grep -qi "<html\|<!doctype html" <<<"${console#*$'\n'}" || die "GET /console/ has no HTML document in its body"
+ok "GET /console/ answers 200 $(cut -f2 <<<"$status_type") from $ASSETS/console (read-only copy)"
+# The files the page loads (vite writes them under assets/, linked relative to /console/).
+script=$(grep -o '<script[^>]* src="[^"]*"' <<<"${console#*$'\n'}" | head -1 | sed 's/.* src="//; s/"$//' || true)
+if [ -n "$script" ]; then
+  case "$script" in
+    /*) script_path=$script ;;
+    *) script_path=/console/${script#./} ;;
+  esac
+  script_got=$(http_get "$script_path")
+  script_got=${script_got%%$'\n'*}
+  [ "$(cut -f1 <<<"$script_got")" = 200 ] || die "GET $script_path (the console's script) did not answer 200: $script_got"
+  ok "GET $script_path answers 200 $(cut -f2 <<<"$script_got")"
+fi
 
 start=$(date +%s.%N)
 kill -TERM "$youma_pid"

@@ -249,6 +249,16 @@ TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the br
   auto out = w.http.Post("/console/logout", with, "", "application/json");
   CHECK(out->status == 204);
   CHECK(w.http.Get("/console/api/me", with)->status == 401);
+  // Sessions are kept in the database (any server behind the balancer knows
+  // them), by hash only; revoking the token ends its sessions at once.
+  auto again = login(auditor);
+  const std::string cookie2 = again->get_header_value("Set-Cookie");
+  const httplib::Headers with2{{"Cookie", cookie2.substr(0, cookie2.find(';'))}};
+  CHECK(w.http.Get("/console/api/me", with2)->status == 200);
+  CHECK(w.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM console_sessions WHERE session_hash = UNHEX(SHA2('",
+                                       cookie2.substr(14, 64), "', 256))")) == 1);
+  REQUIRE_OK(w.server.app().tokens().Revoke(auditor.token.substr(3, 16)).status());
+  CHECK(w.http.Get("/console/api/me", with2)->status == 401);
   End(w.admin, campaign.campaign_id());
 }
 

@@ -385,6 +385,20 @@ const std::vector<Migration>& AllMigrations() {
   PRIMARY KEY (campaign_id, user_id)
 ) ENGINE=InnoDB)sql",
        }},
+      {7,
+       "console sessions, shared by every server behind the load balancer",
+       {
+           // Only the SHA-256 of the session id is stored: a database reader
+           // cannot log in with what it finds here.
+           R"sql(CREATE TABLE IF NOT EXISTS console_sessions (
+  session_hash BINARY(32) NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  role TINYINT NOT NULL,
+  token_id CHAR(16) NOT NULL,
+  expire_time DATETIME(6) NOT NULL,
+  KEY console_sessions_expiry (expire_time)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

@@ -1,12 +1,9 @@
 #include "services/web/regions.h"
 
 #include <fstream>
-#include <limits>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/common/geo.h"
 
 namespace youma::web {
 
@@ -22,10 +19,6 @@ absl::StatusOr<Regions> Regions::Load(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": expected adcode, name, level"));
     }
     out.names_[f[0]] = f[1];
-    double lat = 0, lng = 0;
-    if (f.size() >= 5 && f[2] == "county" && absl::SimpleAtod(f[3], &lat) && absl::SimpleAtod(f[4], &lng)) {
-      out.centres_.push_back({f[0], lat, lng});
-    }
   }
   if (out.names_.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " holds no regions"));
   return out;
@@ -47,20 +40,6 @@ std::string Regions::ProvinceName(const std::string& adcode) const {
   if (adcode.size() < 2) return adcode;
   auto it = names_.find(adcode.substr(0, 2) + "0000");
   return it == names_.end() ? adcode.substr(0, 2) + "0000" : it->second;
-}
-
-std::optional<std::string> Regions::NearestCounty(double latitude, double longitude) const {
-  double best = std::numeric_limits<double>::infinity();
-  const Centre* nearest = nullptr;
-  for (const Centre& c : centres_) {
-    const double km = common::DistanceKm(latitude, longitude, c.lat, c.lng);
-    if (km < best) {
-      best = km;
-      nearest = &c;
-    }
-  }
-  if (nearest == nullptr || best > 60) return std::nullopt;
-  return nearest->adcode;
 }
 
 }  // namespace youma::web

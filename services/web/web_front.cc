@@ -92,6 +92,14 @@ std::string Cookie(const httplib::Request& req, const std::string& name) {
   return "";
 }
 
+// What the database keeps of a session id.
+std::string SessionHash(const std::string& sid) {
+  std::string h(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256(reinterpret_cast<unsigned char*>(h.data()), reinterpret_cast<const unsigned char*>(sid.data()),
+                     sid.size());
+  return h;
+}
+
 bool IsHex(const std::string& s, size_t min, size_t max) {
   return s.size() >= min && s.size() <= max &&
          std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isxdigit(c); });
@@ -147,6 +155,7 @@ WebFront::WebFront(WebOptions options, WebDeps deps, Regions regions)
   const int threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(1 << 20);
+  server_->set_tcp_nodelay(true);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
   server_->set_keep_alive_timeout(30);
@@ -297,16 +306,12 @@ void WebFront::ScanPage(const httplib::Request& req, httplib::Response& res, con
   const bool located = absl::SimpleAtod(req.get_param_value("lat"), &lat) &&
                        absl::SimpleAtod(req.get_param_value("lng"), &lng) && lat >= -90 && lat <= 90 &&
                        lng >= -180 && lng <= 180 && (lat != 0 || lng != 0);
-  if (located) {
+  if (located) {  // kept with the scan (impossible travel, store evidence)
     scan.set_latitude(lat);
     scan.set_longitude(lng);
-    if (auto county = regions_.NearestCounty(lat, lng)) {
-      scan.set_region(*county);
-      scan.set_region_source(youma::v1::REGION_SOURCE_GPS);
-    }
   }
   const std::string edge_region = req.get_header_value(options_.region_header);
-  if (scan.region().empty() && edge_region.size() == 6 &&
+  if (edge_region.size() == 6 &&
       std::all_of(edge_region.begin(), edge_region.end(), absl::ascii_isdigit)) {
     scan.set_region(edge_region);
     scan.set_region_source(youma::v1::REGION_SOURCE_IP);
@@ -428,14 +433,21 @@ void WebFront::ConsoleLogin(const httplib::Request& req, httplib::Response& res)
                            common::Authorize(who, wanted, {youma::v1::ROLE_AUDITOR, youma::v1::ROLE_ADMIN}));
     who.brand = brand;  // an all-brands admin token opens one brand's console
     const std::string sid = RandomHex(32);
-    {
-      std::lock_guard<std::mutex> lock(sessions_mu_);
+    YOUMA_RETURN_IF_ERROR(deps_.pool->WithConnection([&](sql::Connection& c) -> absl::Status {
       const absl::Time now = absl::Now();
-      for (auto it = sessions_.begin(); it != sessions_.end();) {
-        it = it->second.expires < now ? sessions_.erase(it) : std::next(it);
-      }
-      sessions_[sid] = Sess{who, now + options_.session_ttl};
-    }
+      auto old = storage::Prepare(c, "DELETE FROM console_sessions WHERE expire_time < ? LIMIT 100");
+      old->setString(1, common::SqlTime(now));
+      old->executeUpdate();
+      auto ins = storage::Prepare(c, "INSERT INTO console_sessions (session_hash, brand, role, token_id, expire_time) "
+                                     "VALUES (?,?,?,?,?)");
+      ins->setString(1, SessionHash(sid));
+      ins->setString(2, brand);
+      ins->setInt(3, who.role);
+      ins->setString(4, who.token_id);
+      ins->setString(5, common::SqlTime(now + options_.session_ttl));
+      ins->executeUpdate();
+      return absl::OkStatus();
+    }));
     res.set_header("Set-Cookie", absl::StrCat("youma_session=", sid, "; Path=/console; HttpOnly; SameSite=Strict; Max-Age=",
                                               absl::ToInt64Seconds(options_.session_ttl),
                                               options_.secure_cookies ? "; Secure" : ""));
@@ -446,22 +458,36 @@ void WebFront::ConsoleLogin(const httplib::Request& req, httplib::Response& res)
 }
 
 void WebFront::ConsoleLogout(const httplib::Request& req, httplib::Response& res) {
-  {
-    std::lock_guard<std::mutex> lock(sessions_mu_);
-    sessions_.erase(Cookie(req, "youma_session"));
-  }
+  const std::string sid = Cookie(req, "youma_session");
+  const absl::Status st = deps_.pool->WithConnection([&](sql::Connection& c) -> absl::Status {
+    auto del = storage::Prepare(c, "DELETE FROM console_sessions WHERE session_hash = ?");
+    del->setString(1, SessionHash(sid));
+    del->executeUpdate();
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return SetError(res, st);
   res.set_header("Set-Cookie", "youma_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
   res.status = 204;
 }
 
 absl::StatusOr<common::Principal> WebFront::Session(const httplib::Request& req) {
   const std::string sid = Cookie(req, "youma_session");
-  std::lock_guard<std::mutex> lock(sessions_mu_);
-  auto it = sessions_.find(sid);
-  if (sid.empty() || it == sessions_.end() || it->second.expires < absl::Now()) {
-    return absl::UnauthenticatedError("log in to the console with an auditor or admin token");
-  }
-  return it->second.who;
+  const absl::Status none = absl::UnauthenticatedError("log in to the console with an auditor or admin token");
+  if (!IsHex(sid, 64, 64)) return none;
+  return deps_.pool->WithConnection([&](sql::Connection& c) -> absl::StatusOr<common::Principal> {
+    auto st = storage::Prepare(c, "SELECT s.brand, s.role, s.token_id FROM console_sessions s JOIN api_tokens t ON "
+                                  "t.token_id = s.token_id WHERE s.session_hash = ? AND s.expire_time > ? AND "
+                                  "t.revoked = 0");
+    st->setString(1, SessionHash(sid));
+    st->setString(2, common::SqlTime(absl::Now()));
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next()) return none;
+    common::Principal who;
+    who.brand = rs->getString(1);
+    who.role = static_cast<common::Role>(rs->getInt(2));
+    who.token_id = rs->getString(3);
+    return who;
+  });
 }
 
 void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, const std::string& what) {

@@ -104,6 +104,8 @@ class WebFront {
   absl::StatusOr<std::string> BrandFor(const std::string& code, const std::string& host);
   absl::StatusOr<youma::v1::ScanAnswer> Record(const std::string& brand, const youma::v1::ScanRequest& scan);
   // The console session of a request: its principal, or UNAUTHENTICATED.
+  // Sessions live in the database, so any server behind the load balancer
+  // knows them, and a revoked token ends its sessions.
   absl::StatusOr<common::Principal> Session(const httplib::Request& req);
   std::string ClientIp(const httplib::Request& req) const;
 
@@ -114,12 +116,6 @@ class WebFront {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
-  struct Sess {
-    common::Principal who;
-    absl::Time expires;
-  };
-  std::mutex sessions_mu_;
-  std::map<std::string, Sess> sessions_;
 };
 
 }  // namespace youma::web

@@ -44,6 +44,11 @@ check(objects.length > 0, 'the chart rendered something');
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ROLES = ['issuer', 'scan', 'audit'];
+// Where the image keeps the HTTP front's assets (the Dockerfile copies them there).
+const WEB_ASSETS = '/usr/share/youma/web';
+const web = values.web;
+// Only the scan pods serve the HTTP front, and only with web.enabled.
+const servesWeb = (role) => role === 'scan' && values.scan.enabled && web.enabled;
 const id = (o) => `${o.kind}/${o.metadata && o.metadata.name}`;
 const byKind = (kind) => objects.filter((o) => o.kind === kind);
 const matches = (selector, labels) =>
@@ -131,6 +136,26 @@ for (const role of enabledRoles) {
     }
   }
   check(flag('mysql-password-file') === '/run/secrets/youma/mysql/password', `${id(d)}: the MySQL password file path`);
+
+  // The HTTP front: listening, with the image's assets, only on the scan pods
+  // with web.enabled; the scan pods without it turn it off explicitly (the
+  // binary's default would listen on 127.0.0.1:8080 with the build tree's assets).
+  const webFlags = ['web-assets', 'miniprogram-url', 'region-header', 'trust-forwarded-for', 'secure-cookies'];
+  if (servesWeb(role)) {
+    check(flag('http-listen') === `0.0.0.0:${web.port}`, `${id(d)}: --http-listen=0.0.0.0:${web.port}`);
+    check(flag('web-assets') === WEB_ASSETS, `${id(d)}: --web-assets=${WEB_ASSETS} (the image's assets)`);
+    check(flag('miniprogram-url') === web.miniprogramUrl, `${id(d)}: --miniprogram-url is web.miniprogramUrl`);
+    check(flag('region-header') === web.regionHeader, `${id(d)}: --region-header=${web.regionHeader}`);
+    check((flag('trust-forwarded-for') === true) === web.trustForwardedFor,
+          `${id(d)}: --trust-forwarded-for ${web.trustForwardedFor ? 'set' : 'absent'} as web.trustForwardedFor says`);
+    check((flag('secure-cookies') === true) === web.secureCookies,
+          `${id(d)}: --secure-cookies ${web.secureCookies ? 'set' : 'absent'} as web.secureCookies says`);
+  } else {
+    check(role === 'scan' ? flag('http-listen') === '' : flag('http-listen') === undefined,
+          `${id(d)}: ${role === 'scan' ? '--http-listen= turns the HTTP front off (web.enabled is false)'
+                                        : 'no --http-listen (only the scan role serves the HTTP front)'}`);
+    for (const f of webFlags) check(flag(f) === undefined, `${id(d)}: no --${f} without the HTTP front`);
+  }
   const tmp = mountOf('/tmp/x');
   check(tmp && volumes.find((x) => x.name === tmp.name).emptyDir, `${id(d)}: /tmp is an emptyDir`);
   const secretNames = volumes.filter((x) => x.secret).map((x) => x.secret.secretName);
@@ -163,10 +188,20 @@ for (const role of enabledRoles) {
   const port = (name) => (c.ports || []).find((p) => p.name === name);
   check(port('grpc') && port('grpc').containerPort === values.ports.grpc, `${id(d)}: container port grpc`);
   check(port('metrics') && port('metrics').containerPort === values.ports.metrics, `${id(d)}: container port metrics`);
+  check(servesWeb(role) ? port('http') && port('http').containerPort === web.port : !port('http'),
+        `${id(d)}: ${servesWeb(role) ? `container port http = web.port (${web.port})` : 'no http container port'}`);
+  const ports = (c.ports || []).map((x) => x.containerPort);
+  check(new Set(ports).size === ports.length, `${id(d)}: container ports differ (${ports.join(', ')})`);
   for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
     const probe = c[p];
     check(probe, `${id(d)}: has a ${p}`);
     if (!probe) continue;
+    if (p === 'readinessProbe' && servesWeb(role)) {
+      const g = probe.httpGet;
+      check(g && g.path === '/healthz' && (g.port === 'http' || g.port === web.port) && (g.scheme || 'HTTP') === 'HTTP' &&
+            !probe.grpc && !probe.tcpSocket, `${id(d)}: readiness is GET /healthz on the HTTP front`);
+      continue;
+    }
     if (values.tls.enabled) {
       check(probe.tcpSocket && probe.tcpSocket.port === 'grpc' && !probe.grpc,
             `${id(d)}: ${p} checks the gRPC port over TCP (the kubelet's gRPC probe has no TLS)`);
@@ -204,6 +239,13 @@ for (const s of byKind('Service')) {
 }
 check(byKind('Service').filter((s) => s.spec.clusterIP !== 'None').length === enabledRoles.length,
       'one ClusterIP Service per enabled role');
+for (const s of byKind('Service')) {
+  const role = s.metadata.labels['app.kubernetes.io/component'];
+  const http = s.spec.ports.find((p) => p.name === 'http');
+  const want = servesWeb(role) && s.spec.clusterIP !== 'None';
+  check(want ? http && http.port === web.port && http.targetPort === 'http' && http.protocol === 'TCP' : !http,
+        `${id(s)}: ${want ? `port http ${web.port} to the container port http` : 'no http port'}`);
+}
 summary(`${byKind('Service').length} Services select their role's pods by named ports`);
 
 // PodDisruptionBudgets and the HPA point at existing pods.
@@ -223,6 +265,47 @@ for (const h of hpas) {
   check(h.spec.minReplicas <= h.spec.maxReplicas, `${id(h)}: minReplicas <= maxReplicas`);
 }
 summary(`${byKind('PodDisruptionBudget').length} PodDisruptionBudgets and ${hpas.length} HPA select existing pods`);
+
+// The Ingress: the configured hosts, every path to the scan Service's http port.
+const ingresses = byKind('Ingress');
+const ing = values.ingress;
+check(ingresses.length === (ing.enabled ? 1 : 0), `an Ingress exactly when ingress.enabled (${ing.enabled})`);
+// JSON with object keys sorted: toYaml sorts the keys of maps it writes.
+const canon = (v) => JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+const sameSet = (a, b) => a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
+for (const i of ingresses) {
+  check(i.apiVersion === 'networking.k8s.io/v1', `${id(i)} is networking.k8s.io/v1`);
+  check((i.spec.ingressClassName || '') === (ing.className || ''), `${id(i)}: ingressClassName is ingress.className`);
+  check(canon(i.metadata.annotations || {}) === canon(ing.annotations || {}),
+        `${id(i)}: annotations are ingress.annotations`);
+  const rules = i.spec.rules || [];
+  const hosts = rules.map((r) => r.host);
+  check(hosts.length > 0 && sameSet(hosts, ing.hosts || []), `${id(i)}: one rule per host of ingress.hosts`);
+  for (const r of rules) {
+    const paths = (r.http && r.http.paths) || [];
+    check(paths.length === 1 && paths[0].path === '/' && paths[0].pathType === 'Prefix',
+          `${id(i)}: ${r.host} routes every path (/ Prefix)`);
+    for (const p of paths) {
+      const b = p.backend && p.backend.service;
+      const svc = b && byKind('Service').find((s) => s.metadata.name === b.name && s.spec.clusterIP !== 'None');
+      check(svc && svc.metadata.labels['app.kubernetes.io/component'] === 'scan',
+            `${id(i)}: ${r.host} goes to the scan Service (${b && b.name})`);
+      if (!svc) continue;
+      const sp = svc.spec.ports.find((x) => (b.port.name !== undefined ? x.name === b.port.name : x.port === b.port.number));
+      check(sp && sp.name === 'http' && sp.port === web.port,
+            `${id(i)}: ${r.host} goes to the Service's http port (${web.port})`);
+    }
+  }
+  const tls = i.spec.tls || [];
+  check(JSON.stringify(tls.map((t) => [t.secretName, t.hosts])) ===
+        JSON.stringify((ing.tls || []).map((t) => [t.secretName, t.hosts])), `${id(i)}: tls is ingress.tls`);
+  for (const t of tls) {
+    for (const h of t.hosts || []) check(hosts.includes(h), `${id(i)}: the TLS host ${h} has a rule`);
+  }
+}
+summary(`${ingresses.length} Ingress to the scan Service's http port` +
+        (ingresses.length ? ` for ${(ing.hosts || []).length} hosts, ${(ing.tls || []).length} TLS Secrets` : ''));
 
 // The migration Job: a hook, before install and upgrade, running `youma migrate`.
 const jobs = byKind('Job');
@@ -273,8 +356,21 @@ if (values.networkPolicy.enabled) {
       check(egressPorts.includes('UDP/53') && egressPorts.includes('TCP/53'), `${id(n)}: egress to DNS`);
     }
     const ingressPorts = (n.spec.ingress || []).flatMap((e) => (e.ports || []).map((p) => p.port));
-    check(ingressPorts.every((p) => p === values.ports.grpc || p === values.ports.metrics),
-          `${id(n)}: ingress only to the gRPC and metrics ports`);
+    const role = n.spec.podSelector.matchLabels['app.kubernetes.io/component'];
+    const http = servesWeb(role) && !(n.metadata.annotations || {})['helm.sh/hook'];
+    check(ingressPorts.every((p) => p === values.ports.grpc || p === values.ports.metrics || (http && p === web.port)),
+          `${id(n)}: ingress only to the gRPC and metrics ports${http ? ' and the HTTP front' : ''}`);
+    if (http) {
+      const peers = values.networkPolicy.httpFrom || [];
+      const rules = (n.spec.ingress || []).filter((e) => (e.ports || []).some((p) => p.port === web.port));
+      if (peers.length > 0) {
+        check(rules.length === 1 && canon(rules[0].from) === canon(peers) &&
+              rules[0].ports.length === 1 && rules[0].ports[0].protocol === 'TCP',
+              `${id(n)}: the HTTP front (TCP ${web.port}) is open to networkPolicy.httpFrom`);
+      } else {
+        check(rules.length === 0, `${id(n)}: the HTTP front is closed (networkPolicy.httpFrom is empty)`);
+      }
+    }
   }
 } else {
   check(nps.length === 0, 'no NetworkPolicy when networkPolicy.enabled is false');

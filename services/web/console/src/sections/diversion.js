@@ -1,0 +1,78 @@
+// Diversion (窜货): cases flagged for scans outside their dealer's territory,
+// rolled up per dealer, each with its evidence scans (expandable) and the
+// same report as CSV.
+import { h, fill, table, numHead } from '../dom.js';
+import { t, label } from '../i18n.js';
+import { count, time } from '../format.js';
+import { panel, filters } from '../panel.js';
+import { query } from '../api.js';
+
+function evidenceTable(flag) {
+  return table(
+    [t('clientScanId'), t('user'), t('scanRole'), t('region'), t('regionSource'), t('scanTime')],
+    (flag.evidence || []).map((e) => [
+      h('span', { class: 'mono' }, e.clientScanId), e.userId, label(e.role),
+      e.regionName ? `${e.regionName} (${e.region})` : e.region, label(e.regionSource), time(e.scanTime)]),
+    { class: 'grid compact' });
+}
+
+function flagRows(flag) {
+  const id = flag.caseCodeId;
+  const evidence = flag.evidence || [];
+  const detail = h('tr', { class: 'detail', hidden: true, 'data-testid': `diversion-evidence-${id}` },
+    h('td', { colspan: '8' }, evidenceTable(flag)));
+  const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false',
+                               'data-testid': `diversion-toggle-${id}` },
+    `${t('evidence')} (${evidence.length}) ▸`);
+  toggle.addEventListener('click', () => {
+    detail.hidden = !detail.hidden;
+    toggle.setAttribute('aria-expanded', String(!detail.hidden));
+    toggle.textContent = `${t('evidence')} (${evidence.length}) ${detail.hidden ? '▸' : '▾'}`;
+  });
+  const row = h('tr', { 'data-testid': `diversion-case-${id}` },
+    h('td', { class: 'mono' }, id),
+    h('td', {}, label(flag.rule), flag.parameters ? h('div', { class: 'muted small' }, flag.parameters) : null),
+    h('td', {}, flag.dealerId || '—'),
+    h('td', { class: 'mono' }, flag.shipmentId && flag.shipmentId !== '0' ? flag.shipmentId : '—'),
+    h('td', { class: 'mono' }, (flag.territory || []).join(', ') || '—'),
+    h('td', { class: 'num' }, count(evidence.length)),
+    h('td', {}, time(flag.flagTime)),
+    h('td', {}, toggle));
+  return [row, detail];
+}
+
+export function diversion(ctx) {
+  const csv = h('a', { class: 'button', href: 'api/diversion.csv', download: 'diversion.csv', 'data-testid': 'diversion-csv' },
+    t('csv'));
+  const f = filters([
+    { name: 'dealer', id: 'diversion-dealer', label: t('dealer') },
+    { name: 'from', id: 'diversion-from', label: t('from'), type: 'date' },
+    { name: 'to', id: 'diversion-to', label: t('to'), type: 'date' },
+  ], () => p.refresh(), csv);
+  const p = panel(ctx, {
+    id: 'diversion',
+    title: t('diversion'),
+    controls: f.form,
+    load: () => {
+      const params = f.values();
+      csv.setAttribute('href', `api/diversion.csv${query(params)}`);
+      return ctx.api('api/diversion', { params });
+    },
+    render(body, data) {
+      const flags = data.flags || [];
+      const byDealer = data.byDealer || [];
+      if (flags.length === 0 && byDealer.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
+      return fill(body,
+        h('h4', {}, t('byDealer')),
+        table([t('dealer'), numHead(t('flaggedCases')), numHead(t('evidenceScans'))],
+          byDealer.map((d) => h('tr', { 'data-testid': `diversion-dealer-${d.dealerId}` },
+            h('td', {}, d.dealerId || '—'), h('td', { class: 'num' }, count(d.flaggedCases)),
+            h('td', { class: 'num' }, count(d.evidenceScans)))),
+          { class: 'grid compact' }),
+        h('h4', {}, t('flags')),
+        table([t('caseCode'), t('rule'), t('dealer'), t('shipment'), t('territory'), numHead(t('evidence')), t('flagTime'), ''],
+          flags.flatMap(flagRows), { class: 'grid' }));
+    },
+  });
+  return p;
+}
