@@ -118,6 +118,41 @@ Included by every template that renders pods.
 {{- if not (or .Values.issuer.enabled .Values.scan.enabled .Values.audit.enabled) -}}
 {{- fail "every role is disabled: enable at least one of issuer, scan, audit" -}}
 {{- end -}}
+{{- if and .Values.scan.enabled .Values.web.enabled (or (eq (int .Values.web.port) (int .Values.ports.grpc)) (eq (int .Values.web.port) (int .Values.ports.metrics))) -}}
+{{- fail (printf "web.port (%d) must differ from ports.grpc and ports.metrics" (int .Values.web.port)) -}}
+{{- end -}}
+{{- $ing := .Values.ingress -}}
+{{- if $ing.enabled -}}
+{{- if not .Values.web.enabled -}}
+{{- fail "ingress.enabled needs web.enabled: the Ingress routes to the scan pods' HTTP front" -}}
+{{- end -}}
+{{- if not .Values.scan.enabled -}}
+{{- fail "ingress.enabled needs scan.enabled: only the scan pods serve the HTTP front" -}}
+{{- end -}}
+{{- if not $ing.hosts -}}
+{{- fail "ingress.hosts is required when ingress.enabled: the code hosts printed in QR codes and the console's host" -}}
+{{- end -}}
+{{- range $i, $t := $ing.tls -}}
+{{- range $t.hosts -}}
+{{- if not (has . $ing.hosts) -}}
+{{- fail (printf "ingress.tls[%d] covers %s, which is not in ingress.hosts" $i .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.httpFrom) -}}
+{{- fail "ingress.enabled with networkPolicy.httpFrom empty: the NetworkPolicy would keep the ingress controller from the scan pods; name its pods in networkPolicy.httpFrom" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the image keeps the HTTP front's assets (the Dockerfile copies them there). */}}
+{{- define "youma.webAssets" -}}
+/usr/share/youma/web
+{{- end -}}
+
+{{/* Whether a role's pods serve the HTTP front: (dict "root" $ "role" "scan"), "true" or "". */}}
+{{- define "youma.servesWeb" -}}
+{{- if and (eq .role "scan") .root.Values.web.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* Where the Secrets and scratch space are mounted in every container. */}}
@@ -241,6 +276,24 @@ seccompProfile:
 - --tls-cert={{ $p.tlsDir }}/tls.crt
 - --tls-key={{ $p.tlsDir }}/tls.key
 {{- end }}
+{{- if eq .role "scan" }}
+{{- $web := $root.Values.web }}
+{{- if $web.enabled }}
+- --http-listen=0.0.0.0:{{ int $web.port }}
+- --web-assets={{ include "youma.webAssets" $root }}
+- {{ printf "--miniprogram-url=%s" $web.miniprogramUrl | quote }}
+- --region-header={{ $web.regionHeader }}
+{{- if $web.trustForwardedFor }}
+- --trust-forwarded-for
+{{- end }}
+{{- if $web.secureCookies }}
+- --secure-cookies
+{{- end }}
+{{- else }}
+# The HTTP front off (the binary would start it on 127.0.0.1:8080 otherwise).
+- "--http-listen="
+{{- end }}
+{{- end }}
 - --grace-seconds={{ int $v.graceSeconds }}
 {{- range $v.extraArgs }}
 - {{ . | quote }}
@@ -251,12 +304,19 @@ seccompProfile:
 Probes of one role: native gRPC probes against grpc.health.v1.Health; the
 readiness probe asks for the role's own service. The kubelet's gRPC probe
 speaks plaintext only, so with TLS the probes check that the port accepts
-connections instead.
+connections instead. The scan pods with the HTTP front are ready when
+GET /healthz answers: the front opens after the gRPC services, which the
+startup probe has already found serving, and closes first on SIGTERM.
 */}}
 {{- define "youma.probe" -}}
 {{- $root := .root -}}
 {{- $cfg := index $root.Values.probes .kind -}}
-{{- if $root.Values.tls.enabled -}}
+{{- if and (eq .kind "readiness") (include "youma.servesWeb" .) -}}
+httpGet:
+  path: /healthz
+  port: http
+  scheme: HTTP
+{{- else if $root.Values.tls.enabled -}}
 tcpSocket:
   port: grpc
 {{- else -}}
