@@ -121,6 +121,24 @@ TEST_CASE("keys create, list, rotate, disable, destroy work on the keyset file")
   CHECK(Youma("keys rotate " + b.flags + " --scheme qr").exit_code == 2);
 }
 
+TEST_CASE("keys reseal moves a keyset to a new master key; the old key opens it no more, codes stay the same") {
+  Brand b;
+  const Run sample = Youma("codes sample " + b.flags + " --scheme compact --count 1");
+  REQUIRE(sample.exit_code == 0);
+  const std::string code = Lines(sample.output).at(0);
+  REQUIRE(Youma("keys new-master-key --out " + (b.wd / "master-2.key")).exit_code == 0);
+  const Run r = Youma("keys reseal " + b.flags + " --new-master-key-file " + (b.wd / "master-2.key"));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.output, "now sealed under the new master key"));
+  CHECK(Youma("keys list " + b.flags).exit_code != 0);
+  const std::string resealed = "--keyset " + (b.wd / "brand.keyset") + " --master-key-file " + (b.wd / "master-2.key");
+  CHECK(Youma("keys list " + resealed).exit_code == 0);
+  const Run v = Youma("verify " + resealed + " '" + code + "'");
+  CHECK(v.exit_code == 0);
+  CHECK(Contains(v.output, "GENUINE"));
+}
+
 TEST_CASE("codes sample prints codes that verify; verify exits 0, 1 or 2") {
   Brand b;
   const Run sample = Youma("codes sample " + b.flags + " --scheme compact --count 5 --start 100");

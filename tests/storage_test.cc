@@ -65,6 +65,29 @@ TEST_CASE("migrations apply once, are recorded, and a second run applies nothing
   CHECK(recorded == static_cast<int64_t>(AllMigrations().size()));
 }
 
+TEST_CASE("migrations refuse a database whose collation would merge ids differing in case") {
+  Db d;
+  ConnectionPool root(d.db->config(), {});
+  REQUIRE_OK(root.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "CREATE DATABASE loose CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci");
+    return absl::OkStatus();
+  }));
+  MySqlConfig loose = d.db->config();
+  loose.database = "loose";
+  ConnectionPool pool(loose, {});
+  const absl::StatusOr<int> applied = ApplyMigrations(pool);
+  CHECK(applied.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(std::string(applied.status().message()).find("COLLATE utf8mb4_bin") != std::string::npos);
+  ASSIGN_OR_FAIL(int64_t tables, pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'loose'"));
+    rs->next();
+    return static_cast<int64_t>(rs->getInt64(1));
+  }));
+  CHECK(tables == 0);
+}
+
 TEST_CASE("Connector/C++ errors become statuses; a failed transaction writes nothing") {
   Db d;
   ConnectionPool pool(d.db->config(), {});

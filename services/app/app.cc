@@ -165,6 +165,11 @@ absl::Status App::Init() {
   // Payouts run beside the scans that make the awards.
   if (serve_scan) builder.RegisterService(payout_service_.get());
   builder.SetMaxReceiveMessageSize(256 << 20);
+  if (options_.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30'000);
+  }
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(

@@ -57,6 +57,9 @@ struct AppOptions {
   bool migrate = true;
   int executor_threads = 16;
   int db_connections = 16;
+  // Clients reconnect after this long (0: never), so that servers added by
+  // an autoscaler get a share of long-lived client connections.
+  absl::Duration max_connection_age = absl::ZeroDuration();
   issuer::IssuerOptions issuer;
   rules::RulesOptions rules;
   audit::AuditOptions audit;

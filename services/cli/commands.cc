@@ -190,6 +190,34 @@ void AddKeysCommands(CLI::App& app) {
     });
   }
 
+  {
+    // Master-key rotation: every keyset is opened with the old key and sealed
+    // again under the new one; the keys inside (and so every code) stay the same.
+    auto* cmd = keys->add_subcommand("reseal", "Seal a keyset under a new master key (master-key rotation)");
+    auto flags = std::make_shared<KeysetFlags>();
+    auto new_key = std::make_shared<std::string>();
+    flags->Add(cmd);
+    cmd->add_option("--new-master-key-file", *new_key, "the new master key (from `youma keys new-master-key`)")
+        ->required();
+    cmd->footer("Example:\n  youma keys new-master-key --out master-2.key\n"
+                "  youma keys reseal --keyset moutai.keyset --master-key-file master.key "
+                "--new-master-key-file master-2.key");
+    cmd->callback([flags, new_key] {
+      absl::Status st = [&]() -> absl::Status {
+        YOUMA_ASSIGN_OR_RETURN(Keyset ks, flags->Open());
+        YOUMA_ASSIGN_OR_RETURN(codegen::MasterKey next, LoadMasterKey(*new_key));
+        YOUMA_RETURN_IF_ERROR(SaveKeyset(flags->keyset, ks, next));
+        // Read back with the new key before anyone relies on the file.
+        YOUMA_ASSIGN_OR_RETURN(Keyset check, LoadKeyset(flags->keyset, next));
+        if (check.keys().size() != ks.keys().size()) return absl::DataLossError("the resealed keyset lost keys");
+        std::cout << flags->keyset << ": " << ks.keys().size() << " keys of " << ks.brand()
+                  << " now sealed under the new master key\n";
+        return absl::OkStatus();
+      }();
+      if (!st.ok()) throw CLI::RuntimeError(Fail(st));
+    });
+  }
+
   struct StatusChange {
     const char* name;
     const char* help;

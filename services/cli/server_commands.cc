@@ -96,6 +96,17 @@ void AddServeCommand(CLI::App& root) {
   cmd->add_option("--grace-seconds", f->grace_seconds,
                   "on SIGTERM, how long running calls may finish")
       ->capture_default_str();
+  cmd->add_option("--db-connections", f->options.db_connections, "database connections of this server")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--executor-threads", f->options.executor_threads, "threads for calls that wait on the database")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option_function<int>(
+         "--max-connection-age-seconds",
+         [f](int s) { f->options.max_connection_age = absl::Seconds(s); },
+         "clients reconnect after this long, spreading them over new servers (0: never)")
+      ->check(CLI::Range(0, 86400));
   cmd->add_option("--http-listen", f->http_listen,
                   "HTTP front: the scan page, the JSON API and the console (empty: off)")
       ->capture_default_str();

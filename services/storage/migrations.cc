@@ -421,6 +421,20 @@ absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool) {
         }
       }
     } unlock{c};
+    {
+      // Openids, scan ids and serials are case-sensitive: a case-insensitive
+      // collation would merge two users whose ids differ only in case.
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+          "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+          "WHERE SCHEMA_NAME = DATABASE()"));
+      if (rs->next() && (rs->getString(1) != "utf8mb4" || rs->getString(2) != "utf8mb4_bin")) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database's default collation is ", std::string(rs->getString(2)),
+            "; youma's ids are case-sensitive: create it with CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, or run "
+            "ALTER DATABASE <name> CHARACTER SET utf8mb4 COLLATE utf8mb4_bin before the first migration"));
+      }
+    }
     Execute(c, R"sql(CREATE TABLE IF NOT EXISTS schema_migrations (
   version INT NOT NULL PRIMARY KEY,
   name VARCHAR(300) NOT NULL,
