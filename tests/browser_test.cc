@@ -4,9 +4,6 @@
 // budget move after a scan and a diverted case with its evidence. This file
 // makes the data with the real server, then runs the browser scripts against
 // its HTTP front; screenshots land in build/screenshots/.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 
 #include "tests/harness.h"
@@ -21,13 +18,8 @@ int RunNode(const std::string& script, const std::vector<std::pair<std::string, 
   std::string command;
   for (const auto& [k, v] : env) absl::StrAppend(&command, k, "='", v, "' ");
   absl::StrAppend(&command, "SCREENSHOT_DIR='", YOUMA_SCREENSHOT_DIR, "' node ", YOUMA_SOURCE_DIR,
-                  "/tests/browser/", script, " 2>&1");
-  FILE* p = popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+                  "/tests/browser/", script);
+  return RunCommand(command, output);
 }
 
 TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfeit) and the console (budget, diversion)") {

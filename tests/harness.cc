@@ -76,16 +76,18 @@ TestServer::~TestServer() {
   std::filesystem::remove_all(dir_);
 }
 
-TestClient TestServer::ConnectWithToken(const std::string& token) {
+TestClient ClientAt(const std::string& address, const std::string& token) {
   TestClient c;
   c.token = token;
-  c.channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
+  c.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   c.issuer = youma::v1::IssuerService::NewStub(c.channel);
   c.admin = youma::v1::AdminService::NewStub(c.channel);
   c.scan = youma::v1::ScanService::NewStub(c.channel);
   c.rules = youma::v1::RulesService::NewStub(c.channel);
   return c;
 }
+
+TestClient TestServer::ConnectWithToken(const std::string& token) { return ClientAt(app_->address(), token); }
 
 TestClient TestServer::ConnectVia(const std::string& brand, youma::v1::Role role,
                                   std::shared_ptr<grpc::ChannelCredentials> creds,

@@ -63,6 +63,9 @@ struct TestClient {
   }
 };
 
+// A client of the server at `address` holding `token`.
+TestClient ClientAt(const std::string& address, const std::string& token);
+
 class TestServer {
  public:
   // One server and database per test process, made on first use.

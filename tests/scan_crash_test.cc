@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <thread>
 
@@ -116,15 +117,41 @@ struct KilledServer {
     server.Start();
     WaitUp();
   }
-  TestClient Connect(const std::string& t) const {
-    TestClient c;
-    c.token = t;
-    c.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    c.issuer = youma::v1::IssuerService::NewStub(c.channel);
-    c.admin = youma::v1::AdminService::NewStub(c.channel);
-    c.scan = youma::v1::ScanService::NewStub(c.channel);
-    c.rules = youma::v1::RulesService::NewStub(c.channel);
-    return c;
+  TestClient Connect(const std::string& t) const { return ClientAt(address, t); }
+
+  // 32 clients scanning `codes` once each (client scan ids "<prefix>-<i>")
+  // until Stop(); `seen` gets every scan with its outcome, from their threads.
+  struct Load {
+    std::atomic<int> next{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    void Stop() {
+      stop = true;
+      for (auto& th : threads) th.join();
+    }
+  };
+  using Seen = std::function<void(const youma::v1::ScanRequest&, const grpc::Status&, const youma::v1::ScanAnswer&)>;
+  std::unique_ptr<Load> StartLoad(const std::vector<youma::v1::Code>& codes, const std::string& prefix,
+                                  int deadline_seconds, Seen seen) const {
+    auto load = std::make_unique<Load>();
+    for (int t = 0; t < 32; ++t) {
+      load->threads.emplace_back([this, &codes, prefix, deadline_seconds, seen, l = load.get()] {
+        TestClient c = Connect(token);
+        for (int i; !l->stop && (i = l->next++) < static_cast<int>(codes.size());) {
+          youma::v1::ScanRequest r;
+          r.set_code(codes[i].url());
+          r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+          r.set_user_id(absl::StrCat("u", i));
+          r.set_client_scan_id(absl::StrCat(prefix, "-", i));
+          youma::v1::ScanAnswer a;
+          auto ctx = c.Context();
+          ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
+          const grpc::Status st = c.scan->Scan(ctx.get(), r, &a);
+          seen(r, st, a);
+        }
+      });
+    }
+    return load;
   }
   // A live campaign where every scan of kGtin wins 1 yuan, within `budget`.
   youma::v1::Campaign Campaign(int64_t budget) const {
@@ -171,35 +198,18 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
   std::mutex mu;
   std::vector<Acked> acked;
   std::vector<youma::v1::ScanRequest> unanswered;
-  std::atomic<int> next{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < 32; ++t) {
-    clients.emplace_back([&] {
-      TestClient c = k.Connect(k.token);
-      for (int i; !stop && (i = next++) < static_cast<int>(codes.size());) {
-        youma::v1::ScanRequest r;
-        r.set_code(codes[i].url());
-        r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
-        r.set_user_id(absl::StrCat("u", i));
-        r.set_client_scan_id(absl::StrCat("crash-", i));
-        youma::v1::ScanAnswer a;
-        auto ctx = c.Context();
-        ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-        const grpc::Status st = c.scan->Scan(ctx.get(), r, &a);
-        std::lock_guard<std::mutex> lock(mu);
-        if (st.ok()) {
-          acked.push_back({r.client_scan_id(), a.rewards().empty() ? "" : a.rewards(0).award_id()});
-        } else {
-          unanswered.push_back(r);
-        }
-      }
-    });
-  }
+  auto load = k.StartLoad(codes, "crash", 5, [&](const youma::v1::ScanRequest& r, const grpc::Status& st,
+                                                 const youma::v1::ScanAnswer& a) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (st.ok()) {
+      acked.push_back({r.client_scan_id(), a.rewards().empty() ? "" : a.rewards(0).award_id()});
+    } else {
+      unanswered.push_back(r);
+    }
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   k.server.Kill();
-  stop = true;
-  for (auto& th : clients) th.join();
+  load->Stop();
   INFO("acknowledged ", acked.size(), ", unanswered ", unanswered.size());
   CHECK(acked.size() > 100);
 
@@ -344,37 +354,21 @@ TEST_CASE("SIGTERM under scan load: acknowledged scans are all recorded and the 
   const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 20000).batch_id());
   std::mutex mu;
   std::vector<std::string> acked;
-  std::atomic<int> next{0}, refused{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < 32; ++t) {
-    clients.emplace_back([&] {
-      TestClient c = k.Connect(k.token);
-      for (int i; !stop && (i = next++) < static_cast<int>(codes.size());) {
-        youma::v1::ScanRequest r;
-        r.set_code(codes[i].url());
-        r.set_role(youma::v1::SCAN_ROLE_CONSUMER);
-        r.set_user_id(absl::StrCat("u", i));
-        r.set_client_scan_id(absl::StrCat("term-", i));
-        youma::v1::ScanAnswer a;
-        auto ctx = c.Context();
-        ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        const grpc::Status st = c.scan->Scan(ctx.get(), r, &a);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu);
-          acked.push_back(r.client_scan_id());
-        } else {
-          ++refused;
-        }
-      }
-    });
-  }
+  std::atomic<int> refused{0};
+  auto load = k.StartLoad(codes, "term", 10, [&](const youma::v1::ScanRequest& r, const grpc::Status& st,
+                                                const youma::v1::ScanAnswer&) {
+    if (!st.ok()) {
+      ++refused;
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    acked.push_back(r.client_scan_id());
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   double seconds = 0;
   const int exit_code = k.server.Term(&seconds);
   k.server.pid = -1;
-  stop = true;
-  for (auto& th : clients) th.join();
+  load->Stop();
   INFO("acknowledged ", acked.size(), ", refused ", refused.load(), ", exit after ", seconds, " s");
   CHECK(exit_code == 0);
   CHECK(seconds < 3 + 2);  // the grace, plus stopping the executor and the last group commit

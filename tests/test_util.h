@@ -2,7 +2,9 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
+#include <cstdio>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,6 +34,17 @@ inline absl::Status AsStatus(const absl::Status& s) { return s; }
 template <typename T>
 absl::Status AsStatus(const absl::StatusOr<T>& s) {
   return s.status();
+}
+
+// Runs a shell command; returns its exit code (-1 when it did not exit) and
+// appends what it printed (stdout and stderr) to `output`.
+inline int RunCommand(const std::string& command, std::string* output) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // VectorKeysetProto() as a Keyset.
