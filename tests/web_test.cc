@@ -176,6 +176,23 @@ TEST_CASE("the JSON API: scans, store registration, open-case and the leaderboar
   CHECK(w.http.Get("/api/v1/stores/leaderboard?order=best", Web::Bearer(w.scanner))->status == 400);
   CHECK(w.http.Get("/api/v1/stores/leaderboard?limit=101", Web::Bearer(w.scanner))->status == 400);
   CHECK(w.http.Get("/api/v1/stores/leaderboard?brand=alpha", Web::Bearer(beta))->status == 403);
+
+  // Counted in the RPC metrics by route kind and outcome (a fixed label set).
+  CHECK(w.http.Get("/api/v1/whatever-a-caller-makes-up", Web::Bearer(w.scanner))->status == 404);
+  std::map<std::string, double> counts;
+  for (const auto& family : w.server.app().registry().Collect()) {
+    if (family.name != "youma_rpc_requests_total") continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      if (labels["service"] == "WebFront") counts[labels["method"] + " " + labels["code"]] += m.counter.value;
+    }
+  }
+  CHECK(counts["POST /api/v1/scan OK"] >= 1);
+  CHECK(counts["POST /api/v1/scan UNAUTHENTICATED"] >= 2);
+  CHECK(counts["POST /api/v1/stores ALREADY_EXISTS"] + counts["POST /api/v1/stores INVALID_ARGUMENT"] >= 1);
+  CHECK(counts["GET /api/other NOT_FOUND"] >= 1);
+  for (const auto& [key, n] : counts) CHECK(key.find("whatever") == std::string::npos);
 }
 
 TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the brand's own; logout ends it") {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <future>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -178,19 +179,33 @@ void WebFront::Routes() {
   s.set_default_headers({{"X-Content-Type-Options", "nosniff"},
                          {"X-Frame-Options", "DENY"},
                          {"Referrer-Policy", "no-referrer"}});
+  // Metrics per kind of route (a fixed set: paths are the callers' to choose),
+  // timed from routing to the response's end on the request's own thread.
+  static thread_local std::chrono::steady_clock::time_point started;
+  s.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    started = std::chrono::steady_clock::now();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     // Only the route's kind: never a token, a cookie or a body.
     if (deps_.metrics == nullptr) return;
-    const std::string route = absl::StartsWith(req.path, "/api/")       ? req.path
+    static const std::set<std::string> kApi = {"/api/v1/scan", "/api/v1/stores", "/api/v1/stores/open-case",
+                                               "/api/v1/stores/leaderboard"};
+    const std::string route = kApi.count(req.path) > 0                         ? req.path
+                              : absl::StartsWith(req.path, "/api/")          ? "/api/other"
                               : absl::StartsWith(req.path, "/console/api/") ? "/console/api"
                               : absl::StartsWith(req.path, "/console")      ? "/console"
-                                                                            : "/scan-page";
-    deps_.metrics->Record("WebFront", absl::StrCat(req.method, " ", route),
-                          res.status < 400   ? grpc::StatusCode::OK
+                              : req.path == "/healthz"                       ? "/healthz"
+                                                                             : "/scan-page";
+    deps_.metrics->Record("WebFront", absl::StrCat(req.method == "POST" ? "POST " : "GET ", route),
+                          res.status < 400    ? grpc::StatusCode::OK
+                          : res.status == 401 ? grpc::StatusCode::UNAUTHENTICATED
+                          : res.status == 403 ? grpc::StatusCode::PERMISSION_DENIED
                           : res.status == 404 ? grpc::StatusCode::NOT_FOUND
+                          : res.status == 409 ? grpc::StatusCode::ALREADY_EXISTS
                           : res.status < 500  ? grpc::StatusCode::INVALID_ARGUMENT
                                               : grpc::StatusCode::UNAVAILABLE,
-                          0);
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   });
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
