@@ -15,8 +15,8 @@ absl::StatusOr<codegen::CodeMinter> BrandKeys::MinterFor(uint32_t key_id,
   return codegen::CodeMinter::ForKey(keyset, key_id, {.prefix = std::nullopt, .gtin = gtin});
 }
 
-KeysetRegistry::KeysetRegistry(std::string dir, codegen::MasterKey master_key)
-    : dir_(std::move(dir)), master_key_(std::move(master_key)) {}
+KeysetRegistry::KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh)
+    : dir_(std::move(dir)), master_key_(std::move(master_key)), refresh_(refresh) {}
 
 absl::Status KeysetRegistry::Load() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -57,9 +57,10 @@ absl::Status KeysetRegistry::LoadLocked() {
 absl::StatusOr<std::shared_ptr<const BrandKeys>> KeysetRegistry::Get(const std::string& brand) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = brands_.find(brand);
-  if (it == brands_.end() && absl::Now() - last_scan_ > absl::Seconds(1)) {
-    // A keyset may have been added since: look again, keeping what we had if
-    // the folder cannot be read now.
+  const absl::Duration since = absl::Now() - last_scan_;
+  if ((it == brands_.end() && since > absl::Seconds(1)) || since >= refresh_) {
+    // A keyset may have been added or changed since: look again, keeping
+    // what we had if the folder cannot be read now.
     auto before = brands_;
     if (!LoadLocked().ok()) brands_ = std::move(before);
     it = brands_.find(brand);

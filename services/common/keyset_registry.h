@@ -8,7 +8,11 @@
 //   keys->verifier.Verify(url);
 //
 // A brand not yet loaded triggers one re-scan of the folder (at most once a
-// second), so a keyset added while the server runs is picked up. Thread-safe.
+// second), so a keyset added while the server runs is picked up; and the
+// folder is read again every `refresh` (30 s), so a rotated or disabled key
+// reaches every server without a restart (a Kubernetes Secret update lands in
+// the mounted folder within a minute). A folder that cannot be read keeps the
+// keys already loaded. Thread-safe.
 #pragma once
 
 #include <map>
@@ -34,7 +38,7 @@ struct BrandKeys {
 
 class KeysetRegistry {
  public:
-  KeysetRegistry(std::string dir, codegen::MasterKey master_key);
+  KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh = absl::Seconds(30));
 
   // Loads every keyset in the folder. An unreadable keyset is an error: a
   // server must not start with a brand silently missing.
@@ -48,6 +52,7 @@ class KeysetRegistry {
 
   const std::string dir_;
   const codegen::MasterKey master_key_;
+  const absl::Duration refresh_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const BrandKeys>> brands_;
   absl::Time last_scan_ = absl::InfinitePast();
