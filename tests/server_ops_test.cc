@@ -60,22 +60,28 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
+// grpc.health.v1.Health/Check over a plaintext channel to `address`; the
+// response bytes ("\x08\x01" is SERVING).
+std::string HealthCheck(const std::string& address, const std::string& service) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  // HealthCheckRequest{service}: field 1, length-delimited.
+  std::string req;
+  if (!service.empty()) req = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+  grpc::ByteBuffer request = Bytes(req), response;
+  grpc::ClientContext ctx;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", {}, &request, &response,
+                 [&](grpc::Status st) { done.set_value(st); });
+  const grpc::Status st = done.get_future().get();
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  return Text(response);
+}
+
 TEST_CASE("gRPC health checking answers SERVING for the server and the issuer") {
   TestServer& server = TestServer::Shared();
-  grpc::GenericStub stub(grpc::CreateChannel(server.app().address(), grpc::InsecureChannelCredentials()));
   for (const std::string service : {"", "youma.v1.IssuerService"}) {
-    // HealthCheckRequest{service}: field 1, length-delimited.
-    std::string req;
-    if (!service.empty()) req = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
-    grpc::ByteBuffer request = Bytes(req), response;
-    grpc::ClientContext ctx;
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", {}, &request, &response,
-                   [&](grpc::Status st) { done.set_value(st); });
-    const grpc::Status st = done.get_future().get();
-    INFO(st.error_message());
-    REQUIRE(st.ok());
-    CHECK(Text(response) == std::string("\x08\x01", 2));  // status: SERVING
+    CHECK(HealthCheck(server.app().address(), service) == std::string("\x08\x01", 2));  // status: SERVING
   }
 }
 
@@ -147,6 +153,7 @@ TEST_CASE("TLS from certificate files: TLS clients get through, plaintext ones d
   TestServer server([&](app::AppOptions& o) {
     o.tls_cert_file = dir + "/cert.pem";
     o.tls_key_file = dir + "/key.pem";
+    o.health_listen = "127.0.0.1:0";
   });
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = *common::ReadFile(dir + "/cert.pem");
@@ -160,6 +167,16 @@ TEST_CASE("TLS from certificate files: TLS clients get through, plaintext ones d
   TestClient plain = server.ConnectVia("alpha", youma::v1::ROLE_FACTORY,
                                        grpc::InsecureChannelCredentials(), "localhost");
   CHECK(plain.Call(&Stub::ListBatches, list, &out).error_code() == grpc::UNAVAILABLE);
+  // Kubernetes' probes speak plaintext gRPC: the health-only port answers them,
+  // and serves nothing else.
+  REQUIRE(server.app().health_port() > 0);
+  const std::string probe_address = absl::StrCat("127.0.0.1:", server.app().health_port());
+  CHECK(HealthCheck(probe_address, "youma.v1.ScanService") == std::string("\x08\x01", 2));
+  auto probe_channel = grpc::CreateChannel(probe_address, grpc::InsecureChannelCredentials());
+  auto issuer_on_probe_port = youma::v1::IssuerService::NewStub(probe_channel);
+  grpc::ClientContext ictx;
+  ictx.AddMetadata("authorization", "Bearer " + secure.token);
+  CHECK(issuer_on_probe_port->ListBatches(&ictx, list, &out).error_code() == grpc::UNIMPLEMENTED);
   std::filesystem::remove_all(dir);
 }
 

@@ -179,6 +179,22 @@ absl::Status App::Init() {
   if (serve_issuer) server_->GetHealthCheckService()->SetServingStatus("youma.v1.IssuerService", true);
   if (serve_scan) server_->GetHealthCheckService()->SetServingStatus("youma.v1.ScanService", true);
   if (serve_audit) server_->GetHealthCheckService()->SetServingStatus("youma.v1.AuditService", true);
+  if (!options_.health_listen.empty()) {
+    // Health only: no service of youma is registered on this port.
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &health_port_);
+    health_server_ = health.BuildAndStart();
+    if (health_server_ == nullptr || health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on --health-listen ", options_.health_listen));
+    }
+    for (const auto& [name, on] : std::vector<std::pair<std::string, bool>>{
+             {"", true},
+             {"youma.v1.IssuerService", serve_issuer},
+             {"youma.v1.ScanService", serve_scan},
+             {"youma.v1.AuditService", serve_audit}}) {
+      if (on) health_server_->GetHealthCheckService()->SetServingStatus(name, true);
+    }
+  }
   if (serve_scan && !options_.web.listen.empty()) {
     web::WebDeps deps;
     deps.pipeline = pipeline_.get();
@@ -207,8 +223,13 @@ void App::Shutdown(absl::Duration grace) {
   if (payout_service_) payout_service_->Stop();
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
+    if (health_server_) health_server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
     server_->Wait();
+  }
+  if (health_server_) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
   }
   executor_.reset();  // runs what is queued, then joins
   pipeline_.reset();  // commits what was submitted, flushes counterfeit counts

@@ -51,6 +51,9 @@ struct AppOptions {
   codegen::MasterKey master_key;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // A plaintext port serving only gRPC health checking (Kubernetes' gRPC
+  // probes cannot speak TLS); empty: none.
+  std::string health_listen;
   // Which services this process serves: issuer (with tokens), scan (with
   // rules), audit.
   std::set<std::string> services = {"issuer", "scan", "audit"};
@@ -79,6 +82,8 @@ class App {
 
   std::string address() const;
   int port() const { return port_; }
+  // The plaintext health-only port (0 when off).
+  int health_port() const { return health_port_; }
   // The HTTP front's address ("" when it is off).
   std::string http_address() const { return web_ ? web_->address() : ""; }
   // Where the bootstrap admin token was written on the first start ("" if not).
@@ -130,6 +135,8 @@ class App {
   std::unique_ptr<payout::PayoutDesk> payout_desk_;
   std::unique_ptr<payout::PayoutServiceImpl> payout_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  int health_port_ = 0;
   int port_ = 0;
   std::string admin_token_file_;
   std::string database_;

@@ -18,6 +18,8 @@ void ClientFlags::Add(CLI::App* cmd) {
   cmd->add_option("--token-file", token_file,
                   "file holding the API token (default $YOUMA_TOKEN, else var/admin.token)");
   cmd->add_option("--tls-ca", tls_ca, "CA certificate to verify a TLS server with");
+  cmd->add_option("--tls-server-name", tls_server_name,
+                  "name the server's certificate must carry (e.g. through kubectl port-forward)");
   cmd->add_option("--brand", brand, "brand to act on (needed with an all-brands admin token)");
 }
 
@@ -53,6 +55,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientFlags& flags
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
+  if (!flags.tls_server_name.empty()) {
+    if (flags.tls_ca.empty()) return absl::InvalidArgumentError("--tls-server-name needs --tls-ca (TLS)");
+    args.SetSslTargetNameOverride(flags.tls_server_name);
+  }
   c->channel_ = grpc::CreateCustomChannel(c->server_, creds, args);
   c->issuer_ = youma::v1::IssuerService::NewStub(c->channel_);
   c->admin_ = youma::v1::AdminService::NewStub(c->channel_);

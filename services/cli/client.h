@@ -24,6 +24,7 @@ struct ClientFlags {
   std::string server;
   std::string token_file;
   std::string tls_ca;
+  std::string tls_server_name;  // the name the certificate must carry, when not the address's
   std::string brand;
 
   void Add(CLI::App* cmd);

@@ -89,6 +89,8 @@ void AddServeCommand(CLI::App& root) {
                   "master key (default $YOUMA_MASTER_KEY; embedded mode: <data-dir>/master.key)");
   cmd->add_option("--tls-cert", f->options.tls_cert_file, "TLS certificate chain (PEM)");
   cmd->add_option("--tls-key", f->options.tls_key_file, "TLS private key (PEM)");
+  cmd->add_option("--health-listen", f->options.health_listen,
+                  "plaintext port serving only gRPC health checks (for probes when gRPC uses TLS)");
   cmd->add_option("--services", f->services, "comma-separated services to run")
       ->capture_default_str();
   cmd->add_flag("--no-migrate", f->no_migrate,
