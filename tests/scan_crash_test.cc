@@ -351,7 +351,7 @@ TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again u
 
 TEST_CASE("SIGTERM under scan load: acknowledged scans are all recorded and the server exits within its grace") {
   KilledServer k({"--grace-seconds", "3"});
-  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 20000).batch_id());
+  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 40000).batch_id());
   std::mutex mu;
   std::vector<std::string> acked;
   std::atomic<int> refused{0};
@@ -364,7 +364,14 @@ TEST_CASE("SIGTERM under scan load: acknowledged scans are all recorded and the 
     std::lock_guard<std::mutex> lock(mu);
     acked.push_back(r.client_scan_id());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // SIGTERM once the load is well under way (and far from done).
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (acked.size() >= 300) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   double seconds = 0;
   const int exit_code = k.server.Term(&seconds);
   k.server.pid = -1;
