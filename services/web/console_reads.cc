@@ -77,8 +77,8 @@ absl::StatusOr<std::vector<ProvinceCount>> ConsoleReads::Provinces(const std::st
                                                                    absl::Time to) {
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<ProvinceCount>> {
     std::map<std::string, ProvinceCount> by;
-    auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND scan_time >= ? AND "
-                            "scan_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
+    auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND record_time >= ? AND "
+                            "record_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
     scans->setString(1, brand);
     scans->setString(2, common::SqlTime(from));
     scans->setString(3, common::SqlTime(to));

@@ -39,7 +39,7 @@ class ConsoleReads {
   // revoked now. The caller has checked the batches are the brand's.
   absl::StatusOr<std::map<uint64_t, CodeStates>> BatchStates(const std::vector<youma::v1::Batch>& batches);
   absl::StatusOr<std::map<uint64_t, PayoutCounts>> Payouts(const std::string& brand);
-  // Genuine scans (scan log) and counterfeit scans (counts) per province in [from, to).
+  // Scans recorded in [from, to) (forged ones only counted) per province.
   absl::StatusOr<std::vector<ProvinceCount>> Provinces(const std::string& brand, absl::Time from, absl::Time to);
 
  private:

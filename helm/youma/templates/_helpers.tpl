@@ -121,6 +121,16 @@ Included by every template that renders pods.
 {{- if and .Values.scan.enabled .Values.web.enabled (or (eq (int .Values.web.port) (int .Values.ports.grpc)) (eq (int .Values.web.port) (int .Values.ports.metrics))) -}}
 {{- fail (printf "web.port (%d) must differ from ports.grpc and ports.metrics" (int .Values.web.port)) -}}
 {{- end -}}
+{{- if .Values.tls.enabled -}}
+{{- $health := int .Values.ports.health -}}
+{{- $taken := list (int .Values.ports.grpc) (int .Values.ports.metrics) -}}
+{{- if and .Values.scan.enabled .Values.web.enabled -}}
+{{- $taken = append $taken (int .Values.web.port) -}}
+{{- end -}}
+{{- if has $health $taken -}}
+{{- fail (printf "ports.health (%d) must differ from ports.grpc, ports.metrics and web.port: with tls.enabled the probes' plaintext health port listens beside them" $health) -}}
+{{- end -}}
+{{- end -}}
 {{- $ing := .Values.ingress -}}
 {{- if $ing.enabled -}}
 {{- if not .Values.web.enabled -}}
@@ -275,6 +285,8 @@ seccompProfile:
 {{- if $root.Values.tls.enabled }}
 - --tls-cert={{ $p.tlsDir }}/tls.crt
 - --tls-key={{ $p.tlsDir }}/tls.key
+# Plaintext gRPC health checking alone, for the kubelet's gRPC probes.
+- --health-listen=0.0.0.0:{{ int $root.Values.ports.health }}
 {{- end }}
 {{- if eq .role "scan" }}
 {{- $web := $root.Values.web }}
@@ -300,11 +312,21 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
+{{/* The port the gRPC probes ask: the gRPC port, or with TLS the plaintext health port (--health-listen). */}}
+{{- define "youma.probePort" -}}
+{{- if .Values.tls.enabled -}}
+{{- int .Values.ports.health -}}
+{{- else -}}
+{{- int .Values.ports.grpc -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Probes of one role: native gRPC probes against grpc.health.v1.Health; the
 readiness probe asks for the role's own service. The kubelet's gRPC probe
-speaks plaintext only, so with TLS the probes check that the port accepts
-connections instead. The scan pods with the HTTP front are ready when
+speaks plaintext only, so with TLS they ask the health port instead, where
+the server answers health checks alone, in plaintext, with the same
+statuses (--health-listen). The scan pods with the HTTP front are ready when
 GET /healthz answers: the front opens after the gRPC services, which the
 startup probe has already found serving, and closes first on SIGTERM.
 */}}
@@ -316,12 +338,9 @@ httpGet:
   path: /healthz
   port: http
   scheme: HTTP
-{{- else if $root.Values.tls.enabled -}}
-tcpSocket:
-  port: grpc
 {{- else -}}
 grpc:
-  port: {{ int $root.Values.ports.grpc }}
+  port: {{ include "youma.probePort" $root }}
   {{- if eq .kind "readiness" }}
   service: {{ include "youma.healthService" .role }}
   {{- end }}
