@@ -1,6 +1,7 @@
 // The server is killed with SIGKILL under scan load and started again: every
 // scan a client saw answered is in the database, and the budget invariants hold.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,6 +385,38 @@ TEST_CASE("SIGTERM under scan load: acknowledged scans are all recorded and the 
   for (const std::string& id : acked) {
     REQUIRE(k.Query("SELECT COUNT(*) FROM scans WHERE client_scan_id = '" + id + "'") == 1);
   }
+}
+
+TEST_CASE("youma tokens bootstrap makes a token in the database that a running server accepts") {
+  KilledServer k;
+  const std::string out = k.dir + "/bootstrap.token";
+  std::string printed;
+  const int rc = RunCommand(absl::StrCat(YOUMA_BINARY, " tokens bootstrap --mysql 'mysql://root@unix(",
+                                         k.db->socket_path(), ")/youma' --out ", out),
+                            &printed);
+  INFO(printed);
+  REQUIRE(rc == 0);
+  CHECK(printed.find("ym_") == std::string::npos);  // the token went to the file only
+  ASSIGN_OR_FAIL(std::string token, common::ReadFile(out));
+  token.pop_back();
+  struct stat st;
+  REQUIRE(stat(out.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  // An all-brands admin token: it can make a brand's token.
+  youma::v1::CreateTokenRequest req;
+  req.set_brand("alpha");
+  req.set_role(youma::v1::ROLE_AUDITOR);
+  youma::v1::CreateTokenResponse resp;
+  const grpc::Status made = k.Connect(token).Call(&youma::v1::AdminService::Stub::CreateToken, req, &resp);
+  INFO(made.error_message());
+  CHECK(made.ok());
+  CHECK(resp.info().brand() == "alpha");
+  // A wrong role is refused before anything is written.
+  std::string bad;
+  CHECK(RunCommand(absl::StrCat(YOUMA_BINARY, " tokens bootstrap --role boss --mysql 'mysql://root@unix(",
+                                k.db->socket_path(), ")/youma'"),
+                   &bad) != 0);
+  CHECK(bad.find("role") != std::string::npos);
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ const WEB_ASSETS = '/usr/share/youma/web';
 const web = values.web;
 // Only the scan pods serve the HTTP front, and only with web.enabled.
 const servesWeb = (role) => role === 'scan' && values.scan.enabled && web.enabled;
+// The kubelet's gRPC probes speak plaintext only: with TLS every container also
+// serves health checks alone, in plaintext, on ports.health (--health-listen),
+// and the gRPC probes ask there; without TLS they ask the gRPC port.
+const tls = values.tls.enabled;
+const probePort = tls ? values.ports.health : values.ports.grpc;
+const HEALTH_SERVICE = { issuer: 'youma.v1.IssuerService', scan: 'youma.v1.ScanService', audit: 'youma.v1.AuditService' };
 const id = (o) => `${o.kind}/${o.metadata && o.metadata.name}`;
 const byKind = (kind) => objects.filter((o) => o.kind === kind);
 const matches = (selector, labels) =>
@@ -108,6 +114,9 @@ for (const role of enabledRoles) {
         `(${values.shutdown.preStopSleepSeconds + grace})`);
   check(flag('tls-cert') !== undefined === values.tls.enabled && flag('tls-key') !== undefined === values.tls.enabled,
         `${id(d)}: --tls-cert and --tls-key ${values.tls.enabled ? 'set' : 'absent'} as tls.enabled says`);
+  check(tls ? flag('health-listen') === `0.0.0.0:${values.ports.health}` : flag('health-listen') === undefined,
+        `${id(d)}: ${tls ? `--health-listen=0.0.0.0:${values.ports.health} (plaintext health checks for the probes)`
+                         : 'no --health-listen (the probes ask the plaintext gRPC port)'}`);
   check(!/^mysql:\/\/[^@]*:/.test(flag('mysql') || ''), `${id(d)}: the MySQL URL carries no password`);
   check(!(c.env || []).some((e) => /PASSWORD|KEY|TOKEN/.test(e.name) && e.value !== undefined),
         `${id(d)}: no secret as a literal environment variable (they come from Secret files)`);
@@ -190,6 +199,9 @@ for (const role of enabledRoles) {
   check(port('metrics') && port('metrics').containerPort === values.ports.metrics, `${id(d)}: container port metrics`);
   check(servesWeb(role) ? port('http') && port('http').containerPort === web.port : !port('http'),
         `${id(d)}: ${servesWeb(role) ? `container port http = web.port (${web.port})` : 'no http container port'}`);
+  check(tls ? port('health') && port('health').containerPort === values.ports.health && port('health').protocol === 'TCP'
+            : !port('health'),
+        `${id(d)}: ${tls ? `container port health = ports.health (${values.ports.health})` : 'no health container port'}`);
   const ports = (c.ports || []).map((x) => x.containerPort);
   check(new Set(ports).size === ports.length, `${id(d)}: container ports differ (${ports.join(', ')})`);
   for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
@@ -202,16 +214,14 @@ for (const role of enabledRoles) {
             !probe.grpc && !probe.tcpSocket, `${id(d)}: readiness is GET /healthz on the HTTP front`);
       continue;
     }
-    if (values.tls.enabled) {
-      check(probe.tcpSocket && probe.tcpSocket.port === 'grpc' && !probe.grpc,
-            `${id(d)}: ${p} checks the gRPC port over TCP (the kubelet's gRPC probe has no TLS)`);
+    check(probe.grpc && probe.grpc.port === probePort && !probe.tcpSocket && !probe.httpGet && !probe.exec,
+          `${id(d)}: ${p} is a native gRPC probe on ${tls ? `the plaintext health port ${probePort}` : `the gRPC port ${probePort}`}`);
+    if (!probe.grpc) continue;
+    if (p === 'readinessProbe') {
+      check(probe.grpc.service === HEALTH_SERVICE[role], `${id(d)}: readiness asks for ${HEALTH_SERVICE[role]}`);
     } else {
-      check(probe.grpc && probe.grpc.port === values.ports.grpc, `${id(d)}: ${p} is a native gRPC probe`);
+      check(!probe.grpc.service, `${id(d)}: ${p} asks for the whole server (service "")`);
     }
-  }
-  if (!values.tls.enabled && c.readinessProbe && c.readinessProbe.grpc) {
-    const svc = { issuer: 'youma.v1.IssuerService', scan: 'youma.v1.ScanService', audit: 'youma.v1.AuditService' }[role];
-    check(c.readinessProbe.grpc.service === svc, `${id(d)}: readiness asks for ${svc}`);
   }
   if (values.shutdown.preStopSleepSeconds > 0) {
     const cmd = c.lifecycle && c.lifecycle.preStop && c.lifecycle.preStop.exec && c.lifecycle.preStop.exec.command;
@@ -245,6 +255,11 @@ for (const s of byKind('Service')) {
   const want = servesWeb(role) && s.spec.clusterIP !== 'None';
   check(want ? http && http.port === web.port && http.targetPort === 'http' && http.protocol === 'TCP' : !http,
         `${id(s)}: ${want ? `port http ${web.port} to the container port http` : 'no http port'}`);
+}
+for (const s of byKind('Service')) {
+  check(!s.spec.ports.some((p) => p.targetPort === 'health' || p.port === values.ports.health ||
+                                  p.targetPort === values.ports.health),
+        `${id(s)}: no port to the probes' health port`);
 }
 summary(`${byKind('Service').length} Services select their role's pods by named ports`);
 
@@ -360,6 +375,15 @@ if (values.networkPolicy.enabled) {
     const http = servesWeb(role) && !(n.metadata.annotations || {})['helm.sh/hook'];
     check(ingressPorts.every((p) => p === values.ports.grpc || p === values.ports.metrics || (http && p === web.port)),
           `${id(n)}: ingress only to the gRPC and metrics ports${http ? ' and the HTTP front' : ''}`);
+    // The kubelet probes from the pod's own node, which NetworkPolicies always
+    // let in (as for the gRPC port's probes without TLS): the plaintext health
+    // port needs, and gets, no rule. No rule without ports either, which would
+    // open every port, the health port included, to its peers.
+    check((n.spec.ingress || []).every((e) => (e.ports || []).length > 0 && !e.ports.some((p) => p.port === 'health')),
+          `${id(n)}: every ingress rule names its ports (none opens every port)`);
+    if (tls) {
+      check(!ingressPorts.includes(values.ports.health), `${id(n)}: the health port (${values.ports.health}) is open to no peer`);
+    }
     if (http) {
       const peers = values.networkPolicy.httpFrom || [];
       const rules = (n.spec.ingress || []).filter((e) => (e.ports || []).some((p) => p.port === web.port));
