@@ -28,12 +28,11 @@ namespace {
 
 using youma::bench::Check;
 using youma::bench::Die;
+using youma::bench::SecondsSince;
 using youma::common::SqlTime;
 
 constexpr int kDays = 100;
 constexpr int kDealers = 50;
-
-double Seconds(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
 // Runs `sql` on `c` (no result).
 void Exec(sql::Connection& c, const std::string& sql) {
@@ -93,7 +92,7 @@ int main(int argc, char** argv) {
   const std::string answer_hex = absl::BytesToHexString(answer.SerializeAsString());
   const int64_t span_us = absl::ToInt64Microseconds(end - begin);
   const int64_t flags = rows / 500;
-  const absl::Time fill_start = absl::Now();
+  const auto fill_start = std::chrono::steady_clock::now();
   Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
     constexpr int64_t kChunk = 500'000;
     for (int64_t first = 1; first <= rows; first += kChunk) {
@@ -123,7 +122,7 @@ int main(int argc, char** argv) {
     ReadAll(c, "ANALYZE TABLE scans, diversion_flags, diversion_evidence");
     return absl::OkStatus();
   }), "filling the scan log");
-  const double fill_secs = Seconds(fill_start);
+  const double fill_secs = SecondsSince(fill_start);
 
   auto channel = grpc::CreateChannel(server.app().address(), grpc::InsecureChannelCredentials());
   auto audit = youma::v1::AuditService::NewStub(channel);
@@ -144,17 +143,17 @@ int main(int argc, char** argv) {
   int64_t report_flags = 0, report_scan_rows = 0;
   for (int run = 0; run < 3; ++run) {
     youma::v1::DiversionReportResponse report;
-    const absl::Time t0 = absl::Now();
+    const auto t0 = std::chrono::steady_clock::now();
     Check(audit->DiversionReport(context().get(), report_req, &report), "DiversionReport");
-    report_secs = std::min(report_secs, Seconds(t0));
+    report_secs = std::min(report_secs, SecondsSince(t0));
     report_flags = report.flags_size();
     Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
-      const absl::Time t1 = absl::Now();
+      const auto t1 = std::chrono::steady_clock::now();
       report_scan_rows = ReadAll(
           c, absl::StrCat("SELECT f.*, e.* FROM diversion_flags f JOIN diversion_evidence e ON e.case_code_id = "
                           "f.case_code_id WHERE f.brand = 'bench' AND f.dealer_id = 'dealer-07' AND f.flag_time >= '",
                           SqlTime(month_from), "' AND f.flag_time < '", SqlTime(month_to), "'"));
-      report_scan_secs = std::min(report_scan_secs, Seconds(t1));
+      report_scan_secs = std::min(report_scan_secs, SecondsSince(t1));
       return absl::OkStatus();
     }), "range scan of the flags");
   }
@@ -172,22 +171,22 @@ int main(int argc, char** argv) {
   double export_secs = 1e9, export_scan_secs = 1e9;
   int64_t exported = 0, day_rows = 0;
   for (int run = 0; run < 3; ++run) {
-    const absl::Time t0 = absl::Now();
+    const auto t0 = std::chrono::steady_clock::now();
     auto ctx = context();
     auto reader = audit->ExportScanLog(ctx.get(), export_req);
     youma::v1::ScanLogChunk chunk;
     exported = 0;
     while (reader->Read(&chunk)) exported += chunk.rows_size();
     Check(reader->Finish(), "ExportScanLog");
-    export_secs = std::min(export_secs, Seconds(t0));
+    export_secs = std::min(export_secs, SecondsSince(t0));
     Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
-      const absl::Time t1 = absl::Now();
+      const auto t1 = std::chrono::steady_clock::now();
       day_rows = ReadAll(c, absl::StrCat("SELECT record_time, client_scan_id, code_id, role, user_id, device_id, "
                                          "client_ip, region, region_source, latitude, longitude, scan_time, answer "
                                          "FROM scans WHERE brand = 'bench' AND record_time >= '",
                                          SqlTime(day_from), "' AND record_time < '", SqlTime(day_to),
                                          "' ORDER BY record_time, client_scan_id"));
-      export_scan_secs = std::min(export_scan_secs, Seconds(t1));
+      export_scan_secs = std::min(export_scan_secs, SecondsSince(t1));
       return absl::OkStatus();
     }), "range scan of one day");
   }

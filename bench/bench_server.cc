@@ -73,6 +73,10 @@ double Percentile(std::vector<double> v, double p) {
   return v[static_cast<size_t>(p * (v.size() - 1))];
 }
 
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 std::vector<std::string> BenchServer::Codes(int n) {
   auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
   auto issuer = youma::v1::IssuerService::NewStub(channel);

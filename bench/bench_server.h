@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ void Check(const grpc::Status& status, const char* what);
 double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& op,
             std::vector<double>* latencies = nullptr, double rate_limit = 0);
 double Percentile(std::vector<double> v, double p);
+// Seconds since `start` on the steady clock.
+double SecondsSince(std::chrono::steady_clock::time_point start);
 
 class BenchServer {
  public:

@@ -33,12 +33,9 @@ namespace {
 
 using youma::bench::Check;
 using youma::bench::Die;
+using youma::bench::SecondsSince;
 using Clock = std::chrono::steady_clock;
 using youma::v1::IssuerService;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 struct Client {
   std::string token;
@@ -54,10 +51,10 @@ struct Client {
 double RawRate(double secs, const std::function<void(uint64_t)>& op) {
   const auto start = Clock::now();
   uint64_t n = 0;
-  while (Seconds(start) < secs) {
+  while (SecondsSince(start) < secs) {
     for (int i = 0; i < 64; ++i) op(n++);
   }
-  return n / Seconds(start);
+  return n / SecondsSince(start);
 }
 
 void Row(const char* what, double figure, const char* unit, const char* limit_name, double limit,
@@ -153,14 +150,14 @@ int main(int argc, char** argv) {
     const auto b = create(youma::v1::BATCH_KIND_BOTTLE, youma::v1::CODE_SCHEME_COMPACT, batch_codes);
     stream(b, nullptr);
     Row(absl::StrCat("compact batch of ", batch_codes, ", streamed").c_str(),
-        batch_codes / Seconds(start), "codes/s", "raw keyed BLAKE2b, 1 core", raw_blake2b,
+        batch_codes / SecondsSince(start), "codes/s", "raw keyed BLAKE2b, 1 core", raw_blake2b,
         ">= 40%");
     const int64_t signed_codes = batch_codes / 20;
     start = Clock::now();
     const auto s = create(youma::v1::BATCH_KIND_CASE, youma::v1::CODE_SCHEME_SIGNED, signed_codes);
     stream(s, nullptr);
     Row(absl::StrCat("signed batch of ", signed_codes, ", streamed").c_str(),
-        signed_codes / Seconds(start), "codes/s", "raw Ed25519 sign, 1 core", raw_sign, "");
+        signed_codes / SecondsSince(start), "codes/s", "raw Ed25519 sign, 1 core", raw_sign, "");
   }
 
   // 2. ReportAggregation beside MariaDB's own multi-row insert.
@@ -194,7 +191,7 @@ int main(int argc, char** argv) {
         }
         youma::storage::Execute(c, sql);
       }
-      return n / Seconds(start);
+      return n / SecondsSince(start);
     });
     Check(raw.status(), "raw insert");
     const auto start = Clock::now();
@@ -202,7 +199,7 @@ int main(int argc, char** argv) {
     auto ctx = client.Ctx();
     Check(client.issuer->ReportAggregation(ctx.get(), report, &result), "ReportAggregation");
     Row(absl::StrCat("ReportAggregation, ", ncases * per_case, " links").c_str(),
-        result.links() / Seconds(start), "links/s", "MariaDB multi-row INSERT", *raw, ">= 50%");
+        result.links() / SecondsSince(start), "links/s", "MariaDB multi-row INSERT", *raw, ">= 50%");
   }
 
   // 3. PNG export beside raw ZXing encoding on all cores.
@@ -212,12 +209,12 @@ int main(int argc, char** argv) {
     stream(b, &urls);
     const auto start_raw = Clock::now();
     int n = 0;
-    while (Seconds(start_raw) < raw_secs) {
+    while (SecondsSince(start_raw) < raw_secs) {
       auto qr = youma::printer::EncodeQr(urls[n % urls.size()]);
       if (!qr.ok()) Die("encode");
       ++n;
     }
-    const double raw_zxing = n / Seconds(start_raw) * cores;
+    const double raw_zxing = n / SecondsSince(start_raw) * cores;
     youma::v1::CodeChunk chunk;
     youma::printer::ExportOptions png;
     png.format = "png";
@@ -233,7 +230,7 @@ int main(int argc, char** argv) {
     Check(reader->Finish(), "StreamCodes");
     Check((*writer)->Finish().status(), "png finish");
     Row(absl::StrCat("PNG export, ", png_images, " images").c_str(),
-        png_images / Seconds(start), "images/s",
+        png_images / SecondsSince(start), "images/s",
         absl::StrCat("raw ZXing encode x ", cores, " cores").c_str(), raw_zxing, "");
   }
   std::printf("\nThe 20,000,000-code CSV export's peak memory is measured by "

@@ -125,11 +125,11 @@ int64_t TestServer::QueryInt(const std::string& sql) {
   return *v;
 }
 
-void TestServer::EnsureProduct(const std::string& brand, const std::string& gtin) {
+void TestServer::EnsureProduct(const std::string& brand, const std::string& gtin, const std::string& name) {
   TestClient c = Connect(brand, youma::v1::ROLE_ADMIN);
   youma::v1::CreateProductRequest req;
   req.set_gtin(gtin);
-  req.set_name("test product");
+  req.set_name(name);
   youma::v1::Product p;
   const grpc::Status st = c.Call(&youma::v1::IssuerService::Stub::CreateProduct, req, &p);
   REQUIRE((st.ok() || st.error_code() == grpc::ALREADY_EXISTS));

@@ -93,8 +93,9 @@ class TestServer {
   // Connects with these channel credentials, to `host` at the server's port.
   TestClient ConnectVia(const std::string& brand, youma::v1::Role role,
                         std::shared_ptr<grpc::ChannelCredentials> creds, const std::string& host);
-  // Makes the product kGtin (and `gtin`) exist for `brand`.
-  void EnsureProduct(const std::string& brand, const std::string& gtin = kGtin);
+  // Makes the product `gtin` exist for `brand` (named `name` when it is new).
+  void EnsureProduct(const std::string& brand, const std::string& gtin = kGtin,
+                     const std::string& name = "test product");
 
  private:
   std::string dir_;

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
 #include "tests/harness.h"
+#include "tests/scan_fixture.h"
 
 namespace youma::testing {
 namespace {
@@ -56,21 +57,7 @@ struct PayoutFixture {
 
   // Everyone wins 1 yuan; `per_user` scans for each of `users` users.
   void Award(int users, int per_user) {
-    youma::v1::CreateCampaignRequest c;
-    auto* spec = c.mutable_spec();
-    spec->set_name("payouts");
-    spec->set_budget_fen(1'000'000);
-    auto* t = spec->add_tiers();
-    t->set_name("1 yuan");
-    t->set_amount_fen(100);
-    t->set_probability_ppm(1'000'000);
-    *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
-    *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
-    youma::v1::Campaign campaign;
-    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::CreateCampaign, c, &campaign).ok());
-    youma::v1::CampaignRef ref;
-    ref.set_campaign_id(campaign.campaign_id());
-    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::LaunchCampaign, ref, &campaign).ok());
+    Launch(admin, Spec(1'000'000, 100, 1'000'000));
     const auto codes = StreamAll(factory, MakeBatch(factory, youma::v1::BATCH_KIND_BOTTLE, users * per_user).batch_id());
     for (int i = 0; i < users * per_user; ++i) {
       youma::v1::ScanRequest r;

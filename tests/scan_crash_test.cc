@@ -20,6 +20,7 @@
 #include "services/storage/local_mariadb.h"
 #include "services/storage/mysql.h"
 #include "tests/harness.h"
+#include "tests/scan_fixture.h"
 
 namespace youma::testing {
 namespace {
@@ -155,24 +156,7 @@ struct KilledServer {
     return load;
   }
   // A live campaign where every scan of kGtin wins 1 yuan, within `budget`.
-  youma::v1::Campaign Campaign(int64_t budget) const {
-    youma::v1::CreateCampaignRequest creq;
-    auto* spec = creq.mutable_spec();
-    spec->set_name("crash");
-    spec->set_budget_fen(budget);
-    auto* tier = spec->add_tiers();
-    tier->set_name("1 yuan");
-    tier->set_amount_fen(100);
-    tier->set_probability_ppm(1'000'000);
-    *spec->mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
-    *spec->mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
-    youma::v1::Campaign campaign;
-    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::CreateCampaign, creq, &campaign).ok());
-    youma::v1::CampaignRef ref;
-    ref.set_campaign_id(campaign.campaign_id());
-    REQUIRE(admin.Call(&youma::v1::RulesService::Stub::LaunchCampaign, ref, &campaign).ok());
-    return campaign;
-  }
+  youma::v1::Campaign Campaign(int64_t budget) const { return Launch(admin, Spec(budget, 100, 1'000'000)); }
   // A single value from the database, read directly (the server may be down).
   int64_t Query(const std::string& sql) const {
     storage::ConnectionPool pool(db->config(), {});

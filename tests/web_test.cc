@@ -310,11 +310,7 @@ TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the br
 TEST_CASE("names users control cannot inject script into the scan page or formulas into CSV") {
   Web w;
   const std::string gtin = "06901234500042";
-  youma::v1::CreateProductRequest p;
-  p.set_gtin(gtin);
-  p.set_name("<script>alert('x')</script>\" onmouseover=\"alert(1)");
-  youma::v1::Product made;
-  REQUIRE(w.admin.Call(&youma::v1::IssuerService::Stub::CreateProduct, p, &made).ok());
+  w.server.EnsureProduct("alpha", gtin, "<script>alert('x')</script>\" onmouseover=\"alert(1)");
   const auto codes = w.CodesOf(gtin, youma::v1::BATCH_KIND_BOTTLE, 1);
   auto page = w.Page(w.Path(codes[0]), Sid());
   REQUIRE(page);

@@ -227,7 +227,7 @@ absl::StatusOr<youma::v1::CodeHistoryResponse> Auditor::CodeHistory(const std::s
     }
     // Commissioning, one event per batch, at the batch's creation.
     std::map<uint64_t, std::pair<issuer::BatchInfo, std::vector<uint64_t>>> by_batch;
-    for (uint64_t id : std::vector<uint64_t>(codes.begin(), codes.end())) {
+    for (uint64_t id : codes) {
       absl::StatusOr<issuer::BatchInfo> b = index_->Find(id);
       if (!b.ok()) continue;
       auto& entry = by_batch[b->batch_id];

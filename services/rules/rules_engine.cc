@@ -274,14 +274,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
     bind->setUInt64(3, side.store_id);
     bind->setString(4, req.region().empty() ? "000000" : req.region());
     bind->setInt(5, req.region_source());
-    const bool located = req.latitude() != 0 || req.longitude() != 0;
-    if (located) {
-      bind->setDouble(6, req.latitude());
-      bind->setDouble(7, req.longitude());
-    } else {
-      bind->setNull(6, 0);
-      bind->setNull(7, 0);
-    }
+    storage::SetLocation(*bind, 6, req.latitude(), req.longitude());
     bind->setString(8, req.client_scan_id());
     bind->setString(9, common::SqlTime(facts.scan_time));
     youma::v1::StoreBinding* b = answer->mutable_store();
@@ -320,7 +313,6 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
     count("consumer_scans", t->store_id, t->store_region);
     side.store_id = t->store_id;
     side.owner = t->store_owner;
-    side.region = t->store_region;
     side.bottle_counted = true;
   }
   return side;

@@ -119,7 +119,6 @@ class RulesEngine {
   struct StoreSide {
     uint64_t store_id = 0;          // store owners: their store; consumers: the bottle's store
     std::string owner;              // who a rebate pays
-    std::string region;
     bool bottle_counted = false;    // a consumer's first scan of the bottle: rebates pay
     std::string owner_not_eligible; // store owners: why no open-case reward
   };

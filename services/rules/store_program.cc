@@ -306,22 +306,17 @@ absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
       }
     }
     uint64_t store_id = 0;
-    while (store_id == 0) store_id = randombytes_random() | (static_cast<uint64_t>(randombytes_random()) << 32);
-    store_id &= kStoreIdMask;
-    if (store_id == 0) store_id = 1;
+    while (store_id == 0) {
+      randombytes_buf(&store_id, sizeof store_id);
+      store_id &= kStoreIdMask;
+    }
     auto ins = Prepare(c, absl::StrCat("INSERT INTO stores (", kStoreColumns, ") VALUES (?,?,?,?,?,?,?,?,?,?)"));
     ins->setUInt64(1, store_id);
     ins->setString(2, brand);
     ins->setString(3, req.owner_user_id());
     ins->setString(4, req.name());
     ins->setString(5, req.region());
-    if (located) {
-      ins->setDouble(6, req.latitude());
-      ins->setDouble(7, req.longitude());
-    } else {
-      ins->setNull(6, 0);
-      ins->setNull(7, 0);
-    }
+    storage::SetLocation(*ins, 6, req.latitude(), req.longitude());
     ins->setString(8, req.phone());
     ins->setString(9, req.device_id());
     ins->setString(10, SqlTime(when));

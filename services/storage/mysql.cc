@@ -64,6 +64,16 @@ std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::s
   return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(query));
 }
 
+void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude) {
+  if (latitude == 0 && longitude == 0) {
+    st.setNull(index, 0);
+    st.setNull(index + 1, 0);
+  } else {
+    st.setDouble(index, latitude);
+    st.setDouble(index + 1, longitude);
+  }
+}
+
 void Execute(sql::Connection& c, const std::string& query) {
   std::unique_ptr<sql::Statement> st(c.createStatement());
   st->execute(query);

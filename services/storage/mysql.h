@@ -46,6 +46,9 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
                                                          bool with_schema = true);
 
 std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::string& query);
+// Binds a location to parameters `index` and `index + 1`: NULL, NULL when
+// both are 0 (where the app sends no location).
+void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude);
 void Execute(sql::Connection& c, const std::string& query);
 
 struct PoolOptions {

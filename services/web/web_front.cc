@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -106,13 +108,24 @@ bool IsHex(const std::string& s, size_t min, size_t max) {
          std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isxdigit(c); });
 }
 
-// A China day "YYYY-MM-DD" as a time; `end` gives the end of that day.
-absl::StatusOr<absl::Time> Day(const std::string& text, bool end) {
-  absl::CivilDay day;
-  if (!absl::ParseCivilTime(text, &day)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a day (YYYY-MM-DD)"));
+// The period of a request's `from` and `to` parameters (China days
+// "YYYY-MM-DD", both included): `from` is the first day's start, `to` the
+// start of the day after the last. A parameter left out stays nullopt.
+struct Period {
+  std::optional<absl::Time> from, to;
+};
+absl::StatusOr<Period> PeriodOf(const httplib::Request& req) {
+  Period out;
+  for (auto [name, field, next] : {std::tuple{"from", &out.from, 0}, std::tuple{"to", &out.to, 1}}) {
+    if (!req.has_param(name)) continue;
+    const std::string text = req.get_param_value(name);
+    absl::CivilDay day;
+    if (!absl::ParseCivilTime(text, &day)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, "='", text, "' is not a day (YYYY-MM-DD)"));
+    }
+    *field = absl::FromCivil(day + next, common::ChinaTime());
   }
-  return absl::FromCivil(end ? day + 1 : day, common::ChinaTime());
+  return out;
 }
 
 Lang LangOf(const httplib::Request& req) {
@@ -408,14 +421,10 @@ absl::StatusOr<youma::v1::LeaderboardRequest> LeaderboardQuery(const httplib::Re
     }
     r.set_limit(limit);
   }
-  if (req.has_param("from")) {
-    YOUMA_ASSIGN_OR_RETURN(absl::Time from, Day(req.get_param_value("from"), false));
-    *r.mutable_from_time() = common::ToProtoTime(from);
-  }
-  if (req.has_param("to")) {
-    YOUMA_ASSIGN_OR_RETURN(absl::Time to, Day(req.get_param_value("to"), true));
-    *r.mutable_to_time() = common::ToProtoTime(to - absl::Microseconds(1));
-  }
+  YOUMA_ASSIGN_OR_RETURN(const Period period, PeriodOf(req));
+  if (period.from) *r.mutable_from_time() = common::ToProtoTime(*period.from);
+  // The leaderboard takes its last day inclusive.
+  if (period.to) *r.mutable_to_time() = common::ToProtoTime(*period.to - absl::Microseconds(1));
   return r;
 }
 
@@ -552,14 +561,9 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
       r.set_dealer_id(req.get_param_value("dealer"));
       r.set_region_prefix(req.get_param_value("region"));
       r.set_gtin(req.get_param_value("gtin"));
-      if (req.has_param("from")) {
-        YOUMA_ASSIGN_OR_RETURN(absl::Time from, Day(req.get_param_value("from"), false));
-        *r.mutable_from_time() = common::ToProtoTime(from);
-      }
-      if (req.has_param("to")) {
-        YOUMA_ASSIGN_OR_RETURN(absl::Time to, Day(req.get_param_value("to"), true));
-        *r.mutable_to_time() = common::ToProtoTime(to);
-      }
+      YOUMA_ASSIGN_OR_RETURN(const Period period, PeriodOf(req));
+      if (period.from) *r.mutable_from_time() = common::ToProtoTime(*period.from);
+      if (period.to) *r.mutable_to_time() = common::ToProtoTime(*period.to);
       YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report, deps_.auditor->DiversionReport(brand, r));
       if (what == "diversion") {
         SetJson(res, 200, ToJson(report));
@@ -568,13 +572,9 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
         res.set_content(audit::DiversionCsv(report), "text/csv; charset=utf-8");
       }
     } else if (what == "regions") {
-      absl::Time to = absl::Now(), from = to - absl::Hours(24 * 30);
-      if (req.has_param("from")) {
-        YOUMA_ASSIGN_OR_RETURN(from, Day(req.get_param_value("from"), false));
-      }
-      if (req.has_param("to")) {
-        YOUMA_ASSIGN_OR_RETURN(to, Day(req.get_param_value("to"), true));
-      }
+      YOUMA_ASSIGN_OR_RETURN(const Period period, PeriodOf(req));
+      const absl::Time to = period.to.value_or(absl::Now());
+      const absl::Time from = period.from.value_or(to - absl::Hours(24 * 30));
       YOUMA_ASSIGN_OR_RETURN(std::vector<ProvinceCount> provinces, reads_.Provinces(brand, from, to));
       Json out = {{"regions", Json::array()}};
       for (const ProvinceCount& p : provinces) {

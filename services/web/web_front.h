@@ -18,9 +18,7 @@
 // login body, after which only a random session id travels.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
