@@ -1,5 +1,6 @@
 #include "bench/bench_server.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& 
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
+      pthread_setname_np(pthread_self(), "bench-client");
       uint64_t i = 0;
       std::vector<double> mine;
       const double interval = rate_limit > 0 ? threads / rate_limit : 0;

@@ -125,6 +125,17 @@ int64_t TestServer::QueryInt(const std::string& sql) {
   return *v;
 }
 
+std::string TestServer::QueryString(const std::string& sql) {
+  absl::StatusOr<std::string> v = app_->pool().WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    if (!rs->next()) return std::string();
+    return std::string(rs->getString(1));
+  });
+  REQUIRE_OK(v.status());
+  return *v;
+}
+
 void TestServer::EnsureProduct(const std::string& brand, const std::string& gtin, const std::string& name) {
   TestClient c = Connect(brand, youma::v1::ROLE_ADMIN);
   youma::v1::CreateProductRequest req;

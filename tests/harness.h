@@ -89,6 +89,7 @@ class TestServer {
   storage::LocalMariaDb& db() { return *db_; }
   // A single-value query on the server's database, for checking what was written.
   int64_t QueryInt(const std::string& sql);
+  std::string QueryString(const std::string& sql);
   const std::string& dir() const { return dir_; }
   // Connects with these channel credentials, to `host` at the server's port.
   TestClient ConnectVia(const std::string& brand, youma::v1::Role role,

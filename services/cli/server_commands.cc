@@ -104,6 +104,11 @@ void AddServeCommand(CLI::App& root) {
   cmd->add_option("--executor-threads", f->options.executor_threads, "threads for calls that wait on the database")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  cmd->add_option("--scan-writers", f->options.scan.writers,
+                  "group-commit writers: each commits one group of scans at a time, while the "
+                  "next gathers (more help when the database is far away)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   cmd->add_option_function<int>(
          "--max-connection-age-seconds",
          [f](int s) { f->options.max_connection_age = absl::Seconds(s); },

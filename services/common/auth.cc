@@ -141,7 +141,7 @@ absl::StatusOr<TokenStore::Created> TokenStore::Create(const std::string& brand,
   return out;
 }
 
-absl::StatusOr<Principal> TokenStore::Authenticate(absl::string_view header) {
+absl::StatusOr<TokenStore::Presented> TokenStore::Parse(absl::string_view header) {
   absl::string_view token = absl::StripAsciiWhitespace(header);
   if (!absl::ConsumePrefix(&token, "Bearer ")) absl::ConsumePrefix(&token, "bearer ");
   token = absl::StripAsciiWhitespace(token);
@@ -153,19 +153,31 @@ absl::StatusOr<Principal> TokenStore::Authenticate(absl::string_view header) {
       token[kTokenIdHex] != '_') {
     return absl::UnauthenticatedError("the token is not a youma token (ym_<id>_<secret>)");
   }
-  const std::string id(token.substr(0, kTokenIdHex));
-  const std::string hash = HashSecret(token.substr(kTokenIdHex + 1));
-  const absl::Time now = absl::Now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(id);
-    if (it != cache_.end() && it->second.expires > now) {
-      if (sodium_memcmp(it->second.secret_hash.data(), hash.data(), hash.size()) != 0) {
-        return absl::UnauthenticatedError("the token is not valid");
-      }
-      return it->second.principal;
-    }
+  return Presented{std::string(token.substr(0, kTokenIdHex)), HashSecret(token.substr(kTokenIdHex + 1))};
+}
+
+std::optional<absl::StatusOr<Principal>> TokenStore::FromCache(const Presented& token, absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(token.id);
+  if (it == cache_.end() || it->second.expires <= now) return std::nullopt;
+  if (sodium_memcmp(it->second.secret_hash.data(), token.hash.data(), token.hash.size()) != 0) {
+    return absl::StatusOr<Principal>(absl::UnauthenticatedError("the token is not valid"));
   }
+  return absl::StatusOr<Principal>(it->second.principal);
+}
+
+std::optional<absl::StatusOr<Principal>> TokenStore::AuthenticateCached(absl::string_view header) {
+  absl::StatusOr<Presented> token = Parse(header);
+  if (!token.ok()) return absl::StatusOr<Principal>(token.status());
+  return FromCache(*token, absl::Now());
+}
+
+absl::StatusOr<Principal> TokenStore::Authenticate(absl::string_view header) {
+  YOUMA_ASSIGN_OR_RETURN(const Presented token, Parse(header));
+  const std::string& id = token.id;
+  const std::string& hash = token.hash;
+  const absl::Time now = absl::Now();
+  if (auto cached = FromCache(token, now)) return *std::move(cached);
   absl::StatusOr<std::pair<std::string, Principal>> row =
       pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::pair<std::string, Principal>> {
         auto st = storage::Prepare(c, std::string(kSelectToken) + " WHERE token_id = ?");

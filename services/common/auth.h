@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,12 +66,22 @@ class TokenStore {
   // UNAUTHENTICATED for anything but a live token. Results are cached for 30 s,
   // so a revocation takes effect within that time on every server.
   absl::StatusOr<Principal> Authenticate(absl::string_view header);
+  // Authenticate from the cache alone, without a database round trip: nullopt
+  // when the token has to be looked up (first use, or cached over 30 s ago).
+  std::optional<absl::StatusOr<Principal>> AuthenticateCached(absl::string_view header);
   absl::StatusOr<std::vector<youma::v1::TokenInfo>> List(const std::string& brand);
   absl::StatusOr<youma::v1::TokenInfo> Get(const std::string& token_id);
   absl::StatusOr<youma::v1::TokenInfo> Revoke(const std::string& token_id);
   absl::StatusOr<bool> Empty();
 
  private:
+  struct Presented {
+    std::string id;
+    std::string hash;  // of the secret
+  };
+  static absl::StatusOr<Presented> Parse(absl::string_view header);
+  std::optional<absl::StatusOr<Principal>> FromCache(const Presented& token, absl::Time now);
+
   struct Cached {
     std::string secret_hash;
     Principal principal;

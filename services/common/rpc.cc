@@ -1,5 +1,7 @@
 #include "services/common/rpc.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 Executor::Executor(int threads) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "rpc-executor");
       for (;;) {
         std::function<void()> work;
         {
@@ -126,6 +129,19 @@ absl::StatusOr<Principal> RpcContext::Authenticate(grpc::CallbackServerContext* 
   auto it = md.find("authorization");
   const std::string header = it == md.end() ? "" : std::string(it->second.data(), it->second.size());
   return tokens_->Authenticate(header);
+}
+
+void RpcContext::WithCaller(grpc::CallbackServerContext* ctx,
+                            std::function<void(absl::StatusOr<Principal>)> then) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  const absl::string_view header =
+      it == md.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  if (std::optional<absl::StatusOr<Principal>> cached = tokens_->AuthenticateCached(header)) {
+    then(*std::move(cached));
+    return;
+  }
+  executor_->Post([this, ctx, then = std::move(then)] { then(Authenticate(ctx)); });
 }
 
 grpc::ServerUnaryReactor* RpcContext::Unary(grpc::CallbackServerContext* ctx, const char* method,

@@ -646,11 +646,10 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
       absl::StrAppend(&where, where.empty() ? "" : " OR ", "(r.first_code_id <= ", f->code_id,
                       " AND r.last_code_id >= ", f->code_id, ")");
     }
-    auto q = Prepare(c, absl::StrCat("SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, "
-                                     "s.territory FROM shipment_ranges r JOIN shipments s ON "
-                                     "s.shipment_id = r.shipment_id WHERE r.brand = ? AND (", where, ")"));
-    q->setString(1, brand);
-    std::unique_ptr<sql::ResultSet> rs(q->executeQuery());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, s.territory FROM "
+        "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ",
+        storage::Quote(c, brand), " AND (", where, ")")));
     while (rs->next()) {
       const uint64_t first = rs->getUInt64(1), last = rs->getUInt64(2), shipment = rs->getUInt64(3);
       for (const ScanFacts* f : facts) {

@@ -1,5 +1,6 @@
 #include "services/scan/scan_pipeline.h"
 
+#include <pthread.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -41,6 +42,10 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r) {
     if (r.region_source() == youma::v1::REGION_SOURCE_UNSPECIFIED) {
       return absl::InvalidArgumentError("a region needs its region_source: GPS or IP");
     }
+  }
+  if (!(r.latitude() >= -90 && r.latitude() <= 90 && r.longitude() >= -180 && r.longitude() <= 180)) {
+    return absl::InvalidArgumentError(absl::StrCat("latitude ", r.latitude(), " and longitude ", r.longitude(),
+                                                   " are not a position: degrees in [-90, 90] and [-180, 180]"));
   }
   if (r.code().empty()) return absl::InvalidArgumentError("code is required: the scanned URL or token");
   return absl::OkStatus();
@@ -105,7 +110,12 @@ ScanPipeline::ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry
                            ScanOptions options, ScanMetrics* metrics)
     : pool_(pool), keysets_(keysets), index_(index), rules_(rules), options_(options),
       metrics_(metrics) {
-  for (int i = 0; i < options_.writers; ++i) writers_.emplace_back([this] { Writer(); });
+  for (int i = 0; i < options_.writers; ++i) {
+    writers_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "scan-writer");  // as top -H shows it
+      Writer();
+    });
+  }
   flusher_ = std::thread([this] { Flusher(); });
 }
 
@@ -187,12 +197,20 @@ void ScanPipeline::Writer() {
       }
     }
     absl::Status st;
+    // Retried scans (a client scan id already recorded) are rare: the first
+    // attempt does not look for them, and a duplicate scan id fails its INSERT
+    // and sends the group round again, looking this time.
+    bool find_retries = false;
     for (int attempt = 0; attempt < 30; ++attempt) {
       for (Pending& p : group) {
         p.answer.Clear();
         p.duplicate = false;
       }
-      st = CommitGroup(group);
+      st = CommitGroup(group, find_retries);
+      if (absl::IsAlreadyExists(st) && !find_retries) {
+        find_retries = true;
+        continue;
+      }
       // A deadlock, or a retry of the same scan committed by another group
       // meanwhile: run the group again (it will find the first answer).
       if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
@@ -215,7 +233,7 @@ void ScanPipeline::Writer() {
   }
 }
 
-absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
+absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries) {
   return pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
     // 1. Retries: a client scan id seen before gets its first answer.
     std::map<std::pair<std::string, std::string>, Pending*> firsts;
@@ -223,13 +241,15 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
     for (Pending& p : group) by_brand[p.brand].push_back(&p);
     std::map<std::pair<std::string, std::string>, std::string> stored;
     for (auto& [brand, items] : by_brand) {
-      std::string sql = "SELECT client_scan_id, answer FROM scans WHERE brand = ? AND client_scan_id IN (";
-      for (size_t i = 0; i < items.size(); ++i) absl::StrAppend(&sql, i ? ",?" : "?");
+      if (!find_retries) break;
+      std::string sql = absl::StrCat("SELECT client_scan_id, answer FROM scans WHERE brand = ",
+                                     storage::Quote(c, brand), " AND client_scan_id IN (");
+      for (size_t i = 0; i < items.size(); ++i) {
+        absl::StrAppend(&sql, i ? "," : "", storage::Quote(c, items[i]->request.client_scan_id()));
+      }
       sql += ")";
-      auto st = Prepare(c, sql);
-      st->setString(1, brand);
-      for (size_t i = 0; i < items.size(); ++i) st->setString(static_cast<int>(i + 2), items[i]->request.client_scan_id());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
       while (rs->next()) stored[{brand, rs->getString(1)}] = rs->getString(2);
     }
     std::vector<Pending*> fresh;
@@ -247,41 +267,50 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
     }
     if (fresh.empty()) return absl::OkStatus();
 
-    // 2. The codes' history, locked for this transaction.
+    // 2. The codes' history: each code's row counts this group's scans of it
+    //    (made when missing), then is read back, locked by that write. Rows
+    //    are written in code-id order so that concurrent groups take their
+    //    locks in the same order.
     struct CodeState {
       absl::Time first_time;
       std::string first_region;
-      uint32_t count = 0;
+      uint32_t count = 0;   // after this group
+      uint32_t in_group = 0;
     };
     std::map<uint64_t, CodeState> states;
     std::set<uint64_t> batch_ids;
     {
-      // Lock every code's row, making missing ones, in code-id order so that
-      // concurrent groups take their locks in the same order.
-      std::map<uint64_t, const Pending*> codes;
+      std::map<uint64_t, std::pair<const Pending*, const Pending*>> codes;  // first and last scan
       for (Pending* p : fresh) {
-        codes.emplace(p->code_id, p);
+        auto [it, made] = codes.emplace(p->code_id, std::make_pair(p, p));
+        it->second.second = p;
+        ++states[p->code_id].in_group;
         batch_ids.insert(p->batch.batch_id);
       }
       std::string sql =
           "INSERT INTO code_scans (code_id, brand, first_scan_time, first_region, scan_count, "
           "last_scan_time) VALUES ";
       std::string ids;
-      for (const auto& [id, p] : codes) {
-        absl::StrAppend(&sql, ids.empty() ? "" : ",", "(", id, ",'', UTC_TIMESTAMP(6), '', 0, UTC_TIMESTAMP(6))");
+      for (const auto& [id, scans] : codes) {
+        const Pending& first = *scans.first;
+        absl::StrAppend(&sql, ids.empty() ? "(" : ",(", id, ",", storage::Quote(c, first.brand), ",'",
+                        common::SqlTime(first.scan_time), "',",
+                        storage::Quote(c, first.request.region().empty() ? "000000" : first.request.region()),
+                        ",", states[id].in_group, ",'", common::SqlTime(scans.second->scan_time), "')");
         absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
       }
-      sql += " ON DUPLICATE KEY UPDATE code_id = code_id";
+      sql += " ON DUPLICATE KEY UPDATE scan_count = scan_count + VALUES(scan_count), "
+             "last_scan_time = VALUES(last_scan_time)";
       std::unique_ptr<sql::Statement> st(c.createStatement());
       st->executeUpdate(sql);
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
           "SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans WHERE code_id IN (",
-          ids, ") FOR UPDATE")));
+          ids, ")")));
       while (rs->next()) {
         CodeState& s = states[rs->getUInt64(1)];
         s.first_time = common::ParseSqlTime(rs->getString(2));
         s.first_region = rs->getString(3);
-        s.count = rs->getUInt(4);
+        s.count = rs->getUInt(4) - s.in_group;  // before this group; counted up scan by scan below
       }
     }
     // 3. The batches' lifecycle.
@@ -350,10 +379,6 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
         }
       }
       CodeState& s = states[p->code_id];
-      if (s.count == 0) {
-        s.first_time = p->scan_time;
-        s.first_region = r.region().empty() ? "000000" : r.region();
-      }
       ++s.count;
       auto* h = a.mutable_history();
       *h->mutable_first_scan_time() = common::ToProtoTime(s.first_time);
@@ -380,62 +405,34 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group) {
       }
       a.set_message(message);
     }
-    // 5. The scan log and the codes' history, a few statements for the group.
+    // 5. The scan log, one statement for the group.
     {
       std::string sql =
           "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
           "region, region_source, latitude, longitude, scan_time, record_time, verdict, answer) VALUES ";
-      for (size_t i = 0; i < fresh.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-      auto st = Prepare(c, sql);
       const std::string now = common::SqlTime(absl::Now());
-      int col = 1;
+      bool firstv = true;
       for (Pending* p : fresh) {
         const auto& r = p->request;
-        st->setString(col++, p->brand);
-        st->setString(col++, r.client_scan_id());
-        st->setUInt64(col++, p->code_id);
-        st->setInt(col++, r.role());
-        st->setString(col++, r.user_id());
-        st->setString(col++, r.device_id());
-        st->setString(col++, r.client_ip());
-        st->setString(col++, r.region().empty() ? "000000" : r.region());
-        st->setInt(col++, r.region_source());
-        if (r.latitude() != 0 || r.longitude() != 0) {
-          st->setDouble(col++, r.latitude());
-          st->setDouble(col++, r.longitude());
+        const bool located = r.latitude() != 0 || r.longitude() != 0;
+        absl::StrAppend(&sql, firstv ? "(" : ",(", storage::Quote(c, p->brand), ",",
+                        storage::Quote(c, r.client_scan_id()), ",", p->code_id, ",", static_cast<int>(r.role()),
+                        ",", storage::Quote(c, r.user_id()), ",", storage::Quote(c, r.device_id()), ",",
+                        storage::Quote(c, r.client_ip()), ",",
+                        storage::Quote(c, r.region().empty() ? "000000" : r.region()), ",",
+                        static_cast<int>(r.region_source()), ",");
+        if (located) {
+          absl::StrAppend(&sql, absl::StrFormat("%.17g,%.17g", r.latitude(), r.longitude()));
         } else {
-          st->setNull(col++, 0);
-          st->setNull(col++, 0);
+          sql += "NULL,NULL";
         }
-        st->setString(col++, common::SqlTime(p->scan_time));
-        st->setString(col++, now);
-        st->setInt(col++, p->answer.verdict());
-        st->setString(col++, p->answer.SerializeAsString());
+        absl::StrAppend(&sql, ",'", common::SqlTime(p->scan_time), "','", now, "',",
+                        static_cast<int>(p->answer.verdict()), ",",
+                        storage::QuoteBytes(p->answer.SerializeAsString()), ")");
+        firstv = false;
       }
-      st->executeUpdate();
-    }
-    {
-      std::string sql =
-          "INSERT INTO code_scans (code_id, brand, first_scan_time, first_region, scan_count, "
-          "last_scan_time) VALUES ";
-      std::map<uint64_t, const Pending*> last;
-      for (Pending* p : fresh) last[p->code_id] = p;
-      for (size_t i = 0; i < last.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?)");
-      sql += " ON DUPLICATE KEY UPDATE brand = VALUES(brand), first_scan_time = VALUES(first_scan_time), "
-             "first_region = VALUES(first_region), scan_count = VALUES(scan_count), "
-             "last_scan_time = VALUES(last_scan_time)";
-      auto st = Prepare(c, sql);
-      int col = 1;
-      for (const auto& [id, p] : last) {
-        const CodeState& s = states[id];
-        st->setUInt64(col++, id);
-        st->setString(col++, p->brand);
-        st->setString(col++, common::SqlTime(s.first_time));
-        st->setString(col++, s.first_region);
-        st->setUInt(col++, s.count);
-        st->setString(col++, common::SqlTime(p->scan_time));
-      }
-      st->executeUpdate();
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      st->executeUpdate(sql);
     }
     // Repeats within the group take their first's answer.
     for (Pending& p : group) {

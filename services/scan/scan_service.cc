@@ -22,8 +22,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
       : pipeline_(pipeline), rpc_(rpc), start_(std::chrono::steady_clock::now()) {
     state_ = std::make_shared<State>();
     state_->stream = this;
-    rpc_->executor()->Post([this, ctx] {
-      absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
+    rpc_->WithCaller(ctx, [this](absl::StatusOr<Principal> who) {
       absl::Status st = who.status();
       if (st.ok()) st = Authorize(*who, "", {ROLE_SCANNER, ROLE_ADMIN}).status();
       if (st.ok() && who->all_brands()) {
@@ -142,14 +141,13 @@ grpc::ServerUnaryReactor* ScanServiceImpl::Scan(grpc::CallbackServerContext* ctx
                                                 youma::v1::ScanAnswer* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const auto start = std::chrono::steady_clock::now();
-  rpc_->executor()->Post([this, ctx, req, resp, reactor, start] {
+  rpc_->WithCaller(ctx, [this, req, resp, reactor, start](absl::StatusOr<Principal> who) {
     auto finish = [this, reactor, start](const absl::Status& st) {
       const grpc::Status g = common::ToGrpcStatus(st);
       rpc_->Record("Scan", g.error_code(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       reactor->Finish(g);
     };
-    absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
     if (!who.ok()) return finish(who.status());
     absl::StatusOr<std::string> brand = Authorize(*who, req->brand(), {ROLE_SCANNER, ROLE_ADMIN});
     if (!brand.ok()) return finish(brand.status());

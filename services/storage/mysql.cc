@@ -1,8 +1,10 @@
 #include "services/storage/mysql.h"
 
 #include <cppconn/driver.h>
+#include <mysql_connection.h>
 #include <mysql_driver.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace youma::storage {
@@ -77,6 +79,15 @@ void SetLocation(sql::PreparedStatement& st, int index, double latitude, double 
 void Execute(sql::Connection& c, const std::string& query) {
   std::unique_ptr<sql::Statement> st(c.createStatement());
   st->execute(query);
+}
+
+std::string Quote(sql::Connection& c, absl::string_view text) {
+  auto& mysql = dynamic_cast<sql::mysql::MySQL_Connection&>(c);
+  return absl::StrCat("'", std::string(mysql.escapeString(sql::SQLString(text.data(), text.size()))), "'");
+}
+
+std::string QuoteBytes(absl::string_view bytes) {
+  return absl::StrCat("X'", absl::BytesToHexString(bytes), "'");
 }
 
 ConnectionPool::ConnectionPool(MySqlConfig config, PoolOptions options)

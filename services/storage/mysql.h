@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "services/storage/mysql_config.h"
 
@@ -50,6 +51,14 @@ std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::s
 // both are 0 (where the app sends no location).
 void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude);
 void Execute(sql::Connection& c, const std::string& query);
+
+// Literals for statements sent as text: multi-row statements whose shape
+// changes with every group of scans, where a server-side prepare would cost a
+// round trip and a parse for a single execution.
+// 'text', escaped for the connection's character set (utf8mb4).
+std::string Quote(sql::Connection& c, absl::string_view text);
+// X'6869': bytes exactly as given (serialized protobuf).
+std::string QuoteBytes(absl::string_view bytes);
 
 struct PoolOptions {
   int max_connections = 16;
@@ -113,7 +122,8 @@ auto ConnectionPool::Run(bool transaction, Fn&& fn)
     sql::Connection& c = *lease->conn;
     bool committing = false;
     try {
-      c.setAutoCommit(!transaction);
+      // Connector/C++ sends SET autocommit on every call: only when it changes.
+      if (c.getAutoCommit() == transaction) c.setAutoCommit(!transaction);
       Result result = fn(c);
       if (transaction) {
         committing = true;
