@@ -47,6 +47,21 @@ inline ScanAnswer MustScan(const TestClient& c, const ScanRequest& r) {
   return a;
 }
 
+// Sends `requests` on one StreamScans call (so they can share a group commit)
+// and returns the answers in the order they came.
+inline std::vector<ScanAnswer> StreamScanAll(const TestClient& c, const std::vector<ScanRequest>& requests) {
+  auto ctx = c.Context();
+  auto stream = c.scan->StreamScans(ctx.get());
+  for (const ScanRequest& r : requests) REQUIRE(stream->Write(r));
+  stream->WritesDone();
+  std::vector<ScanAnswer> answers;
+  for (ScanAnswer a; stream->Read(&a);) answers.push_back(a);
+  const grpc::Status st = stream->Finish();
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  return answers;
+}
+
 struct Fixture {
   TestServer& server = TestServer::Shared();
   TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);

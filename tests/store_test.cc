@@ -275,6 +275,45 @@ TEST_CASE("a store opens a case once: open-case reward, bottles bound, a rebate 
   }
 }
 
+TEST_CASE("bottles the line linked to a case follow that case to the store that opened it") {
+  Fixture f;
+  const std::string gtin = "06901234500035";
+  const auto rebates = Launch(f.admin, StoreSpec(gtin, 100'000, 0, 30));
+  const auto cases = f.CodesOf(gtin, youma::v1::BATCH_KIND_CASE, 2);
+  const auto bottles = f.CodesOf(gtin, youma::v1::BATCH_KIND_BOTTLE, 4);
+  youma::v1::AggregationReport agg;
+  agg.set_production_line("L2");
+  auto* linked = agg.add_cases();
+  linked->set_case_code(cases[0].url());
+  for (int i = 0; i < 3; ++i) linked->add_bottle_codes(bottles[i].url());
+  youma::v1::AggregationResult agg_result;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportAggregation, agg, &agg_result).ok());
+  REQUIRE(agg_result.links() == 3);
+
+  const std::string owner = Unique("linked-shop");
+  const uint64_t store = MustRegister(f.scanner, Store(owner)).store().store_id();
+  ScanAnswer a = MustScan(f.scanner, Req(cases[0].url(), youma::v1::SCAN_ROLE_STORE_OWNER, owner));
+  REQUIRE(a.store().opened_now());
+  // Linked bottles, in one group of scans (a stream) and alone: each names the
+  // store and pays it once; the unlinked bottle belongs to no store.
+  const std::vector<ScanAnswer> streamed = StreamScanAll(f.scanner, {Req(bottles[0].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("c")),
+                                                     Req(bottles[1].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("c")),
+                                                     Req(bottles[3].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("c"))});
+  REQUIRE(streamed.size() == 3);
+  for (const ScanAnswer& s : streamed) {
+    if (s.code_id() == bottles[3].code_id()) {
+      CHECK(s.store().store_id() == 0);
+    } else {
+      CHECK(s.store().store_id() == store);
+    }
+  }
+  a = MustScan(f.scanner, Req(bottles[2].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("c")));
+  CHECK(a.store().store_id() == store);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", rebates.campaign_id(),
+                                       " AND role = ", rules::kRebateRole)) == 3);
+  CHECK(MustGet(f.scanner, store).stats().rebate_fen() == 90);
+}
+
 TEST_CASE("a store is verified by genuine cases opened in its city over days; a fake store is flagged with reasons") {
   Fixture f;
   const auto codes = f.Codes(youma::v1::BATCH_KIND_CASE, 6);

@@ -590,7 +590,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
 absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
     sql::Connection& c, const std::vector<const ScanFacts*>& scans) {
   std::map<uint64_t, Territory> out;
-  std::string aggregated, covering;
+  std::string aggregated, known_cases;
   std::map<std::string, std::vector<const ScanFacts*>> by_brand;
   for (const ScanFacts* f : scans) {
     Territory& t = out[f->code_id];
@@ -598,9 +598,12 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
     if (!f->is_case) {
       if (auto set_case = f->batch.SetCaseOf(f->code_id)) {
         t.case_id = *set_case;
+        absl::StrAppend(&known_cases, known_cases.empty() ? "" : ",", t.case_id);
       } else {
         absl::StrAppend(&aggregated, aggregated.empty() ? "" : ",", f->code_id);
       }
+    } else {
+      absl::StrAppend(&known_cases, known_cases.empty() ? "" : ",", t.case_id);
     }
     t.prefixes = absl::StrSplit(f->batch.planned_territory, ',', absl::SkipEmpty());
     // Territories matter only for scans with a region (diversion).
@@ -610,29 +613,36 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
   }
   if (out.empty()) return out;
   std::unique_ptr<sql::Statement> st(c.createStatement());
+  // The store that opened each code's case: bottles linked by the line find
+  // their case and its store in one query; codes whose case is known (cases,
+  // set bottles) in another.
+  auto take_store = [](Territory& t, sql::ResultSet& rs, int column) {
+    if (rs.isNull(column)) return;
+    t.store_id = rs.getUInt64(column);
+    t.store_name = rs.getString(column + 1);
+    t.store_owner = rs.getString(column + 2);
+    t.store_region = rs.getString(column + 3);
+  };
   if (!aggregated.empty()) {
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-        "SELECT bottle_code_id, case_code_id FROM aggregation_links WHERE bottle_code_id IN (",
+        "SELECT a.bottle_code_id, a.case_code_id, s.store_id, s.name, s.owner_user_id, s.region "
+        "FROM aggregation_links a LEFT JOIN case_stores cs ON cs.case_code_id = a.case_code_id "
+        "LEFT JOIN stores s ON s.store_id = cs.store_id WHERE a.bottle_code_id IN (",
         aggregated, ")")));
-    while (rs->next()) out[rs->getUInt64(1)].case_id = rs->getUInt64(2);
+    while (rs->next()) {
+      Territory& t = out[rs->getUInt64(1)];
+      t.case_id = rs->getUInt64(2);
+      take_store(t, *rs, 3);
+    }
   }
-  {
-    // The stores that opened the cases of this group's codes.
-    std::string cases;
-    for (const auto& [code_id, t] : out) absl::StrAppend(&cases, cases.empty() ? "" : ",", t.case_id);
+  if (!known_cases.empty()) {
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
         "SELECT cs.case_code_id, s.store_id, s.name, s.owner_user_id, s.region FROM case_stores cs "
-        "JOIN stores s ON s.store_id = cs.store_id WHERE cs.case_code_id IN (", cases, ")")));
+        "JOIN stores s ON s.store_id = cs.store_id WHERE cs.case_code_id IN (", known_cases, ")")));
     std::map<uint64_t, Territory> stores;
-    while (rs->next()) {
-      Territory& s = stores[rs->getUInt64(1)];
-      s.store_id = rs->getUInt64(2);
-      s.store_name = rs->getString(3);
-      s.store_owner = rs->getString(4);
-      s.store_region = rs->getString(5);
-    }
+    while (rs->next()) take_store(stores[rs->getUInt64(1)], *rs, 2);
     for (auto& [code_id, t] : out) {
-      if (auto it = stores.find(t.case_id); it != stores.end()) {
+      if (auto it = stores.find(t.case_id); it != stores.end() && t.store_id == 0) {
         t.store_id = it->second.store_id;
         t.store_name = it->second.store_name;
         t.store_owner = it->second.store_owner;

@@ -83,7 +83,9 @@ class RulesEngine {
 
   // The authorized territory of each code of a group of scans: its case (set
   // layout or aggregation) and the latest shipment covering it, else the
-  // batch's plan. Two queries for the whole group.
+  // batch's plan, and the store that opened the case. A few queries for the
+  // whole group: cases (linked bottles, or cases and set bottles) with their
+  // stores, and shipments for the scans that carry a region.
   absl::StatusOr<std::map<uint64_t, Territory>> PrefetchTerritories(
       sql::Connection& c, const std::vector<const ScanFacts*>& scans);
 
