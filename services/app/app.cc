@@ -124,7 +124,9 @@ absl::Status App::Init() {
   campaigns_ = std::make_unique<rules::CampaignAdmin>(pool_.get(), rules_.get());
   scan_metrics_ = std::make_unique<scan::ScanMetrics>(*registry_);
   if (serve_scan) {
-    pipeline_ = std::make_unique<scan::ScanPipeline>(pool_.get(), keysets_.get(), batch_index_.get(),
+    scan_pool_ = std::make_unique<storage::ConnectionPool>(
+        db, storage::PoolOptions{.max_connections = options_.scan.writers + 1, .multi_statements = true});
+    pipeline_ = std::make_unique<scan::ScanPipeline>(scan_pool_.get(), keysets_.get(), batch_index_.get(),
                                                      rules_.get(), options_.scan, scan_metrics_.get());
   }
   scan_rpc_ = std::make_unique<common::RpcContext>("ScanService", executor_.get(), tokens_.get(),

@@ -104,6 +104,9 @@ class App {
   AppOptions options_;
   std::unique_ptr<storage::LocalMariaDb> local_db_;
   std::unique_ptr<storage::ConnectionPool> pool_;
+  // The scan pipeline's own connections: one per group-commit writer (and
+  // one for counterfeit counts), sending several statements per round trip.
+  std::unique_ptr<storage::ConnectionPool> scan_pool_;
   std::unique_ptr<common::TokenStore> tokens_;
   std::unique_ptr<common::KeysetRegistry> keysets_;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -587,13 +587,12 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
-    sql::Connection& c, const std::vector<const ScanFacts*>& scans) {
-  std::map<uint64_t, Territory> out;
+void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
+                                      storage::StatementBatch& batch, std::map<uint64_t, Territory>* out) {
   std::string aggregated, known_cases;
   std::map<std::string, std::vector<const ScanFacts*>> by_brand;
   for (const ScanFacts* f : scans) {
-    Territory& t = out[f->code_id];
+    Territory& t = (*out)[f->code_id];
     t.case_id = f->code_id;
     if (!f->is_case) {
       if (auto set_case = f->batch.SetCaseOf(f->code_id)) {
@@ -611,11 +610,9 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
       by_brand[f->brand].push_back(f);
     }
   }
-  if (out.empty()) return out;
-  std::unique_ptr<sql::Statement> st(c.createStatement());
   // The store that opened each code's case: bottles linked by the line find
   // their case and its store in one query; codes whose case is known (cases,
-  // set bottles) in another.
+  // set bottles) in another, which runs after it.
   auto take_store = [](Territory& t, sql::ResultSet& rs, int column) {
     if (rs.isNull(column)) return;
     t.store_id = rs.getUInt64(column);
@@ -624,31 +621,34 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
     t.store_region = rs.getString(column + 3);
   };
   if (!aggregated.empty()) {
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-        "SELECT a.bottle_code_id, a.case_code_id, s.store_id, s.name, s.owner_user_id, s.region "
-        "FROM aggregation_links a LEFT JOIN case_stores cs ON cs.case_code_id = a.case_code_id "
-        "LEFT JOIN stores s ON s.store_id = cs.store_id WHERE a.bottle_code_id IN (",
-        aggregated, ")")));
-    while (rs->next()) {
-      Territory& t = out[rs->getUInt64(1)];
-      t.case_id = rs->getUInt64(2);
-      take_store(t, *rs, 3);
-    }
+    batch.Add(absl::StrCat("SELECT a.bottle_code_id, a.case_code_id, s.store_id, s.name, s.owner_user_id, s.region "
+                           "FROM aggregation_links a LEFT JOIN case_stores cs ON cs.case_code_id = a.case_code_id "
+                           "LEFT JOIN stores s ON s.store_id = cs.store_id WHERE a.bottle_code_id IN (",
+                           aggregated, ")"),
+              [out, take_store](sql::ResultSet& rs) {
+                while (rs.next()) {
+                  Territory& t = (*out)[rs.getUInt64(1)];
+                  t.case_id = rs.getUInt64(2);
+                  take_store(t, rs, 3);
+                }
+              });
   }
   if (!known_cases.empty()) {
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-        "SELECT cs.case_code_id, s.store_id, s.name, s.owner_user_id, s.region FROM case_stores cs "
-        "JOIN stores s ON s.store_id = cs.store_id WHERE cs.case_code_id IN (", known_cases, ")")));
-    std::map<uint64_t, Territory> stores;
-    while (rs->next()) take_store(stores[rs->getUInt64(1)], *rs, 2);
-    for (auto& [code_id, t] : out) {
-      if (auto it = stores.find(t.case_id); it != stores.end() && t.store_id == 0) {
-        t.store_id = it->second.store_id;
-        t.store_name = it->second.store_name;
-        t.store_owner = it->second.store_owner;
-        t.store_region = it->second.store_region;
-      }
-    }
+    batch.Add(absl::StrCat("SELECT cs.case_code_id, s.store_id, s.name, s.owner_user_id, s.region FROM case_stores cs "
+                           "JOIN stores s ON s.store_id = cs.store_id WHERE cs.case_code_id IN (",
+                           known_cases, ")"),
+              [out, take_store](sql::ResultSet& rs) {
+                std::map<uint64_t, Territory> stores;
+                while (rs.next()) take_store(stores[rs.getUInt64(1)], rs, 2);
+                for (auto& [code_id, t] : *out) {
+                  if (auto it = stores.find(t.case_id); it != stores.end() && t.store_id == 0) {
+                    t.store_id = it->second.store_id;
+                    t.store_name = it->second.store_name;
+                    t.store_owner = it->second.store_owner;
+                    t.store_region = it->second.store_region;
+                  }
+                }
+              });
   }
   for (const auto& [brand, facts] : by_brand) {
     std::string where;
@@ -656,23 +656,23 @@ absl::StatusOr<std::map<uint64_t, Territory>> RulesEngine::PrefetchTerritories(
       absl::StrAppend(&where, where.empty() ? "" : " OR ", "(r.first_code_id <= ", f->code_id,
                       " AND r.last_code_id >= ", f->code_id, ")");
     }
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-        "SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, s.territory FROM "
-        "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ",
-        storage::Quote(c, brand), " AND (", where, ")")));
-    while (rs->next()) {
-      const uint64_t first = rs->getUInt64(1), last = rs->getUInt64(2), shipment = rs->getUInt64(3);
-      for (const ScanFacts* f : facts) {
-        if (f->code_id < first || f->code_id > last) continue;
-        Territory& t = out[f->code_id];
-        if (shipment < t.shipment_id) continue;  // the latest shipment wins
-        t.shipment_id = shipment;
-        t.dealer_id = rs->getString(4);
-        t.prefixes = absl::StrSplit(std::string(rs->getString(5)), ',', absl::SkipEmpty());
-      }
-    }
+    batch.Add(absl::StrCat("SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, s.territory FROM "
+                           "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ",
+                           storage::Quote(c, brand), " AND (", where, ")"),
+              [out, facts = facts](sql::ResultSet& rs) {
+                while (rs.next()) {
+                  const uint64_t first = rs.getUInt64(1), last = rs.getUInt64(2), shipment = rs.getUInt64(3);
+                  for (const ScanFacts* f : facts) {
+                    if (f->code_id < first || f->code_id > last) continue;
+                    Territory& t = (*out)[f->code_id];
+                    if (shipment < t.shipment_id) continue;  // the latest shipment wins
+                    t.shipment_id = shipment;
+                    t.dealer_id = rs.getString(4);
+                    t.prefixes = absl::StrSplit(std::string(rs.getString(5)), ',', absl::SkipEmpty());
+                  }
+                }
+              });
   }
-  return out;
 }
 
 absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,

@@ -83,11 +83,11 @@ class RulesEngine {
 
   // The authorized territory of each code of a group of scans: its case (set
   // layout or aggregation) and the latest shipment covering it, else the
-  // batch's plan, and the store that opened the case. A few queries for the
-  // whole group: cases (linked bottles, or cases and set bottles) with their
-  // stores, and shipments for the scans that carry a region.
-  absl::StatusOr<std::map<uint64_t, Territory>> PrefetchTerritories(
-      sql::Connection& c, const std::vector<const ScanFacts*>& scans);
+  // batch's plan, and the store that opened the case. Adds its queries (a
+  // few for the whole group) to `batch`, so that they share the caller's
+  // round trip; `out` holds every code's territory once the batch has run.
+  void PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
+                           storage::StatementBatch& batch, std::map<uint64_t, Territory>* out);
 
   // Rewards and diversion for one scan, in the caller's transaction; fills the
   // answer's rewards, no_reward_reason and territory_warning.

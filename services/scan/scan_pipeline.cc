@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
@@ -267,20 +268,23 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     if (fresh.empty()) return absl::OkStatus();
 
-    // 2. The codes' history: each code's row counts this group's scans of it
-    //    (made when missing), then is read back, locked by that write. Rows
-    //    are written in code-id order so that concurrent groups take their
-    //    locks in the same order.
+    // 2. One round trip reads what the group needs: the codes' history (each
+    //    code's row counts this group's scans of it, made when missing, and is
+    //    read back, locked by that write; rows are written in code-id order
+    //    so that concurrent groups take their locks in the same order), the
+    //    batches' lifecycle, and the codes' territories.
     struct CodeState {
       absl::Time first_time;
       std::string first_region;
-      uint32_t count = 0;   // after this group
+      uint32_t count = 0;  // before this group; counted up scan by scan below
       uint32_t in_group = 0;
     };
     std::map<uint64_t, CodeState> states;
-    std::set<uint64_t> batch_ids;
+    std::map<uint64_t, std::vector<RangeChangeRow>> changes;
+    storage::StatementBatch reads;
     {
       std::map<uint64_t, std::pair<const Pending*, const Pending*>> codes;  // first and last scan
+      std::set<uint64_t> batch_ids;
       for (Pending* p : fresh) {
         auto [it, made] = codes.emplace(p->code_id, std::make_pair(p, p));
         it->second.second = p;
@@ -301,35 +305,27 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       }
       sql += " ON DUPLICATE KEY UPDATE scan_count = scan_count + VALUES(scan_count), "
              "last_scan_time = VALUES(last_scan_time)";
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      st->executeUpdate(sql);
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-          "SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans WHERE code_id IN (",
-          ids, ")")));
-      while (rs->next()) {
-        CodeState& s = states[rs->getUInt64(1)];
-        s.first_time = common::ParseSqlTime(rs->getString(2));
-        s.first_region = rs->getString(3);
-        s.count = rs->getUInt(4) - s.in_group;  // before this group; counted up scan by scan below
-      }
-    }
-    // 3. The batches' lifecycle.
-    std::map<uint64_t, std::vector<RangeChangeRow>> changes;
-    {
-      std::string sql = "SELECT batch_id, action, first_code_id, last_code_id, effective_time FROM range_changes WHERE batch_id IN (";
-      bool firstv = true;
-      for (uint64_t b : batch_ids) {
-        absl::StrAppend(&sql, firstv ? "" : ",", b);
-        firstv = false;
-      }
-      sql += ") ORDER BY change_id";
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
-      while (rs->next()) {
-        changes[rs->getUInt64(1)].push_back({static_cast<youma::v1::RangeAction>(rs->getInt(2)),
-                                             rs->getUInt64(3), rs->getUInt64(4),
-                                             common::ParseSqlTime(rs->getString(5))});
-      }
+      reads.Add(std::move(sql));
+      reads.Add(absl::StrCat("SELECT code_id, first_scan_time, first_region, scan_count FROM code_scans "
+                             "WHERE code_id IN (", ids, ")"),
+                [&states](sql::ResultSet& rs) {
+                  while (rs.next()) {
+                    CodeState& s = states[rs.getUInt64(1)];
+                    s.first_time = common::ParseSqlTime(rs.getString(2));
+                    s.first_region = rs.getString(3);
+                    s.count = rs.getUInt(4) - s.in_group;
+                  }
+                });
+      reads.Add(absl::StrCat("SELECT batch_id, action, first_code_id, last_code_id, effective_time FROM "
+                             "range_changes WHERE batch_id IN (", absl::StrJoin(batch_ids, ","),
+                             ") ORDER BY change_id"),
+                [&changes](sql::ResultSet& rs) {
+                  while (rs.next()) {
+                    changes[rs.getUInt64(1)].push_back({static_cast<youma::v1::RangeAction>(rs.getInt(2)),
+                                                        rs.getUInt64(3), rs.getUInt64(4),
+                                                        common::ParseSqlTime(rs.getString(5))});
+                  }
+                });
     }
     // 4. Each scan in order: verdict, history, rules.
     std::vector<rules::ScanFacts> facts(fresh.size());
@@ -346,7 +342,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       facts[i].budget_shard = shard;
       fact_ptrs.push_back(&facts[i]);
     }
-    YOUMA_ASSIGN_OR_RETURN(auto territories, rules_->PrefetchTerritories(c, fact_ptrs));
+    std::map<uint64_t, rules::Territory> territories;
+    rules_->PrefetchTerritories(c, fact_ptrs, reads, &territories);
+    reads.Run(c);
     for (size_t i = 0; i < fresh.size(); ++i) {
       if (auto it = territories.find(facts[i].code_id); it != territories.end()) {
         facts[i].territory = &it->second;

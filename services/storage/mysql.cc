@@ -37,7 +37,7 @@ absl::Status StatusFromSqlException(const sql::SQLException& e) {
 }
 
 absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& config,
-                                                         bool with_schema) {
+                                                         bool with_schema, bool multi_statements) {
   try {
     sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
     sql::ConnectOptionsMap options;
@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
     options["OPT_READ_TIMEOUT"] = 60;
     options["OPT_WRITE_TIMEOUT"] = 60;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    if (multi_statements) options["CLIENT_MULTI_STATEMENTS"] = true;
     std::unique_ptr<sql::Connection> c(driver->connect(options));
     // Row locks only, no gap locks: concurrent scan groups then contend on the
     // rows they share, not on the gaps between them. Every check-then-write in
@@ -90,6 +91,28 @@ std::string QuoteBytes(absl::string_view bytes) {
   return absl::StrCat("X'", absl::BytesToHexString(bytes), "'");
 }
 
+void StatementBatch::Add(std::string statement, OnRows on_rows) {
+  statements_.emplace_back(std::move(statement), std::move(on_rows));
+}
+
+void StatementBatch::Run(sql::Connection& c) {
+  if (statements_.empty()) return;
+  std::vector<std::pair<std::string, OnRows>> statements;
+  statements.swap(statements_);
+  std::string text;
+  for (const auto& [statement, on_rows] : statements) absl::StrAppend(&text, text.empty() ? "" : ";\n", statement);
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  bool rows = st->execute(text);
+  // One result per statement, in order: rows, or a count of changed rows. A
+  // failed statement throws here and ends the batch.
+  for (size_t i = 0; i < statements.size(); ++i) {
+    if (i > 0) rows = st->getMoreResults();
+    if (!rows) continue;
+    std::unique_ptr<sql::ResultSet> rs(st->getResultSet());
+    if (rs != nullptr && statements[i].second) statements[i].second(*rs);
+  }
+}
+
 ConnectionPool::ConnectionPool(MySqlConfig config, PoolOptions options)
     : config_(std::move(config)), options_(options) {}
 
@@ -112,7 +135,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     }
     ++open_;
   }
-  absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(config_);
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c =
+      Connect(config_, /*with_schema=*/true, options_.multi_statements);
   if (!c.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     --open_;
