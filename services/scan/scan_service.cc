@@ -109,7 +109,11 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
   void WriteNextLocked() {
     if (state_->writing || state_->queue.empty() || state_->finished) return;
     state_->writing = true;
-    StartWrite(&state_->queue.front());
+    // Answers come a group at a time: while more wait behind this one, let
+    // gRPC hold it and send them together (the last one goes out at once).
+    grpc::WriteOptions options;
+    if (state_->queue.size() > 1) options.set_buffer_hint();
+    StartWrite(&state_->queue.front(), options);
   }
 
   void MaybeFinishLocked() {
