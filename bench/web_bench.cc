@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", "Bearer " + server.admin_token());
     youma::v1::ScanAnswer a;
-    return scan->Scan(&ctx, r, &a).ok();
+    const grpc::Status st = scan->Scan(&ctx, r, &a);
+    if (!st.ok()) std::fprintf(stderr, "gRPC Scan: %d %s\n", st.error_code(), st.error_message().c_str());
+    return st.ok();
   });
 
   std::vector<std::unique_ptr<httplib::Client>> clients;
@@ -63,7 +65,11 @@ int main(int argc, char** argv) {
   }
   const double health_rate = Load(threads, secs, [&](int t, uint64_t) {
     auto r = clients[t]->Get("/healthz");
-    return r && r->status == 200;
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "GET /healthz: %s\n", !r ? httplib::to_string(r.error()).c_str() : std::to_string(r->status).c_str());
+      return false;
+    }
+    return true;
   });
   size_t page_bytes = 0;
   const double page_rate = Load(threads, secs, [&](int t, uint64_t) {

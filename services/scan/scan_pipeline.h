@@ -74,6 +74,11 @@ class ScanPipeline {
   // Commits what was submitted, flushes the counterfeit counts, then stops.
   ~ScanPipeline();
 
+  // Verifies the code and queues the scan; `done` runs once it is durable
+  // (or at once, for bad requests and forged codes). Returns without waiting
+  // on the database, so gRPC's own threads call it, except the first time a
+  // code of a batch this server has not seen yet arrives: the batch index
+  // then reads the new batches.
   void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done);
   // Writes the counterfeit counts gathered so far.
   absl::Status FlushCounterfeits();

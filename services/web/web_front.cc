@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <sys/socket.h>
 #include <sodium.h>
 
 #include <chrono>
@@ -159,6 +160,10 @@ absl::StatusOr<std::unique_ptr<WebFront>> WebFront::Start(WebOptions options, We
   if (front->port_ <= 0 || (port != 0 && !front->server_->bind_to_port(host, port))) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", front->options_.listen, " (in use?)"));
   }
+  // cpp-httplib (as Debian builds it) listens with a backlog of 5: a burst of
+  // new connections (many phones opening the page at once) would overflow
+  // it and wait out TCP retransmissions. Listening again resizes the queue.
+  if (front->listen_fd_ >= 0) ::listen(front->listen_fd_, SOMAXCONN);
   front->thread_ = std::thread([f = front.get()] { f->server_->listen_after_bind(); });
   return front;
 }
@@ -173,6 +178,13 @@ WebFront::WebFront(WebOptions options, WebDeps deps, Regions regions)
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
   server_->set_keep_alive_timeout(30);
+  // A phone or a mini-program backend keeps its connection for many requests
+  // (cpp-httplib's default closes it after 5).
+  server_->set_keep_alive_max_count(1000);
+  server_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;  // the last one made is the one bound
+  });
 }
 
 WebFront::~WebFront() { Stop(); }

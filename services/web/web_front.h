@@ -114,6 +114,7 @@ class WebFront {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, owned by server_
 };
 
 }  // namespace youma::web
