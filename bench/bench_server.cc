@@ -10,10 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "services/common/files.h"
 #include "youma/v1/issuer.grpc.pb.h"
@@ -79,6 +84,19 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) in parentheses:
+  // state is field 3, utime 14, stime 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  double utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) || !absl::SimpleAtod(fields[12], &stime)) return 0;
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::vector<std::string> BenchServer::Codes(int n) {
   auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
   auto issuer = youma::v1::IssuerService::NewStub(channel);
@@ -114,6 +132,8 @@ std::vector<std::string> BenchServer::Codes(int n) {
 }
 
 BenchServer::BenchServer(const std::function<void(app::AppOptions&)>& customize) {
+  // As youma's main does: Debian's Abseil leaves the mutex deadlock detector on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (sodium_init() < 0) Die("libsodium failed to initialise");
   char tmpl[] = "/tmp/youma-bench-XXXXXX";
   dir_ = mkdtemp(tmpl);

@@ -33,6 +33,8 @@ double Load(int threads, double secs, const std::function<bool(int, uint64_t)>& 
 double Percentile(std::vector<double> v, double p);
 // Seconds since `start` on the steady clock.
 double SecondsSince(std::chrono::steady_clock::time_point start);
+// CPU seconds (user + system) a process has used so far; 0 when unknown.
+double CpuSeconds(pid_t pid);
 
 class BenchServer {
  public:
@@ -43,6 +45,7 @@ class BenchServer {
   const std::string& dir() const { return dir_; }
   const codegen::MasterKey& master_key() const { return master_; }
   const std::string& admin_token() const { return admin_token_; }
+  pid_t database_pid() const { return db_->pid(); }
   // The URLs of a new batch of `n` bottle codes of product 06901234567892.
   std::vector<std::string> Codes(int n);
 

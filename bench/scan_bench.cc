@@ -12,6 +12,7 @@
 //   build/bench/scan_bench --smoke    # a fraction of a second each (CI)
 #include <grpcpp/generic/generic_stub.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -168,8 +169,25 @@ int main(int argc, char** argv) {
   };
   // Measured before and after the scans; the better of the two is the limit
   // (this machine's other tenants make single runs vary).
+  // What each call costs in CPU: this process (clients and server) and MariaDB.
+  struct Costed {
+    double rate = 0, youma_us = 0, database_us = 0;
+  };
+  auto costed = [&](const std::function<double()>& run) {
+    const double self0 = youma::bench::CpuSeconds(::getpid());
+    const double db0 = youma::bench::CpuSeconds(server.database_pid());
+    const auto t0 = Clock::now();
+    Costed c;
+    c.rate = run();
+    const double calls = c.rate * youma::bench::SecondsSince(t0);
+    if (calls > 0) {
+      c.youma_us = 1e6 * (youma::bench::CpuSeconds(::getpid()) - self0) / calls;
+      c.database_us = 1e6 * (youma::bench::CpuSeconds(server.database_pid()) - db0) / calls;
+    }
+    return c;
+  };
   phase("empty RPC");
-  double empty_rate = Load(threads, secs, empty_once);
+  Costed empty = costed([&] { return Load(threads, secs, empty_once); });
 
   std::vector<std::unique_ptr<youma::v1::ScanService::Stub>> scan_stubs;
   for (auto& ch : channels) scan_stubs.push_back(youma::v1::ScanService::NewStub(ch));
@@ -185,13 +203,13 @@ int main(int argc, char** argv) {
     return done.get_future().get().ok();
   };
   phase("unary scans");
-  const double unary_rate = Load(threads, secs, scan_once);
+  const Costed unary = costed([&] { return Load(threads, secs, scan_once); });
+  const double unary_rate = unary.rate;
   phase("StreamScans");
 
   // StreamScans: 8 streams, each keeping 64 scans in flight, driven by the
   // callback API like the other measurements.
-  double stream_rate = 0;
-  {
+  const Costed stream = costed([&] {
     std::atomic<uint64_t> answered{0};
     const auto start = Clock::now();
     const Clock::time_point end =
@@ -201,11 +219,15 @@ int main(int argc, char** argv) {
       streams.push_back(std::make_unique<StreamClient>(scan_stubs[s % scan_stubs.size()].get(), token, end, 64,
                                                        [&] { return request(scan_no++); }, &answered));
     }
-    for (auto& stream : streams) Check(stream->Await(), "StreamScans");
-    stream_rate = answered / std::chrono::duration<double>(Clock::now() - start).count();
-  }
+    for (auto& client : streams) Check(client->Await(), "StreamScans");
+    return answered / std::chrono::duration<double>(Clock::now() - start).count();
+  });
+  const double stream_rate = stream.rate;
   phase("empty RPC, again");
-  empty_rate = std::max(empty_rate, Load(threads, secs, empty_once));
+  if (const Costed again = costed([&] { return Load(threads, secs, empty_once); }); again.rate > empty.rate) {
+    empty = again;
+  }
+  const double empty_rate = empty.rate;
   phase("latency at half the peak rate");
   const double peak = std::max(unary_rate, 1.0);
   std::vector<double> lat;
@@ -278,5 +300,12 @@ int main(int argc, char** argv) {
   row("forged codes rejected/s, 1 core", forged_rate, "target", 500'000, ">= 500,000/s");
   std::printf("%-40s %12.1f   MB process RSS with %d batches indexed (index: %.1f MB); target < 200 MB\n",
               "scan-service memory", rss_after, batches_for_memory, rss_after - rss_before);
+  std::printf("\nCPU per call, microseconds (clients and server share this process; MariaDB is its own):\n");
+  std::printf("%-40s %12s %12s %12s\n", "", "youma+client", "MariaDB", "total");
+  for (const auto& [what, c] : {std::pair<const char*, Costed>{"empty unary RPC", empty},
+                                {"durable scan, unary", unary},
+                                {"durable scan, StreamScans", stream}}) {
+    std::printf("%-40s %12.1f %12.1f %12.1f\n", what, c.youma_us, c.database_us, c.youma_us + c.database_us);
+  }
   return 0;
 }
