@@ -354,6 +354,32 @@ TEST_CASE("draws are deterministic and verify-draws recomputes every award from 
   CHECK(audit.mismatch_details(0).find("draw gives tier") != std::string::npos);
 }
 
+TEST_CASE("a whole batch shipped at once: codes past the first 65,536 still find their dealer") {
+  Fixture f;
+  youma::v1::CreateDealerRequest dealer;
+  dealer.set_dealer_id(absl::StrCat("long-", ::getpid()));
+  dealer.set_name("Foshan dealer");
+  dealer.add_territory("4406");
+  youma::v1::Dealer d;
+  REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
+  const youma::v1::Batch batch = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 70'000);
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id(d.dealer_id());
+  ship.add_batch_ids(batch.batch_id());
+  youma::v1::Shipment s;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, ship, &s).ok());
+  // Stored in pieces of at most 65,536 codes.
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM shipment_ranges WHERE shipment_id = ",
+                                       s.shipment_id())) == 2);
+  for (size_t i : {size_t{0}, size_t{65'535}, size_t{65'536}, size_t{69'999}}) {
+    const ScanAnswer a = MustScan(f.scanner, Req(codes[i].url(), youma::v1::SCAN_ROLE_STORE_OWNER, "shop-far", "310101"));
+    INFO("code #", i);
+    CHECK(a.territory_warning().find("authorized for 4406") != std::string::npos);
+    CHECK(a.territory_warning().find(d.dealer_id()) != std::string::npos);
+  }
+}
+
 TEST_CASE("diversion: a store owner's case scan out of territory flags at once; consumers need two users") {
   Fixture f;
   youma::v1::CreateDealerRequest dealer;

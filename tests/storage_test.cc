@@ -65,6 +65,32 @@ TEST_CASE("migrations apply once, are recorded, and a second run applies nothing
   CHECK(recorded == static_cast<int64_t>(AllMigrations().size()));
 }
 
+TEST_CASE("migration 9 cuts shipment ranges written before it into pieces of at most 65,536 codes") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const Migration& cut = AllMigrations().at(8);
+  REQUIRE(cut.version == 9);
+  ASSIGN_OR_FAIL(std::string pieces, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    // As an older youma wrote them: one row per shipped stretch, any length.
+    Execute(c, "INSERT INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES "
+               "(1, 100, 200000, 'a'), (2, 300000, 300010, 'a'), (3, 400000, 465535, 'a'), "
+               "(4, 500000, 565536, 'a')");
+    for (int run = 0; run < 2; ++run) {  // a second run changes nothing
+      for (const std::string& statement : cut.statements) Execute(c, statement);
+    }
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT GROUP_CONCAT(CONCAT(shipment_id, ':', first_code_id, '-', last_code_id) "
+        "ORDER BY shipment_id, first_code_id SEPARATOR ' ') FROM shipment_ranges"));
+    rs->next();
+    return std::string(rs->getString(1));
+  }));
+  CHECK(pieces ==
+        "1:100-65635 1:65636-131171 1:131172-196707 1:196708-200000 2:300000-300010 "
+        "3:400000-465535 4:500000-565535 4:565536-565536");
+}
+
 TEST_CASE("migrations refuse a database whose collation would merge ids differing in case") {
   Db d;
   ConnectionPool root(d.db->config(), {});

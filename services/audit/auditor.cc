@@ -14,6 +14,7 @@
 #include "services/common/csv.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/issuer/shipment_ranges.h"
 
 namespace youma::audit {
 namespace {
@@ -276,12 +277,11 @@ absl::StatusOr<youma::v1::CodeHistoryResponse> Auditor::CodeHistory(const std::s
     {
       // Shipments of the case (bottles travel in it), or of the code itself.
       const uint64_t shipped = case_id != 0 ? case_id : code_id;
-      auto st = Prepare(c, "SELECT s.shipment_id, s.dealer_id, s.territory, s.ship_time FROM shipment_ranges r "
-                           "JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ? AND "
-                           "r.first_code_id <= ? AND r.last_code_id >= ? ORDER BY s.ship_time");
+      auto st = Prepare(c, absl::StrCat("SELECT s.shipment_id, s.dealer_id, s.territory, s.ship_time FROM "
+                                        "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id "
+                                        "WHERE r.brand = ? AND ", issuer::ShipmentRangeCovers("r", shipped),
+                                        " ORDER BY s.ship_time, s.shipment_id"));
       st->setString(1, brand);
-      st->setUInt64(2, shipped);
-      st->setUInt64(3, shipped);
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
       while (rs->next()) {
         const std::vector<std::string> territory = absl::StrSplit(std::string(rs->getString(3)), ',', absl::SkipEmpty());

@@ -1,4 +1,5 @@
 #include "services/issuer/issuer.h"
+#include "services/issuer/shipment_ranges.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -1092,7 +1093,7 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
     ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
     InsertMany<std::pair<uint64_t, uint64_t>>(
         c, "INSERT IGNORE INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES ",
-        "(?,?,?,?)", ranges, [&](sql::PreparedStatement& st, int& col, const auto& r) {
+        "(?,?,?,?)", SplitShipmentRanges(ranges), [&](sql::PreparedStatement& st, int& col, const auto& r) {
           st.setUInt64(col++, shipment_id);
           st.setUInt64(col++, r.first);
           st.setUInt64(col++, r.second);

@@ -14,6 +14,7 @@
 #include "services/common/geo.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/issuer/shipment_ranges.h"
 
 namespace youma::rules {
 namespace {
@@ -653,8 +654,7 @@ void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<cons
   for (const auto& [brand, facts] : by_brand) {
     std::string where;
     for (const ScanFacts* f : facts) {
-      absl::StrAppend(&where, where.empty() ? "" : " OR ", "(r.first_code_id <= ", f->code_id,
-                      " AND r.last_code_id >= ", f->code_id, ")");
+      absl::StrAppend(&where, where.empty() ? "" : " OR ", issuer::ShipmentRangeCovers("r", f->code_id));
     }
     batch.Add(absl::StrCat("SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, s.territory FROM "
                            "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ",

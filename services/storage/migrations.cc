@@ -406,6 +406,24 @@ const std::vector<Migration>& AllMigrations() {
            // record_time, client_scan_id); scans_time cost a B-tree insert per scan.
            "ALTER TABLE scans DROP INDEX scans_time",
        }},
+      {9,
+       "shipment ranges: pieces of at most 65,536 codes",
+       {
+           // Finding a code's shipments reads first_code_id BETWEEN c - 65535
+           // AND c (services/issuer/shipment_ranges.h); longer ranges written
+           // before are cut into pieces: the tail pieces first, then the head.
+           R"sql(INSERT IGNORE INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand)
+WITH RECURSIVE pieces (shipment_id, first_code_id, last_code_id, brand) AS (
+  SELECT shipment_id, first_code_id + 65536, last_code_id, brand FROM shipment_ranges
+  WHERE last_code_id - first_code_id >= 65536
+  UNION ALL
+  SELECT shipment_id, first_code_id + 65536, last_code_id, brand FROM pieces
+  WHERE last_code_id - first_code_id >= 65536
+)
+SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), brand FROM pieces)sql",
+           "UPDATE shipment_ranges SET last_code_id = first_code_id + 65535 "
+           "WHERE last_code_id - first_code_id >= 65536",
+       }},
   };
   return migrations;
 }
