@@ -34,6 +34,7 @@
 #include "services/common/time_util.h"
 #include "services/storage/local_mariadb.h"
 #include "youma/v1/issuer.grpc.pb.h"
+#include "youma/v1/rules.grpc.pb.h"
 #include "youma/v1/scan.grpc.pb.h"
 
 namespace {
@@ -233,6 +234,29 @@ int main(int argc, char** argv) {
   std::vector<double> lat;
   const double half_rate = Load(threads, secs, scan_once, &lat, peak / 2);
 
+  // The same unary load with a live consumer campaign (one scan in ten wins a
+  // red packet): each first scan of a code in the campaign draws, and a win
+  // spends budget and writes the ledger and the payout outbox.
+  phase("unary scans, live campaign");
+  {
+    auto rules_stub = youma::v1::RulesService::NewStub(channels[0]);
+    youma::v1::CreateCampaignRequest create;
+    auto* spec = create.mutable_spec();
+    spec->set_name("bench red packets");
+    spec->set_budget_fen(1'000'000'000);
+    auto* tier = spec->add_tiers();
+    tier->set_name("red packet");
+    tier->set_amount_fen(100);
+    tier->set_probability_ppm(100'000);
+    *spec->mutable_start_time() = youma::common::ToProtoTime(absl::Now() - absl::Hours(1));
+    *spec->mutable_end_time() = youma::common::ToProtoTime(absl::Now() + absl::Hours(24));
+    youma::v1::Campaign campaign;
+    Check(rules_stub->CreateCampaign(ctx().get(), create, &campaign), "CreateCampaign");
+    youma::v1::CampaignRef ref;
+    ref.set_campaign_id(campaign.campaign_id());
+    Check(rules_stub->LaunchCampaign(ctx().get(), ref, &campaign), "LaunchCampaign");
+  }
+  const Costed campaign_unary = costed([&] { return Load(threads, secs, scan_once); });
   phase("forged codes");
   // Forged codes, in process, one core: verify, count, answer.
   youma::v1::ScanRequest forged = request(0);
@@ -295,6 +319,8 @@ int main(int argc, char** argv) {
   };
   row("durable scans/s, unary, 128 clients", unary_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
   row("durable scans/s, StreamScans (8x64)", stream_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
+  row("durable scans/s, unary, live campaign", campaign_unary.rate, "empty unary RPC/s (health Check)", empty_rate,
+      "(10% of scans win)");
   std::printf("%-40s %12.0f   p50 %.2f ms, p99 %.2f ms at %.0f scans/s offered\n", "latency at half the peak rate",
               half_rate, Percentile(lat, 0.5), Percentile(lat, 0.99), peak / 2);
   row("forged codes rejected/s, 1 core", forged_rate, "target", 500'000, ">= 500,000/s");
@@ -304,7 +330,8 @@ int main(int argc, char** argv) {
   std::printf("%-40s %12s %12s %12s\n", "", "youma+client", "MariaDB", "total");
   for (const auto& [what, c] : {std::pair<const char*, Costed>{"empty unary RPC", empty},
                                 {"durable scan, unary", unary},
-                                {"durable scan, StreamScans", stream}}) {
+                                {"durable scan, StreamScans", stream},
+                                {"durable scan, unary, live campaign", campaign_unary}}) {
     std::printf("%-40s %12.1f %12.1f %12.1f\n", what, c.youma_us, c.database_us, c.youma_us + c.database_us);
   }
   return 0;
