@@ -91,6 +91,34 @@ TEST_CASE("migration 9 cuts shipment ranges written before it into pieces of at 
         "3:400000-465535 4:500000-565535 4:565536-565536");
 }
 
+TEST_CASE("a text statement fills its parameters on the client, escaped, and leaves quoted ? alone") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  ASSIGN_OR_FAIL(std::string row, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    auto st = PrepareText(c, "SELECT CONCAT_WS('|', ?, 'what?', \"\\\"?\", ?, ?, ?, IFNULL(?, 'null'), `x?`) "
+                             "FROM (SELECT 1 AS `x?`) t WHERE ? = 7");
+    st->setString(1, "o'neil \\ \"x\" ; DROP TABLE t; --");
+    st->setInt64(2, -42);
+    st->setUInt64(3, 18446744073709551615ULL);
+    st->setDouble(4, 23.125178);  // shows as a DOUBLE does, not as a 17-digit DECIMAL
+    st->setNull(5, 0);
+    st->setInt(6, 7);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    if (!rs->next()) return absl::NotFoundError("no row");
+    return std::string(rs->getString(1));
+  }));
+  CHECK(row == "o'neil \\ \"x\" ; DROP TABLE t; --|what?|\"?|-42|18446744073709551615|23.125178|null|1");
+  // A parameter left unset is an error, not an empty value.
+  absl::Status unset = pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+    auto st = PrepareText(c, "SELECT ?, ?");
+    st->setInt(1, 1);
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    return absl::OkStatus();
+  });
+  CHECK(unset.code() == absl::StatusCode::kInternal);
+  CHECK(unset.message().find("parameter 2 is not set") != std::string::npos);
+}
+
 TEST_CASE("migrations refuse a database whose collation would merge ids differing in case") {
   Db d;
   ConnectionPool root(d.db->config(), {});

@@ -20,7 +20,7 @@ namespace youma::rules {
 namespace {
 
 using common::ChinaDay;
-using storage::Prepare;
+using storage::PrepareText;
 
 bool RegionIn(const std::string& region, const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
   if (prefixes.empty()) return true;
@@ -73,7 +73,7 @@ absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngin
   YOUMA_ASSIGN_OR_RETURN(
       std::vector<Live> live,
       pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<Live>> {
-        auto st = Prepare(c, "SELECT campaign_id, spec, seed FROM campaigns WHERE brand = ? AND state = ?");
+        auto st = PrepareText(c, "SELECT campaign_id, spec, seed FROM campaigns WHERE brand = ? AND state = ?");
         st->setString(1, brand);
         st->setInt(2, youma::v1::CAMPAIGN_STATE_ACTIVE);
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
@@ -101,7 +101,7 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
                         const std::string& brand, const std::string& user_id, int tier,
                         int64_t amount_fen, const std::string& client_scan_id, absl::Time time) {
   const std::string award_id = RulesEngine::AwardId(campaign_id, code_id, role);
-  auto ins = Prepare(c,
+  auto ins = PrepareText(c,
                      "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
                      "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
   ins->setUInt64(1, campaign_id);
@@ -116,7 +116,7 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
   ins->setString(10, common::SqlTime(time));
   ins->executeUpdate();
   // The payout outbox, in the same transaction: an award is paid or it is not there.
-  auto outbox = Prepare(c,
+  auto outbox = PrepareText(c,
                         "INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
                         "award_time) VALUES (?,?,?,?,?,1,?)");
   outbox->setString(1, award_id);
@@ -131,7 +131,7 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
 
 bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount) {
   const int start = ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
-  auto take = Prepare(c,
+  auto take = PrepareText(c,
                       "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE "
                       "campaign_id = ? AND shard = ? AND remaining_fen >= ?");
   take->setInt64(1, amount);
@@ -140,7 +140,7 @@ bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t am
   take->setInt64(4, amount);
   if (take->executeUpdate() == 1) return true;
   // Another shard that can pay and that no other transaction holds.
-  auto other = Prepare(c,
+  auto other = PrepareText(c,
                        "SELECT shard FROM budget_shards WHERE campaign_id = ? AND remaining_fen >= ? "
                        "ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED");
   other->setUInt64(1, campaign_id);
@@ -153,12 +153,12 @@ bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t am
   // None alone can pay: lock every shard (in key order, as every
   // transaction does here) and gather what is left into this one. Rare: only
   // when a shard runs dry, near the end of the budget.
-  auto all = Prepare(c, "SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ? FOR UPDATE");
+  auto all = PrepareText(c, "SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ? FOR UPDATE");
   all->setUInt64(1, campaign_id);
   std::unique_ptr<sql::ResultSet> rs(all->executeQuery());
   const int64_t left = rs->next() ? rs->getInt64(1) : 0;
   if (left < amount) return false;
-  auto zero = Prepare(c, "UPDATE budget_shards SET remaining_fen = IF(shard = ?, ?, 0) WHERE campaign_id = ?");
+  auto zero = PrepareText(c, "UPDATE budget_shards SET remaining_fen = IF(shard = ?, ?, 0) WHERE campaign_id = ?");
   zero->setInt(1, start);
   zero->setInt64(2, left - amount);
   zero->setUInt64(3, campaign_id);
@@ -219,7 +219,7 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
     }
   }
   if (rebate_fen > 0) {
-    auto st = Prepare(c, "UPDATE store_daily SET rebate_fen = rebate_fen + ? WHERE store_id = ? AND day = ?");
+    auto st = PrepareText(c, "UPDATE store_daily SET rebate_fen = rebate_fen + ? WHERE store_id = ? AND day = ?");
     st->setInt64(1, rebate_fen);
     st->setUInt64(2, store.store_id);
     st->setString(3, ChinaDay(facts.scan_time));
@@ -239,7 +239,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
   StoreSide side;
   const std::string day = ChinaDay(facts.scan_time);
   auto count = [&](const char* column, uint64_t store_id, const std::string& region) {
-    auto st = Prepare(c, absl::StrCat("INSERT INTO store_daily (store_id, day, brand, region, ", column,
+    auto st = PrepareText(c, absl::StrCat("INSERT INTO store_daily (store_id, day, brand, region, ", column,
                                       ") VALUES (?,?,?,?,1) ON DUPLICATE KEY UPDATE ", column, " = ",
                                       column, " + 1"));
     st->setUInt64(1, store_id);
@@ -249,7 +249,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
     st->executeUpdate();
   };
   if (req.role() == youma::v1::SCAN_ROLE_STORE_OWNER) {
-    auto st = Prepare(c, absl::StrCat("SELECT store_id, name, region FROM stores WHERE brand = ? AND owner_user_id = ?",
+    auto st = PrepareText(c, absl::StrCat("SELECT store_id, name, region FROM stores WHERE brand = ? AND owner_user_id = ?",
                                       req.store_id() != 0 ? " AND store_id = ?" : "",
                                       " ORDER BY register_time, store_id LIMIT 1"));
     st->setString(1, facts.brand);
@@ -268,7 +268,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
       side.owner_not_eligible = "store owners are rewarded for opening cases: scan the case's code";
       return side;
     }
-    auto bind = Prepare(c, "INSERT IGNORE INTO case_stores (case_code_id, brand, store_id, region, region_source, "
+    auto bind = PrepareText(c, "INSERT IGNORE INTO case_stores (case_code_id, brand, store_id, region, region_source, "
                            "latitude, longitude, client_scan_id, open_time) VALUES (?,?,?,?,?,?,?,?,?)");
     bind->setUInt64(1, facts.code_id);
     bind->setString(2, facts.brand);
@@ -286,7 +286,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
       b->set_opened_now(true);
       return side;
     }
-    auto who = Prepare(c, "SELECT s.store_id, s.name FROM case_stores cs JOIN stores s ON s.store_id = cs.store_id "
+    auto who = PrepareText(c, "SELECT s.store_id, s.name FROM case_stores cs JOIN stores s ON s.store_id = cs.store_id "
                           "WHERE cs.case_code_id = ?");
     who->setUInt64(1, facts.code_id);
     std::unique_ptr<sql::ResultSet> wrs(who->executeQuery());
@@ -305,7 +305,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
   b->set_store_id(t->store_id);
   b->set_store_name(t->store_name);
   if (req.role() != youma::v1::SCAN_ROLE_CONSUMER || facts.is_case || t->case_id == facts.code_id) return side;
-  auto sold = Prepare(c, "INSERT IGNORE INTO store_bottles (bottle_code_id, store_id, brand, scan_time) VALUES (?,?,?,?)");
+  auto sold = PrepareText(c, "INSERT IGNORE INTO store_bottles (bottle_code_id, store_id, brand, scan_time) VALUES (?,?,?,?)");
   sold->setUInt64(1, facts.code_id);
   sold->setUInt64(2, t->store_id);
   sold->setString(3, facts.brand);
@@ -324,7 +324,7 @@ absl::StatusOr<bool> RulesEngine::PayFixed(sql::Connection& c, const Live& l, ui
                                            int64_t amount, const std::string& client_scan_id, absl::Time time,
                                            int shard, youma::v1::Reward* reward) {
   {
-    auto st = Prepare(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
+    auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
     st->setUInt64(1, l.campaign_id);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
     if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) return false;
@@ -396,14 +396,14 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                             Velocity{3, lim.max_scans_per_ip_per_day(), req.client_ip(), "ip_velocity",
                                      "this IP address"}}) {
     if (v.limit <= 0 || v.key.empty()) continue;
-    auto up = Prepare(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,?,?,?,1) "
+    auto up = PrepareText(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,?,?,?,1) "
                          "ON DUPLICATE KEY UPDATE scans = scans + 1");
     up->setUInt64(1, l.campaign_id);
     up->setInt(2, v.kind);
     up->setString(3, v.key);
     up->setString(4, v.kind == 4 ? "1970-01-01" : day);
     up->executeUpdate();
-    auto get = Prepare(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = ? AND key_value = ? AND day = ?");
+    auto get = PrepareText(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = ? AND key_value = ? AND day = ?");
     get->setUInt64(1, l.campaign_id);
     get->setInt(2, v.kind);
     get->setString(3, v.key);
@@ -418,7 +418,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
   if (lim.max_new_accounts_per_ip_per_hour() > 0 && !req.client_ip().empty()) {
     // An account new to the campaign counts against its IP address's hour;
     // past the limit, the account is marked as part of a burst for good.
-    auto seen = Prepare(c, "INSERT IGNORE INTO campaign_users (campaign_id, user_id, first_ip, first_time, burst) "
+    auto seen = PrepareText(c, "INSERT IGNORE INTO campaign_users (campaign_id, user_id, first_ip, first_time, burst) "
                            "VALUES (?,?,?,?,0)");
     seen->setUInt64(1, l.campaign_id);
     seen->setString(2, req.user_id());
@@ -428,26 +428,26 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     if (seen->executeUpdate() == 1) {
       const std::string hour_key =
           absl::StrCat(req.client_ip(), "@", absl::FormatTime("%H", facts.scan_time, common::ChinaTime()));
-      auto up = Prepare(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,5,?,?,1) "
+      auto up = PrepareText(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,5,?,?,1) "
                            "ON DUPLICATE KEY UPDATE scans = scans + 1");
       up->setUInt64(1, l.campaign_id);
       up->setString(2, hour_key);
       up->setString(3, day);
       up->executeUpdate();
-      auto get = Prepare(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = 5 AND key_value = ? AND day = ?");
+      auto get = PrepareText(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = 5 AND key_value = ? AND day = ?");
       get->setUInt64(1, l.campaign_id);
       get->setString(2, hour_key);
       get->setString(3, day);
       std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
       burst = rs->next() && rs->getInt(1) > lim.max_new_accounts_per_ip_per_hour();
       if (burst) {
-        auto mark = Prepare(c, "UPDATE campaign_users SET burst = 1 WHERE campaign_id = ? AND user_id = ?");
+        auto mark = PrepareText(c, "UPDATE campaign_users SET burst = 1 WHERE campaign_id = ? AND user_id = ?");
         mark->setUInt64(1, l.campaign_id);
         mark->setString(2, req.user_id());
         mark->executeUpdate();
       }
     } else {
-      auto get = Prepare(c, "SELECT burst FROM campaign_users WHERE campaign_id = ? AND user_id = ?");
+      auto get = PrepareText(c, "SELECT burst FROM campaign_users WHERE campaign_id = ? AND user_id = ?");
       get->setUInt64(1, l.campaign_id);
       get->setString(2, req.user_id());
       std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
@@ -460,7 +460,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     }
   }
   if (lim.max_travel_kmh() > 0 && (req.latitude() != 0 || req.longitude() != 0)) {
-    auto get = Prepare(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
+    auto get = PrepareText(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
     get->setString(1, facts.brand);
     get->setString(2, req.user_id());
     std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
@@ -473,7 +473,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
         reason = absl::StrFormat("limited: %.0f km from this user's last scan in %.0f minutes", km, hours * 60);
       }
     }
-    auto put = Prepare(c, "INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (?,?,?,?,?) "
+    auto put = PrepareText(c, "INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (?,?,?,?,?) "
                           "ON DUPLICATE KEY UPDATE latitude = VALUES(latitude), longitude = VALUES(longitude), "
                           "scan_time = VALUES(scan_time)");
     put->setString(1, facts.brand);
@@ -484,7 +484,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     put->executeUpdate();
   }
   if (!limited_rule.empty()) {
-    auto hit = Prepare(c, "INSERT INTO limit_hits (campaign_id, rule, scans) VALUES (?,?,1) "
+    auto hit = PrepareText(c, "INSERT INTO limit_hits (campaign_id, rule, scans) VALUES (?,?,1) "
                           "ON DUPLICATE KEY UPDATE scans = scans + 1");
     hit->setUInt64(1, l.campaign_id);
     hit->setString(2, limited_rule);
@@ -499,7 +499,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   const int tier = Draw(l.seed, facts.code_id, l.spec);
   {
     // A code wins once per campaign and role; a re-scan shows the first award.
-    auto st = Prepare(c, "SELECT award_id, tier, amount_fen FROM awards WHERE campaign_id = ? AND "
+    auto st = PrepareText(c, "SELECT award_id, tier, amount_fen FROM awards WHERE campaign_id = ? AND "
                          "code_id = ? AND role = ?");
     st->setUInt64(1, l.campaign_id);
     st->setUInt64(2, facts.code_id);
@@ -523,7 +523,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   const youma::v1::PrizeTier& prize = l.spec.tiers(tier);
   {
     // The campaign must still be live (it may have ended since the cache).
-    auto st = Prepare(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
+    auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
     st->setUInt64(1, l.campaign_id);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
     if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) {
@@ -533,7 +533,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   }
   const std::string day = absl::FormatTime("%Y-%m-%d", facts.scan_time, absl::UTCTimeZone());
   if (l.spec.per_user_daily_limit() > 0) {
-    auto st = Prepare(c, "SELECT awards FROM user_daily_awards WHERE campaign_id = ? AND user_id = ? "
+    auto st = PrepareText(c, "SELECT awards FROM user_daily_awards WHERE campaign_id = ? AND user_id = ? "
                          "AND day = ? FOR UPDATE");
     st->setUInt64(1, l.campaign_id);
     st->setString(2, req.user_id());
@@ -546,7 +546,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     }
   }
   if (prize.max_count() > 0) {
-    auto st = Prepare(c, "SELECT awarded, max_count FROM tier_counts WHERE campaign_id = ? AND tier = ? FOR UPDATE");
+    auto st = PrepareText(c, "SELECT awarded, max_count FROM tier_counts WHERE campaign_id = ? AND tier = ? FOR UPDATE");
     st->setUInt64(1, l.campaign_id);
     st->setInt(2, tier);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
@@ -560,7 +560,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     return absl::OkStatus();
   }
   if (prize.max_count() > 0) {
-    auto st = Prepare(c, "INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES (?,?,1,?) "
+    auto st = PrepareText(c, "INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES (?,?,1,?) "
                          "ON DUPLICATE KEY UPDATE awarded = awarded + 1, max_count = VALUES(max_count)");
     st->setUInt64(1, l.campaign_id);
     st->setInt(2, tier);
@@ -568,7 +568,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     st->executeUpdate();
   }
   if (l.spec.per_user_daily_limit() > 0) {
-    auto st = Prepare(c, "INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES (?,?,?,1) "
+    auto st = PrepareText(c, "INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES (?,?,?,1) "
                          "ON DUPLICATE KEY UPDATE awards = awards + 1");
     st->setUInt64(1, l.campaign_id);
     st->setString(2, req.user_id());
@@ -695,7 +695,7 @@ absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
         req.region()));
   }
   {
-    auto ev = Prepare(c,
+    auto ev = PrepareText(c,
                       "INSERT IGNORE INTO diversion_evidence (case_code_id, user_id, brand, "
                       "client_scan_id, role, region, region_source, scan_time) VALUES (?,?,?,?,?,?,?,?)");
     ev->setUInt64(1, case_id);
@@ -713,7 +713,7 @@ absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
     rule = "store_owner_out_of_territory";
     params = "a store owner's case scan outside the territory flags at once";
   } else if (req.role() == youma::v1::SCAN_ROLE_CONSUMER) {
-    auto cnt = Prepare(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ?");
+    auto cnt = PrepareText(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ?");
     cnt->setUInt64(1, case_id);
     cnt->setInt(2, youma::v1::SCAN_ROLE_CONSUMER);
     std::unique_ptr<sql::ResultSet> rs(cnt->executeQuery());
@@ -724,7 +724,7 @@ absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
   } else {
     return absl::OkStatus();
   }
-  auto flag = Prepare(c,
+  auto flag = PrepareText(c,
                       "INSERT IGNORE INTO diversion_flags (brand, case_code_id, rule, parameters, "
                       "dealer_id, shipment_id, territory, flag_time) VALUES (?,?,?,?,?,?,?,?)");
   flag->setString(1, facts.brand);

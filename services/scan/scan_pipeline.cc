@@ -420,7 +420,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                         storage::Quote(c, r.region().empty() ? "000000" : r.region()), ",",
                         static_cast<int>(r.region_source()), ",");
         if (located) {
-          absl::StrAppend(&sql, absl::StrFormat("%.17g,%.17g", r.latitude(), r.longitude()));
+          absl::StrAppend(&sql, storage::SqlDouble(r.latitude()), ",", storage::SqlDouble(r.longitude()));
         } else {
           sql += "NULL,NULL";
         }

@@ -1,5 +1,8 @@
 #include "services/storage/mysql.h"
 
+#include <charconv>
+#include <cmath>
+
 #include <cppconn/driver.h>
 #include <mysql_connection.h>
 #include <mysql_driver.h>
@@ -63,11 +66,9 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
   }
 }
 
-std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::string& query) {
-  return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(query));
-}
-
-void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude) {
+namespace {
+template <typename Statement>
+void BindLocation(Statement& st, int index, double latitude, double longitude) {
   if (latitude == 0 && longitude == 0) {
     st.setNull(index, 0);
     st.setNull(index + 1, 0);
@@ -75,6 +76,84 @@ void SetLocation(sql::PreparedStatement& st, int index, double latitude, double 
     st.setDouble(index, latitude);
     st.setDouble(index + 1, longitude);
   }
+}
+}  // namespace
+
+std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::string& query) {
+  return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(query));
+}
+
+void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude) {
+  BindLocation(st, index, latitude, longitude);
+}
+
+
+void SetLocation(TextStatement& st, int index, double latitude, double longitude) {
+  BindLocation(st, index, latitude, longitude);
+}
+
+TextStatement::TextStatement(sql::Connection& c, const std::string& query) : c_(c) {
+  // Split at each ? that is not inside '…', "…" or `…`.
+  std::string piece;
+  char quote = 0;
+  for (size_t i = 0; i < query.size(); ++i) {
+    const char ch = query[i];
+    if (quote != 0) {
+      piece += ch;
+      if (ch == '\\' && quote != '`' && i + 1 < query.size()) {
+        piece += query[++i];
+      } else if (ch == quote) {
+        quote = 0;
+      }
+    } else if (ch == '\'' || ch == '"' || ch == '`') {
+      quote = ch;
+      piece += ch;
+    } else if (ch == '?') {
+      pieces_.push_back(std::move(piece));
+      piece.clear();
+    } else {
+      piece += ch;
+    }
+  }
+  pieces_.push_back(std::move(piece));
+  values_.resize(pieces_.size() - 1);
+}
+
+void TextStatement::Set(int index, std::string literal) {
+  if (index < 1 || static_cast<size_t>(index) > values_.size()) {
+    throw sql::InvalidArgumentException(absl::StrCat("parameter ", index, " of ", values_.size()));
+  }
+  values_[index - 1] = std::move(literal);
+}
+
+void TextStatement::setString(int index, const std::string& value) { Set(index, Quote(c_, value)); }
+
+void TextStatement::setDouble(int index, double value) {
+  if (!std::isfinite(value)) throw sql::InvalidArgumentException("a double that is not finite");
+  Set(index, SqlDouble(value));
+}
+
+std::string TextStatement::Text() const {
+  std::string text = pieces_[0];
+  for (size_t i = 0; i < values_.size(); ++i) {
+    if (values_[i].empty()) throw sql::InvalidArgumentException(absl::StrCat("parameter ", i + 1, " is not set"));
+    absl::StrAppend(&text, values_[i], pieces_[i + 1]);
+  }
+  return text;
+}
+
+sql::ResultSet* TextStatement::executeQuery() {
+  statement_.reset(c_.createStatement());
+  return statement_->executeQuery(Text());
+}
+
+int TextStatement::executeUpdate() {
+  statement_.reset(c_.createStatement());
+  return statement_->executeUpdate(Text());
+}
+
+std::unique_ptr<TextStatement> PrepareText(sql::Connection& c, const std::string& query) {
+  return std::make_unique<TextStatement>(c, query);
 }
 
 void Execute(sql::Connection& c, const std::string& query) {
@@ -85,6 +164,14 @@ void Execute(sql::Connection& c, const std::string& query) {
 std::string Quote(sql::Connection& c, absl::string_view text) {
   auto& mysql = dynamic_cast<sql::mysql::MySQL_Connection&>(c);
   return absl::StrCat("'", std::string(mysql.escapeString(sql::SQLString(text.data(), text.size()))), "'");
+}
+
+std::string SqlDouble(double value) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  std::string out(buf, ec == std::errc() ? end : buf);
+  if (out.find_first_of("eE") == std::string::npos) out += "e0";
+  return out;
 }
 
 std::string QuoteBytes(absl::string_view bytes) {

@@ -53,6 +53,8 @@ std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::s
 // Binds a location to parameters `index` and `index + 1`: NULL, NULL when
 // both are 0 (where the app sends no location).
 void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude);
+class TextStatement;
+void SetLocation(TextStatement& st, int index, double latitude, double longitude);
 void Execute(sql::Connection& c, const std::string& query);
 
 // Literals for statements sent as text: multi-row statements whose shape
@@ -62,6 +64,45 @@ void Execute(sql::Connection& c, const std::string& query);
 std::string Quote(sql::Connection& c, absl::string_view text);
 // X'6869': bytes exactly as given (serialized protobuf).
 std::string QuoteBytes(absl::string_view bytes);
+// 23.125178e0: a DOUBLE literal (not DECIMAL) that reads back as exactly
+// `value`, in the fewest digits. `value` must be finite.
+std::string SqlDouble(double value);
+
+// A statement with ? parameters whose values are put into its text on the
+// client (as Connector/J does by default), then run as one text query: one
+// round trip where a server-side prepared statement costs three (prepare,
+// execute, close) and a parse for a single execution. For statements run
+// once per use on hot paths. Values are escaped for the connection's
+// character set; ? inside quoted text or backticks is not a parameter.
+//
+//   auto st = PrepareText(c, "UPDATE t SET n = n + ? WHERE id = ?");
+//   st->setInt64(1, 5);
+//   st->setUInt64(2, id);
+//   st->executeUpdate();
+class TextStatement {
+ public:
+  TextStatement(sql::Connection& c, const std::string& query);
+  void setString(int index, const std::string& value);
+  void setInt(int index, int32_t value) { Set(index, std::to_string(value)); }
+  void setUInt(int index, uint32_t value) { Set(index, std::to_string(value)); }
+  void setInt64(int index, int64_t value) { Set(index, std::to_string(value)); }
+  void setUInt64(int index, uint64_t value) { Set(index, std::to_string(value)); }
+  void setDouble(int index, double value);
+  void setNull(int index, int /*sql_type*/) { Set(index, "NULL"); }
+  // The caller owns the result set; it must not outlive this statement.
+  sql::ResultSet* executeQuery();
+  int executeUpdate();
+
+ private:
+  void Set(int index, std::string literal);
+  std::string Text() const;
+
+  sql::Connection& c_;
+  std::vector<std::string> pieces_;  // the query's text around its parameters
+  std::vector<std::string> values_;  // literals, one per parameter
+  std::unique_ptr<sql::Statement> statement_;
+};
+std::unique_ptr<TextStatement> PrepareText(sql::Connection& c, const std::string& query);
 
 // Statements sent together in one round trip, each with what to do with the
 // rows it returns; for hot paths where round trips, not work, set the pace.
