@@ -39,15 +39,10 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
   forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
 
   // A case shipped to Guangzhou, opened by a store owner in Shanghai.
-  youma::v1::CreateDealerRequest dealer;
-  dealer.set_dealer_id("gz-browser");
-  dealer.set_name("Guangzhou");
-  dealer.add_territory("4401");
-  youma::v1::Dealer d;
-  REQUIRE(f.factory.Call(&youma::v1::IssuerService::Stub::CreateDealer, dealer, &d).ok());
+  const youma::v1::Dealer d = f.Dealer("gz-browser", "Guangzhou", {"4401"});
   const auto set = f.CodesOf(gtin, youma::v1::BATCH_KIND_SET, 1, 2);
   youma::v1::ShipmentReport ship;
-  ship.set_dealer_id("gz-browser");
+  ship.set_dealer_id(d.dealer_id());
   ship.add_case_codes(set[0].url());
   youma::v1::Shipment shipment;
   REQUIRE(f.factory.Call(&youma::v1::IssuerService::Stub::ReportShipment, ship, &shipment).ok());

@@ -356,12 +356,7 @@ TEST_CASE("draws are deterministic and verify-draws recomputes every award from 
 
 TEST_CASE("a whole batch shipped at once: codes past the first 65,536 still find their dealer") {
   Fixture f;
-  youma::v1::CreateDealerRequest dealer;
-  dealer.set_dealer_id(absl::StrCat("long-", ::getpid()));
-  dealer.set_name("Foshan dealer");
-  dealer.add_territory("4406");
-  youma::v1::Dealer d;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
+  const youma::v1::Dealer d = f.Dealer(absl::StrCat("long-", ::getpid()), "Foshan dealer", {"4406"});
   const youma::v1::Batch batch = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 70'000);
   const auto codes = StreamAll(f.factory, batch.batch_id());
   youma::v1::ShipmentReport ship;
@@ -382,12 +377,7 @@ TEST_CASE("a whole batch shipped at once: codes past the first 65,536 still find
 
 TEST_CASE("diversion: a store owner's case scan out of territory flags at once; consumers need two users") {
   Fixture f;
-  youma::v1::CreateDealerRequest dealer;
-  dealer.set_dealer_id(absl::StrCat("div-", ::getpid()));
-  dealer.set_name("Guangzhou dealer");
-  dealer.add_territory("4401");
-  youma::v1::Dealer d;
-  REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
+  const youma::v1::Dealer d = f.Dealer(absl::StrCat("div-", ::getpid()), "Guangzhou dealer", {"4401"});
   const auto set = f.Codes(youma::v1::BATCH_KIND_SET, 2, 6);  // cases at 0 and 7
   youma::v1::ShipmentReport ship;
   ship.set_dealer_id(d.dealer_id());

@@ -52,6 +52,11 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r) {
   return absl::OkStatus();
 }
 
+// The region a scan is recorded under: "000000" when the app sent none.
+absl::string_view RecordedRegion(const youma::v1::ScanRequest& r) {
+  return r.region().empty() ? absl::string_view("000000") : absl::string_view(r.region());
+}
+
 std::string VerdictText(youma::v1::ScanVerdict v) {
   switch (v) {
     case youma::v1::SCAN_VERDICT_GENUINE: return "Genuine";
@@ -239,10 +244,12 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     // 1. Retries: a client scan id seen before gets its first answer.
     std::map<std::pair<std::string, std::string>, Pending*> firsts;
     std::map<std::string, std::vector<Pending*>> by_brand;
-    for (Pending& p : group) by_brand[p.brand].push_back(&p);
+    // Looked up only when an insert said a scan id exists (see Writer).
+    if (find_retries) {
+      for (Pending& p : group) by_brand[p.brand].push_back(&p);
+    }
     std::map<std::pair<std::string, std::string>, std::string> stored;
     for (auto& [brand, items] : by_brand) {
-      if (!find_retries) break;
       std::string sql = absl::StrCat("SELECT client_scan_id, answer FROM scans WHERE brand = ",
                                      storage::Quote(c, brand), " AND client_scan_id IN (");
       for (size_t i = 0; i < items.size(); ++i) {
@@ -299,7 +306,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
         const Pending& first = *scans.first;
         absl::StrAppend(&sql, ids.empty() ? "(" : ",(", id, ",", storage::Quote(c, first.brand), ",'",
                         common::SqlTime(first.scan_time), "',",
-                        storage::Quote(c, first.request.region().empty() ? "000000" : first.request.region()),
+                        storage::Quote(c, RecordedRegion(first.request)),
                         ",", states[id].in_group, ",'", common::SqlTime(scans.second->scan_time), "')");
         absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
       }
@@ -409,25 +416,16 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
           "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
           "region, region_source, latitude, longitude, scan_time, record_time, verdict, answer) VALUES ";
       const std::string now = common::SqlTime(absl::Now());
-      bool firstv = true;
-      for (Pending* p : fresh) {
-        const auto& r = p->request;
-        const bool located = r.latitude() != 0 || r.longitude() != 0;
-        absl::StrAppend(&sql, firstv ? "(" : ",(", storage::Quote(c, p->brand), ",",
-                        storage::Quote(c, r.client_scan_id()), ",", p->code_id, ",", static_cast<int>(r.role()),
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        const Pending& p = *fresh[i];
+        const auto& r = p.request;
+        absl::StrAppend(&sql, i ? ",(" : "(", storage::Quote(c, p.brand), ",",
+                        storage::Quote(c, r.client_scan_id()), ",", p.code_id, ",", static_cast<int>(r.role()),
                         ",", storage::Quote(c, r.user_id()), ",", storage::Quote(c, r.device_id()), ",",
-                        storage::Quote(c, r.client_ip()), ",",
-                        storage::Quote(c, r.region().empty() ? "000000" : r.region()), ",",
-                        static_cast<int>(r.region_source()), ",");
-        if (located) {
-          absl::StrAppend(&sql, storage::SqlDouble(r.latitude()), ",", storage::SqlDouble(r.longitude()));
-        } else {
-          sql += "NULL,NULL";
-        }
-        absl::StrAppend(&sql, ",'", common::SqlTime(p->scan_time), "','", now, "',",
-                        static_cast<int>(p->answer.verdict()), ",",
-                        storage::QuoteBytes(p->answer.SerializeAsString()), ")");
-        firstv = false;
+                        storage::Quote(c, r.client_ip()), ",", storage::Quote(c, RecordedRegion(r)), ",",
+                        static_cast<int>(r.region_source()), ",", storage::SqlLocation(r.latitude(), r.longitude()),
+                        ",'", common::SqlTime(p.scan_time), "','", now, "',", static_cast<int>(p.answer.verdict()),
+                        ",", storage::QuoteBytes(p.answer.SerializeAsString()), ")");
       }
       std::unique_ptr<sql::Statement> st(c.createStatement());
       st->executeUpdate(sql);
@@ -444,7 +442,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
 void ScanPipeline::CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& r) {
   const int64_t hour = absl::ToUnixSeconds(absl::Now()) / 3600;
   std::lock_guard<std::mutex> lock(counterfeit_mu_);
-  ++counterfeits_[{brand, r.region().empty() ? "000000" : r.region(), hour}];
+  ++counterfeits_[{brand, std::string(RecordedRegion(r)), hour}];
 }
 
 absl::Status ScanPipeline::FlushCounterfeits() {

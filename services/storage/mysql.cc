@@ -67,9 +67,12 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
 }
 
 namespace {
+// Apps send 0, 0 when they have no location.
+bool Located(double latitude, double longitude) { return latitude != 0 || longitude != 0; }
+
 template <typename Statement>
 void BindLocation(Statement& st, int index, double latitude, double longitude) {
-  if (latitude == 0 && longitude == 0) {
+  if (!Located(latitude, longitude)) {
     st.setNull(index, 0);
     st.setNull(index + 1, 0);
   } else {
@@ -172,6 +175,11 @@ std::string SqlDouble(double value) {
   std::string out(buf, ec == std::errc() ? end : buf);
   if (out.find_first_of("eE") == std::string::npos) out += "e0";
   return out;
+}
+
+std::string SqlLocation(double latitude, double longitude) {
+  if (!Located(latitude, longitude)) return "NULL,NULL";
+  return absl::StrCat(SqlDouble(latitude), ",", SqlDouble(longitude));
 }
 
 std::string QuoteBytes(absl::string_view bytes) {

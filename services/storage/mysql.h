@@ -64,6 +64,9 @@ void Execute(sql::Connection& c, const std::string& query);
 std::string Quote(sql::Connection& c, absl::string_view text);
 // X'6869': bytes exactly as given (serialized protobuf).
 std::string QuoteBytes(absl::string_view bytes);
+// "lat,lng" as DOUBLE literals, or "NULL,NULL" when both are 0 (where the
+// app sends no location): the text form of SetLocation.
+std::string SqlLocation(double latitude, double longitude);
 // 23.125178e0: a DOUBLE literal (not DECIMAL) that reads back as exactly
 // `value`, in the fewest digits. `value` must be finite.
 std::string SqlDouble(double value);
