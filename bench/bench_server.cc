@@ -1,10 +1,13 @@
 #include "bench/bench_server.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <algorithm>
 #include <atomic>
@@ -95,6 +98,32 @@ double CpuSeconds(pid_t pid) {
   double utime = 0, stime = 0;
   if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) || !absl::SimpleAtod(fields[12], &stime)) return 0;
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+void PinProcess(pid_t pid, const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    pid_t tid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &tid)) continue;
+    // A thread that ended since the listing is no longer there to pin.
+    if (::sched_setaffinity(tid, sizeof(set), &set) != 0 && errno != ESRCH) {
+      Die(absl::StrCat("cannot pin thread ", tid, " of process ", pid, ": ", std::strerror(errno)));
+    }
+  }
+  if (ec) Die(absl::StrCat("cannot list ", tasks, ": ", ec.message()));
+}
+
+double CounterTotal(prometheus::Registry& registry, const std::string& name) {
+  double total = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) total += metric.counter.value;
+  }
+  return total;
 }
 
 std::vector<std::string> BenchServer::Codes(int n) {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/registry.h>
+
 #include "absl/status/status.h"
 #include "codegen/keyset_file.h"
 #include "services/app/app.h"
@@ -35,6 +37,11 @@ double Percentile(std::vector<double> v, double p);
 double SecondsSince(std::chrono::steady_clock::time_point start);
 // CPU seconds (user + system) a process has used so far; 0 when unknown.
 double CpuSeconds(pid_t pid);
+// Restricts every thread of process `pid` to the listed CPUs; threads made
+// later inherit it from their makers. Dies when the kernel refuses.
+void PinProcess(pid_t pid, const std::vector<int>& cpus);
+// The sum of a Prometheus counter family's series (0 when it is not there).
+double CounterTotal(prometheus::Registry& registry, const std::string& name);
 
 class BenchServer {
  public:

@@ -1,6 +1,8 @@
 // Storage: MySQL URLs, migrations, status mapping and the embedded MariaDB.
 #include <filesystem>
 
+#include "absl/time/civil_time.h"
+#include "services/common/time_util.h"
 #include "services/storage/local_mariadb.h"
 #include "services/storage/migrations.h"
 #include "services/storage/mysql.h"
@@ -179,6 +181,102 @@ TEST_CASE("Connector/C++ errors become statuses; a failed transaction writes not
   ConnectionPool dead(nowhere, {});
   CHECK(dead.WithConnection([](sql::Connection&) -> absl::Status { return absl::OkStatus(); }).code() ==
         absl::StatusCode::kUnavailable);
+}
+
+TEST_CASE("DATETIME(6) text: what SqlTime writes MariaDB stores, and ParseSqlTime reads back exactly") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const std::vector<absl::Time> times = {
+      absl::FromCivil(absl::CivilSecond(2026, 11, 24, 23, 59, 59), utc) + absl::Microseconds(999999),
+      absl::FromCivil(absl::CivilSecond(2028, 2, 29, 0, 0, 0), utc),
+      absl::FromCivil(absl::CivilSecond(1999, 12, 31, 8, 5, 3), utc) + absl::Microseconds(7),
+      absl::FromUnixMicros(1'764'000'000'123'456)};
+  CHECK(common::SqlTime(times[0]) == "2026-11-24 23:59:59.999999");
+  CHECK(common::SqlTime(times[1]) == "2028-02-29 00:00:00.000000");
+  CHECK(common::SqlTime(times[2]) == "1999-12-31 08:05:03.000007");
+  // Below a microsecond is dropped, as DATETIME(6) would.
+  CHECK(common::SqlTime(times[2] + absl::Nanoseconds(999)) == "1999-12-31 08:05:03.000007");
+  for (const absl::Time t : times) {
+    ASSIGN_OR_FAIL(std::string stored, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(
+          st->executeQuery("SELECT CAST('" + common::SqlTime(t) + "' AS DATETIME(6))"));
+      rs->next();
+      return std::string(rs->getString(1));
+    }));
+    CHECK(stored == common::SqlTime(t));
+    CHECK(common::ParseSqlTime(stored) == t);
+  }
+  // Shorter fractions (DATETIME(3), or none) and text that is not a time.
+  CHECK(common::ParseSqlTime("2026-11-24 12:00:00.5") ==
+        absl::FromCivil(absl::CivilSecond(2026, 11, 24, 12, 0, 0), utc) + absl::Milliseconds(500));
+  CHECK(common::ParseSqlTime("2026-11-24 12:00:00") == absl::FromCivil(absl::CivilSecond(2026, 11, 24, 12, 0, 0), utc));
+  CHECK(common::ParseSqlTime("2026-02-30 12:00:00") == absl::UnixEpoch());
+  CHECK(common::ParseSqlTime("yesterday") == absl::UnixEpoch());
+}
+
+TEST_CASE("a transaction's tail goes with its COMMIT; a failing tail statement rolls everything back") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {.max_connections = 1, .multi_statements = true});
+  REQUIRE_OK(pool.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(16))");
+    return absl::OkStatus();
+  }));
+  auto rows = [&]() -> std::string {
+    absl::StatusOr<std::string> r = pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<std::string> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(
+          st->executeQuery("SELECT IFNULL(GROUP_CONCAT(id, ':', note ORDER BY id), '') FROM t"));
+      rs->next();
+      return std::string(rs->getString(1));
+    });
+    return r.ok() ? *r : r.status().ToString();
+  };
+  auto connection_id = [&]() -> int64_t {
+    absl::StatusOr<int64_t> id = pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT CONNECTION_ID()"));
+      rs->next();
+      return static_cast<int64_t>(rs->getInt64(1));
+    });
+    return id.ok() ? *id : -1;
+  };
+  const int64_t first_connection = connection_id();
+  // Committed: the body's write and the tail's.
+  REQUIRE_OK(pool.InTransactionWithTail([](sql::Connection& c, StatementBatch& tail) -> absl::Status {
+    Execute(c, "INSERT INTO t VALUES (1, 'body')");
+    tail.Add("INSERT INTO t VALUES (2, 'tail')");
+    return absl::OkStatus();
+  }));
+  CHECK(rows() == "1:body,2:tail");
+  // The second tail statement fails: the COMMIT after it does not run and the
+  // body's write, the first tail statement's too, are rolled back.
+  const absl::Status dup = pool.InTransactionWithTail([](sql::Connection& c, StatementBatch& tail) -> absl::Status {
+    Execute(c, "INSERT INTO t VALUES (3, 'body')");
+    tail.Add("INSERT INTO t VALUES (4, 'tail')");
+    tail.Add("INSERT INTO t VALUES (1, 'again')");
+    return absl::OkStatus();
+  });
+  CHECK(dup.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(rows() == "1:body,2:tail");
+  // A body that fails sends no tail.
+  const absl::Status refused =
+      pool.InTransactionWithTail([](sql::Connection& c, StatementBatch& tail) -> absl::Status {
+        Execute(c, "INSERT INTO t VALUES (5, 'body')");
+        tail.Add("INSERT INTO t VALUES (6, 'tail')");
+        return absl::FailedPreconditionError("the caller changed its mind");
+      });
+  CHECK(refused.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(rows() == "1:body,2:tail");
+  // The one connection was kept through the failures (rolled back, not
+  // dropped) and still works in a transaction.
+  CHECK(connection_id() == first_connection);
+  REQUIRE_OK(pool.InTransactionWithTail([](sql::Connection&, StatementBatch& tail) -> absl::Status {
+    tail.Add("INSERT INTO t VALUES (7, 'tail only')");
+    return absl::OkStatus();
+  }));
+  CHECK(rows() == "1:body,2:tail,7:tail only");
 }
 
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {

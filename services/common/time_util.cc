@@ -1,5 +1,7 @@
 #include "services/common/time_util.h"
 
+#include "absl/time/civil_time.h"
+
 namespace youma::common {
 
 google::protobuf::Timestamp ToProtoTime(absl::Time t) {
@@ -14,11 +16,51 @@ absl::Time FromProtoTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+// The scan path formats and parses several times per scan: digits by hand,
+// absl's general formatter only for years DATETIME cannot hold anyway.
 std::string SqlTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::CivilSecond s = absl::ToCivilSecond(t, utc);
+  if (s.year() < 0 || s.year() > 9999) return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, utc);
+  const int64_t micros = absl::ToInt64Microseconds(t - absl::FromCivil(s, utc));
+  std::string out = "0000-00-00 00:00:00.000000";
+  auto put = [&out](size_t end, int64_t value, int digits) {
+    for (int i = 0; i < digits; ++i, value /= 10) out[end - i] = static_cast<char>('0' + value % 10);
+  };
+  put(3, s.year(), 4);
+  put(6, s.month(), 2);
+  put(9, s.day(), 2);
+  put(12, s.hour(), 2);
+  put(15, s.minute(), 2);
+  put(18, s.second(), 2);
+  put(25, micros, 6);
+  return out;
 }
 
 absl::Time ParseSqlTime(const std::string& text) {
+  // "YYYY-MM-DD HH:MM:SS" with up to six digits of fraction, as MariaDB sends.
+  auto digits = [&text](size_t at, size_t n, int64_t* v) {
+    if (at + n > text.size()) return false;
+    *v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      *v = *v * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int64_t y, mo, d, h, mi, sec, frac = 0;
+  const bool plain = text.size() >= 19 && text[4] == '-' && text[7] == '-' && text[10] == ' ' && text[13] == ':' &&
+                     text[16] == ':' && digits(0, 4, &y) && digits(5, 2, &mo) && digits(8, 2, &d) &&
+                     digits(11, 2, &h) && digits(14, 2, &mi) && digits(17, 2, &sec);
+  const size_t frac_digits = text.size() > 20 ? text.size() - 20 : 0;
+  if (plain && (text.size() == 19 || (text[19] == '.' && frac_digits <= 6 && digits(20, frac_digits, &frac)))) {
+    for (size_t i = frac_digits; i < 6; ++i) frac *= 10;
+    const absl::CivilSecond s(y, mo, d, h, mi, sec);
+    // CivilSecond normalizes 2026-02-30 into March: such text is not a time.
+    if (s.year() == y && s.month() == mo && s.day() == d && s.hour() == h && s.minute() == mi && s.second() == sec) {
+      return absl::FromCivil(s, absl::UTCTimeZone()) + absl::Microseconds(frac);
+    }
+  }
   absl::Time t;
   std::string err;
   if (absl::ParseTime("%Y-%m-%d %H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) return t;

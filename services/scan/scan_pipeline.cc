@@ -234,13 +234,13 @@ void ScanPipeline::Writer() {
         if (auto* c = metrics_->Verdict(p.answer.verdict())) c->Increment();
         metrics_->awards.Increment(static_cast<double>(p.answer.rewards_size()));
       }
-      p.done(p.answer);
+      p.done(std::move(p.answer));
     }
   }
 }
 
 absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries) {
-  return pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+  return pool_->InTransactionWithTail([&](sql::Connection& c, storage::StatementBatch& tail) -> absl::Status {
     // 1. Retries: a client scan id seen before gets its first answer.
     std::map<std::pair<std::string, std::string>, Pending*> firsts;
     std::map<std::string, std::vector<Pending*>> by_brand;
@@ -410,7 +410,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       }
       a.set_message(message);
     }
-    // 5. The scan log, one statement for the group.
+    // 5. The scan log, one statement for the group, sent with the COMMIT.
     {
       std::string sql =
           "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
@@ -427,8 +427,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                         ",'", common::SqlTime(p.scan_time), "','", now, "',", static_cast<int>(p.answer.verdict()),
                         ",", storage::QuoteBytes(p.answer.SerializeAsString()), ")");
       }
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      st->executeUpdate(sql);
+      tail.Add(std::move(sql));
     }
     // Repeats within the group take their first's answer.
     for (Pending& p : group) {

@@ -190,7 +190,10 @@ void StatementBatch::Add(std::string statement, OnRows on_rows) {
   statements_.emplace_back(std::move(statement), std::move(on_rows));
 }
 
-void StatementBatch::Run(sql::Connection& c) {
+void StatementBatch::Run(sql::Connection& c, size_t* completed) {
+  size_t ignored = 0;
+  if (completed == nullptr) completed = &ignored;
+  *completed = 0;
   if (statements_.empty()) return;
   std::vector<std::pair<std::string, OnRows>> statements;
   statements.swap(statements_);
@@ -202,6 +205,7 @@ void StatementBatch::Run(sql::Connection& c) {
   // failed statement throws here and ends the batch.
   for (size_t i = 0; i < statements.size(); ++i) {
     if (i > 0) rows = st->getMoreResults();
+    *completed = i + 1;
     if (!rows) continue;
     std::unique_ptr<sql::ResultSet> rs(st->getResultSet());
     if (rs != nullptr && statements[i].second) statements[i].second(*rs);

@@ -122,9 +122,11 @@ class StatementBatch {
   using OnRows = std::function<void(sql::ResultSet&)>;
   void Add(std::string statement, OnRows on_rows = nullptr);
   bool empty() const { return statements_.empty(); }
+  size_t size() const { return statements_.size(); }
   // Sends every statement added so far, hands each result set to its
-  // statement's OnRows, and leaves the batch empty.
-  void Run(sql::Connection& c);
+  // statement's OnRows, and leaves the batch empty. `completed`, when given,
+  // counts the statements that succeeded (also when a later one throws).
+  void Run(sql::Connection& c, size_t* completed = nullptr);
 
  private:
   std::vector<std::pair<std::string, OnRows>> statements_;
@@ -149,6 +151,11 @@ class ConnectionPool {
   // returns an error or throws. Connector/C++ exceptions become statuses here.
   template <typename Fn>
   auto InTransaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+  // The same, for a pool with multi_statements, where `fn(c, tail)` may leave
+  // its last writes in `tail`: they go with the COMMIT in one round trip. A
+  // failing tail statement rolls the transaction back like any other.
+  template <typename Fn>
+  auto InTransactionWithTail(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&, StatementBatch&>;
   // Runs `fn` with autocommit on (single statements, DDL).
   template <typename Fn>
   auto WithConnection(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
@@ -165,7 +172,7 @@ class ConnectionPool {
   absl::StatusOr<Lease> Acquire();
   void Release(Lease lease);
   template <typename Fn>
-  auto Run(bool transaction, Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+  auto Run(bool transaction, Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&, StatementBatch&>;
 
   const MySqlConfig config_;
   const PoolOptions options_;
@@ -177,18 +184,25 @@ class ConnectionPool {
 
 template <typename Fn>
 auto ConnectionPool::InTransaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  return Run(true, [&fn](sql::Connection& c, StatementBatch&) { return fn(c); });
+}
+
+template <typename Fn>
+auto ConnectionPool::InTransactionWithTail(Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&, StatementBatch&> {
   return Run(true, std::forward<Fn>(fn));
 }
 
 template <typename Fn>
 auto ConnectionPool::WithConnection(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
-  return Run(false, std::forward<Fn>(fn));
+  return Run(false, [&fn](sql::Connection& c, StatementBatch&) { return fn(c); });
 }
 
+// `fn(c, tail)`: statements left in `tail` are sent with the COMMIT.
 template <typename Fn>
 auto ConnectionPool::Run(bool transaction, Fn&& fn)
-    -> std::invoke_result_t<Fn, sql::Connection&> {
-  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+    -> std::invoke_result_t<Fn, sql::Connection&, StatementBatch&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&, StatementBatch&>;
   // A connection that sat idle may have died with a restarted server: when it
   // fails before anything was committed, the work is retried once on a new one.
   for (int attempt = 0;; ++attempt) {
@@ -196,13 +210,21 @@ auto ConnectionPool::Run(bool transaction, Fn&& fn)
     if (!lease.ok()) return Result(lease.status());
     sql::Connection& c = *lease->conn;
     bool committing = false;
+    // How far the tail (its statements, then COMMIT) got: when one of its
+    // statements fails, the COMMIT after it did not run.
+    size_t tail_done = 0, tail_size = 0;
     try {
       // Connector/C++ sends SET autocommit on every call: only when it changes.
       if (c.getAutoCommit() == transaction) c.setAutoCommit(!transaction);
-      Result result = fn(c);
+      StatementBatch tail;
+      Result result = fn(c, tail);
       if (transaction) {
         committing = true;
-        if (result.ok()) {
+        if (result.ok() && !tail.empty()) {
+          tail.Add("COMMIT");
+          tail_size = tail.size();
+          tail.Run(c, &tail_done);
+        } else if (result.ok()) {
           c.commit();
         } else {
           c.rollback();
@@ -212,14 +234,16 @@ auto ConnectionPool::Run(bool transaction, Fn&& fn)
       return result;
     } catch (const sql::SQLException& e) {
       const bool lost = IsConnectionLost(e);
-      if (!lost && transaction && !committing) {
+      const bool before_commit = !committing || tail_done + 1 < tail_size;
+      if (!lost && transaction && before_commit) {
         try {
           c.rollback();
         } catch (const sql::SQLException&) {
           lease->broken = true;
         }
       }
-      lease->broken = lease->broken || lost || committing;
+      // A failed COMMIT leaves the transaction's fate unknown: the connection goes.
+      lease->broken = lease->broken || lost || !before_commit;
       const bool was_idle = lease->reused;
       Release(*std::move(lease));
       if (lost && was_idle && !committing && attempt == 0) continue;
