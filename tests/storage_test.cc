@@ -214,6 +214,9 @@ TEST_CASE("DATETIME(6) text: what SqlTime writes MariaDB stores, and ParseSqlTim
   CHECK(common::ParseSqlTime("2026-11-24 12:00:00") == absl::FromCivil(absl::CivilSecond(2026, 11, 24, 12, 0, 0), utc));
   CHECK(common::ParseSqlTime("2026-02-30 12:00:00") == absl::UnixEpoch());
   CHECK(common::ParseSqlTime("yesterday") == absl::UnixEpoch());
+  // The China day: 16:00 UTC is midnight in Beijing.
+  CHECK(common::ChinaDay(absl::FromCivil(absl::CivilSecond(2026, 12, 31, 15, 59, 59), utc)) == "2026-12-31");
+  CHECK(common::ChinaDay(absl::FromCivil(absl::CivilSecond(2026, 12, 31, 16, 0, 0), utc)) == "2027-01-01");
 }
 
 TEST_CASE("a transaction's tail goes with its COMMIT; a failing tail statement rolls everything back") {

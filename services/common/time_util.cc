@@ -16,6 +16,15 @@ absl::Time FromProtoTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+namespace {
+
+// Writes `value`'s last `digits` digits into `out`, ending at index `end`.
+void PutDigits(std::string& out, size_t end, int64_t value, int digits) {
+  for (int i = 0; i < digits; ++i, value /= 10) out[end - i] = static_cast<char>('0' + value % 10);
+}
+
+}  // namespace
+
 // The scan path formats and parses several times per scan: digits by hand,
 // absl's general formatter only for years DATETIME cannot hold anyway.
 std::string SqlTime(absl::Time t) {
@@ -24,16 +33,13 @@ std::string SqlTime(absl::Time t) {
   if (s.year() < 0 || s.year() > 9999) return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, utc);
   const int64_t micros = absl::ToInt64Microseconds(t - absl::FromCivil(s, utc));
   std::string out = "0000-00-00 00:00:00.000000";
-  auto put = [&out](size_t end, int64_t value, int digits) {
-    for (int i = 0; i < digits; ++i, value /= 10) out[end - i] = static_cast<char>('0' + value % 10);
-  };
-  put(3, s.year(), 4);
-  put(6, s.month(), 2);
-  put(9, s.day(), 2);
-  put(12, s.hour(), 2);
-  put(15, s.minute(), 2);
-  put(18, s.second(), 2);
-  put(25, micros, 6);
+  PutDigits(out, 3, s.year(), 4);
+  PutDigits(out, 6, s.month(), 2);
+  PutDigits(out, 9, s.day(), 2);
+  PutDigits(out, 12, s.hour(), 2);
+  PutDigits(out, 15, s.minute(), 2);
+  PutDigits(out, 18, s.second(), 2);
+  PutDigits(out, 25, micros, 6);
   return out;
 }
 
@@ -67,6 +73,14 @@ absl::Time ParseSqlTime(const std::string& text) {
   return absl::UnixEpoch();
 }
 
-std::string ChinaDay(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, ChinaTime()); }
+std::string ChinaDay(absl::Time t) {
+  const absl::CivilDay day = absl::ToCivilDay(t, ChinaTime());
+  if (day.year() < 0 || day.year() > 9999) return absl::FormatTime("%Y-%m-%d", t, ChinaTime());
+  std::string out = "0000-00-00";
+  PutDigits(out, 3, day.year(), 4);
+  PutDigits(out, 6, day.month(), 2);
+  PutDigits(out, 9, day.day(), 2);
+  return out;
+}
 
 }  // namespace youma::common
