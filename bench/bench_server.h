@@ -37,6 +37,9 @@ double Percentile(std::vector<double> v, double p);
 double SecondsSince(std::chrono::steady_clock::time_point start);
 // CPU seconds (user + system) a process has used so far; 0 when unknown.
 double CpuSeconds(pid_t pid);
+// The CPUs this process may run on (a container may allow fewer than the
+// machine has).
+std::vector<int> AllowedCpus();
 // Restricts every thread of process `pid` to the listed CPUs; threads made
 // later inherit it from their makers. Dies when the kernel refuses.
 void PinProcess(pid_t pid, const std::vector<int>& cpus);

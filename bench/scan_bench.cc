@@ -264,11 +264,12 @@ int main(int argc, char** argv) {
   // The same unary load with the database on cores of its own, as in
   // production where it is its own host: this process (server and clients)
   // keeps the same cores for the empty RPC and for the scans.
-  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  const std::vector<int> all_cpus = youma::bench::AllowedCpus();
+  const int cpus = static_cast<int>(all_cpus.size());
   Costed own_empty, own_unary;
   std::vector<int> youma_cpus, db_cpus;
   if (cpus >= 2) {
-    for (int cpu = 0; cpu < cpus; ++cpu) (cpu < cpus - std::max(1, cpus / 2) ? youma_cpus : db_cpus).push_back(cpu);
+    for (int i = 0; i < cpus; ++i) (i < cpus - cpus / 2 ? youma_cpus : db_cpus).push_back(all_cpus[i]);
     youma::bench::PinProcess(::getpid(), youma_cpus);
     youma::bench::PinProcess(server.database_pid(), db_cpus);
     phase("empty RPC, database on its own cores");
@@ -279,10 +280,8 @@ int main(int argc, char** argv) {
     if (const Costed again = costed([&] { return Load(threads, secs, empty_once); }); again.rate > own_empty.rate) {
       own_empty = again;
     }
-    std::vector<int> all(cpus);
-    for (int cpu = 0; cpu < cpus; ++cpu) all[cpu] = cpu;
-    youma::bench::PinProcess(::getpid(), all);
-    youma::bench::PinProcess(server.database_pid(), all);
+    youma::bench::PinProcess(::getpid(), all_cpus);
+    youma::bench::PinProcess(server.database_pid(), all_cpus);
   }
 
   // The same unary load with a live consumer campaign (one scan in ten wins a
