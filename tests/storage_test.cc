@@ -1,6 +1,7 @@
 // Storage: MySQL URLs, migrations, status mapping and the embedded MariaDB.
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "services/common/time_util.h"
 #include "services/storage/local_mariadb.h"
@@ -181,6 +182,44 @@ TEST_CASE("Connector/C++ errors become statuses; a failed transaction writes not
   ConnectionPool dead(nowhere, {});
   CHECK(dead.WithConnection([](sql::Connection&) -> absl::Status { return absl::OkStatus(); }).code() ==
         absl::StatusCode::kUnavailable);
+}
+
+TEST_CASE("quoted text reaches MariaDB byte for byte, with and without NO_BACKSLASH_ESCAPES") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {.max_connections = 1});
+  const std::vector<std::string> texts = {
+      "",
+      "oBx-12345",
+      "o'neil",
+      "''",
+      "it's \"quoted\"",
+      "back\\slash",
+      "\\'; DROP TABLE t; --",
+      std::string("nul\0inside", 10),
+      "line\nbreak\rreturn\x1a",
+      "广东省广州市天河区 '店'",
+      "%_ wildcards stay literal",
+  };
+  for (const char* mode : {"", "NO_BACKSLASH_ESCAPES"}) {
+    CAPTURE(mode);
+    ASSIGN_OR_FAIL(std::vector<std::string> got,
+                   pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+                     Execute(c, absl::StrCat("SET SESSION sql_mode = '", mode, "'"));
+                     std::vector<std::string> out;
+                     for (const std::string& text : texts) {
+                       std::unique_ptr<sql::Statement> st(c.createStatement());
+                       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+                           absl::StrCat("SELECT ", Quote(c, text), ", LENGTH(", Quote(c, text), ")")));
+                       rs->next();
+                       out.push_back(rs->getString(1));
+                       if (rs->getInt64(2) != static_cast<int64_t>(text.size())) out.back() += " (length differs)";
+                     }
+                     Execute(c, "SET SESSION sql_mode = DEFAULT");
+                     return out;
+                   }));
+    REQUIRE(got.size() == texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) CHECK(got[i] == texts[i]);
+  }
 }
 
 TEST_CASE("DATETIME(6) text: what SqlTime writes MariaDB stores, and ParseSqlTime reads back exactly") {

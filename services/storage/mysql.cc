@@ -1,5 +1,6 @@
 #include "services/storage/mysql.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -165,8 +166,24 @@ void Execute(sql::Connection& c, const std::string& query) {
 }
 
 std::string Quote(sql::Connection& c, absl::string_view text) {
-  auto& mysql = dynamic_cast<sql::mysql::MySQL_Connection&>(c);
-  return absl::StrCat("'", std::string(mysql.escapeString(sql::SQLString(text.data(), text.size()))), "'");
+  // Most values (ids, regions, addresses) hold no byte that needs a
+  // backslash: doubling their quotes is exact whether or not the server
+  // runs with NO_BACKSLASH_ESCAPES, and safe in every client character set
+  // (no multi-byte set MySQL supports has 0x27 inside a character). Anything
+  // else goes through the client library, which knows the connection's mode.
+  if (text.find_first_of(absl::string_view("\\\0\n\r\x1a", 5)) != absl::string_view::npos) {
+    auto& mysql = dynamic_cast<sql::mysql::MySQL_Connection&>(c);
+    return absl::StrCat("'", std::string(mysql.escapeString(sql::SQLString(text.data(), text.size()))), "'");
+  }
+  std::string out;
+  out.reserve(text.size() + 2 + std::count(text.begin(), text.end(), '\''));
+  out += '\'';
+  for (const char ch : text) {
+    if (ch == '\'') out += '\'';
+    out += ch;
+  }
+  out += '\'';
+  return out;
 }
 
 std::string SqlDouble(double value) {

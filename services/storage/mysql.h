@@ -60,7 +60,7 @@ void Execute(sql::Connection& c, const std::string& query);
 // Literals for statements sent as text: multi-row statements whose shape
 // changes with every group of scans, where a server-side prepare would cost a
 // round trip and a parse for a single execution.
-// 'text', escaped for the connection's character set (utf8mb4).
+// 'text', escaped for the connection's character set and SQL mode.
 std::string Quote(sql::Connection& c, absl::string_view text);
 // X'6869': bytes exactly as given (serialized protobuf).
 std::string QuoteBytes(absl::string_view bytes);
