@@ -362,6 +362,28 @@ TEST_CASE("a store is verified by genuine cases opened in its city over days; a 
   } while (!list.page_token().empty());
   CHECK(flagged.count(fake) == 1);
   CHECK(flagged.count(real) == 0);
+
+  // A page is judged in a few queries for all its stores together: each
+  // listed store carries exactly what GetStore says of it alone (totals,
+  // verification, flags with their reasons), across pages of three.
+  youma::v1::ListStoresRequest all;
+  all.set_page_size(3);
+  int listed = 0;
+  std::set<uint64_t> seen;
+  do {
+    youma::v1::ListStoresResponse page;
+    REQUIRE(f.scanner.Call(&StoreStub::ListStores, all, &page).ok());
+    for (const auto& st : page.stores()) {
+      CAPTURE(st.store_id());
+      CHECK(seen.insert(st.store_id()).second);
+      CHECK(st.DebugString() == MustGet(f.scanner, st.store_id()).DebugString());
+      ++listed;
+    }
+    all.set_page_token(page.next_page_token());
+  } while (!all.page_token().empty());
+  CHECK(seen.count(fake) == 1);
+  CHECK(seen.count(real) == 1);
+  CHECK(listed >= 2);
 }
 
 TEST_CASE("a burst of new accounts from one IP wins nothing; the campaign report shows the limit and its hits") {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -90,66 +92,135 @@ youma::v1::Store StoreFromRow(sql::ResultSet& rs) {
   return s;
 }
 
-// Stores of the brand within `radius_m` of a point (a bounding box on the
-// index, then the exact distance).
-std::vector<std::pair<uint64_t, std::string>> StoresNear(sql::Connection& c, const std::string& brand, double lat,
-                                                         double lng, double radius_m, uint64_t except) {
+// The query for stores of the brand within `radius_m` of a point (a bounding
+// box on the index; callers check the exact distance), tagged with `tag` in
+// its first column so that several can go in one UNION ALL.
+std::string NearQuery(sql::Connection& c, const std::string& brand, double lat, double lng, double radius_m,
+                      uint64_t except, uint64_t tag) {
   const double dlat = radius_m / 111'000.0;
   const double dlng = radius_m / (111'000.0 * std::max(0.01, std::cos(lat * 3.14159265358979323846 / 180)));
-  auto st = Prepare(c, "SELECT store_id, owner_user_id, latitude, longitude FROM stores WHERE brand = ? AND "
-                       "latitude BETWEEN ? AND ? AND longitude BETWEEN ? AND ? AND store_id <> ?");
-  st->setString(1, brand);
-  st->setDouble(2, lat - dlat);
-  st->setDouble(3, lat + dlat);
-  st->setDouble(4, lng - dlng);
-  st->setDouble(5, lng + dlng);
-  st->setUInt64(6, except);
-  std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+  return absl::StrCat("(SELECT ", tag, ", store_id, owner_user_id, latitude, longitude FROM stores WHERE brand = ",
+                      storage::Quote(c, brand), " AND latitude BETWEEN ", storage::SqlDouble(lat - dlat), " AND ",
+                      storage::SqlDouble(lat + dlat), " AND longitude BETWEEN ", storage::SqlDouble(lng - dlng),
+                      " AND ", storage::SqlDouble(lng + dlng), " AND store_id <> ", except, ")");
+}
+
+// Stores of the brand within `radius_m` of a point: (store id, owner).
+std::vector<std::pair<uint64_t, std::string>> StoresNear(sql::Connection& c, const std::string& brand, double lat,
+                                                         double lng, double radius_m, uint64_t except) {
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  std::unique_ptr<sql::ResultSet> rs(st->executeQuery(NearQuery(c, brand, lat, lng, radius_m, except, 0)));
   std::vector<std::pair<uint64_t, std::string>> out;
   while (rs->next()) {
-    if (DistanceKm(lat, lng, rs->getDouble(3), rs->getDouble(4)) * 1000 <= radius_m) {
-      out.emplace_back(rs->getUInt64(1), rs->getString(2));
+    if (DistanceKm(lat, lng, rs->getDouble(4), rs->getDouble(5)) * 1000 <= radius_m) {
+      out.emplace_back(rs->getUInt64(2), rs->getString(3));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// What a store's totals, verification and flags are judged on.
+struct Evidence {
+  struct Open {
+    std::string region;
+    int source = 0;
+    bool located = false;
+    double lat = 0, lng = 0;
+    absl::Time time;
+  };
+  int64_t cases_opened = 0, consumer_scans = 0, rebate_fen = 0;
+  std::vector<Open> opens;                              // the latest thousand, latest first
+  std::vector<std::pair<uint64_t, std::string>> near;   // other stores within the radius: id, owner; by id
+  std::vector<uint64_t> same_device;                    // up to 20 other stores of its device, by id
+};
+
+// The evidence of every store in `stores`, in at most four queries however
+// many there are (a page of ListStores is a hundred stores).
+std::map<uint64_t, Evidence> GatherEvidence(sql::Connection& c, const youma::v1::StorePolicy& policy,
+                                            const std::vector<youma::v1::Store*>& stores) {
+  std::map<uint64_t, Evidence> out;
+  if (stores.empty()) return out;
+  std::string ids, opens, near, devices;
+  std::set<std::pair<std::string, std::string>> seen_devices;
+  for (const youma::v1::Store* s : stores) {
+    out[s->store_id()];
+    absl::StrAppend(&ids, ids.empty() ? "" : ",", s->store_id());
+    // The latest thousand case opens are evidence enough.
+    absl::StrAppend(&opens, opens.empty() ? "" : " UNION ALL ",
+                    "(SELECT store_id, region, region_source, latitude, longitude, open_time FROM case_stores "
+                    "WHERE store_id = ", s->store_id(), " ORDER BY open_time DESC LIMIT 1000)");
+    if (Located(s->latitude(), s->longitude())) {
+      absl::StrAppend(&near, near.empty() ? "" : " UNION ALL ",
+                      NearQuery(c, s->brand(), s->latitude(), s->longitude(), policy.duplicate_radius_m(),
+                                s->store_id(), s->store_id()));
+    }
+    if (seen_devices.emplace(s->brand(), s->device_id()).second) {
+      // One more than kept: the store itself may be among them.
+      absl::StrAppend(&devices, devices.empty() ? "" : " UNION ALL ",
+                      "(SELECT store_id, brand, device_id FROM stores WHERE brand = ", storage::Quote(c, s->brand()),
+                      " AND device_id = ", storage::Quote(c, s->device_id()), " ORDER BY store_id LIMIT 21)");
+    }
+  }
+  auto query = [&c](const std::string& sql, const std::function<void(sql::ResultSet&)>& row) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    while (rs->next()) row(*rs);
+  };
+  query(absl::StrCat("SELECT store_id, COALESCE(SUM(cases_opened),0), COALESCE(SUM(consumer_scans),0), "
+                     "COALESCE(SUM(rebate_fen),0) FROM store_daily WHERE store_id IN (", ids, ") GROUP BY store_id"),
+        [&out](sql::ResultSet& rs) {
+          Evidence& e = out[rs.getUInt64(1)];
+          e.cases_opened = rs.getInt64(2);
+          e.consumer_scans = rs.getInt64(3);
+          e.rebate_fen = rs.getInt64(4);
+        });
+  query(opens, [&out](sql::ResultSet& rs) {
+    const bool located = !rs.isNull(4);
+    out[rs.getUInt64(1)].opens.push_back({rs.getString(2), rs.getInt(3), located,
+                                          located ? static_cast<double>(rs.getDouble(4)) : 0.0,
+                                          located ? static_cast<double>(rs.getDouble(5)) : 0.0,
+                                          common::ParseSqlTime(rs.getString(6))});
+  });
+  for (auto& [id, e] : out) {
+    std::stable_sort(e.opens.begin(), e.opens.end(),
+                     [](const Evidence::Open& a, const Evidence::Open& b) { return a.time > b.time; });
+  }
+  if (!near.empty()) {
+    std::map<uint64_t, const youma::v1::Store*> by_id;
+    for (const youma::v1::Store* s : stores) by_id[s->store_id()] = s;
+    query(near, [&](sql::ResultSet& rs) {
+      const youma::v1::Store& s = *by_id.at(rs.getUInt64(1));
+      if (DistanceKm(s.latitude(), s.longitude(), rs.getDouble(4), rs.getDouble(5)) * 1000 <=
+          policy.duplicate_radius_m()) {
+        out[s.store_id()].near.emplace_back(rs.getUInt64(2), rs.getString(3));
+      }
+    });
+    for (auto& [id, e] : out) std::sort(e.near.begin(), e.near.end());
+  }
+  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> by_device;
+  query(devices, [&by_device](sql::ResultSet& rs) {
+    by_device[{rs.getString(2), rs.getString(3)}].push_back(rs.getUInt64(1));
+  });
+  for (const youma::v1::Store* s : stores) {
+    std::vector<uint64_t>& others = out[s->store_id()].same_device;
+    for (uint64_t id : by_device[{s->brand(), s->device_id()}]) {
+      if (id != s->store_id() && others.size() < 20) others.push_back(id);
     }
   }
   return out;
 }
 
-// Verification, flags and totals of one store, from what its scans recorded.
-void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, youma::v1::Store* s) {
-  {
-    auto st = Prepare(c, "SELECT COALESCE(SUM(cases_opened),0), COALESCE(SUM(consumer_scans),0), "
-                         "COALESCE(SUM(rebate_fen),0) FROM store_daily WHERE store_id = ?");
-    st->setUInt64(1, s->store_id());
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    rs->next();
-    s->mutable_stats()->set_cases_opened(rs->getInt64(1));
-    s->mutable_stats()->set_consumer_scans(rs->getInt64(2));
-    s->mutable_stats()->set_rebate_fen(rs->getInt64(3));
-  }
-  struct Open {
-    std::string region;
-    int source;
-    bool located;
-    double lat, lng;
-    absl::Time time;
-  };
-  std::vector<Open> opens;
-  {
-    // The latest thousand case opens are evidence enough.
-    auto st = Prepare(c, "SELECT region, region_source, latitude, longitude, open_time FROM case_stores "
-                         "WHERE store_id = ? ORDER BY open_time DESC LIMIT 1000");
-    st->setUInt64(1, s->store_id());
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    while (rs->next()) {
-      const bool located = !rs->isNull(3);
-      opens.push_back({rs->getString(1), rs->getInt(2), located, located ? static_cast<double>(rs->getDouble(3)) : 0.0,
-                       located ? static_cast<double>(rs->getDouble(4)) : 0.0, common::ParseSqlTime(rs->getString(5))});
-    }
-  }
+// Verification, flags and totals of one store, from its evidence.
+void Evaluate(const youma::v1::StorePolicy& policy, const Evidence& e, youma::v1::Store* s) {
+  s->mutable_stats()->set_cases_opened(e.cases_opened);
+  s->mutable_stats()->set_consumer_scans(e.consumer_scans);
+  s->mutable_stats()->set_rebate_fen(e.rebate_fen);
+  const std::vector<Evidence::Open>& opens = e.opens;
   const std::string city = s->region().substr(0, 4), province = s->region().substr(0, 2);
   int in_city = 0, in_region_any = 0;
   std::set<std::string> days, elsewhere;
-  for (const Open& o : opens) {
+  for (const Evidence::Open& o : opens) {
     const bool gps = o.source == youma::v1::REGION_SOURCE_GPS;
     if (gps && o.region.substr(0, 4) == city) {
       ++in_city;
@@ -176,7 +247,7 @@ void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, youma::v
   if (Located(s->latitude(), s->longitude())) {
     int far = 0, located = 0;
     double farthest = 0;
-    for (const Open& o : opens) {
+    for (const Evidence::Open& o : opens) {
       if (!o.located) continue;
       ++located;
       const double km = DistanceKm(s->latitude(), s->longitude(), o.lat, o.lng);
@@ -190,10 +261,8 @@ void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, youma::v
                                              "registered location (farthest %.0f km)",
                                              far, located, policy.far_scan_km(), farthest));
     }
-    const auto near = StoresNear(c, s->brand(), s->latitude(), s->longitude(), policy.duplicate_radius_m(),
-                                 s->store_id());
     std::vector<std::string> others;
-    for (const auto& [id, owner] : near) {
+    for (const auto& [id, owner] : e.near) {
       if (owner != s->owner_user_id()) others.push_back(absl::StrCat(id));
     }
     if (!others.empty()) {
@@ -202,14 +271,7 @@ void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, youma::v
     }
   }
   {
-    auto st = Prepare(c, "SELECT store_id FROM stores WHERE brand = ? AND device_id = ? AND store_id <> ? "
-                         "ORDER BY store_id LIMIT 20");
-    st->setString(1, s->brand());
-    st->setString(2, s->device_id());
-    st->setUInt64(3, s->store_id());
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    std::vector<std::string> others;
-    while (rs->next()) others.push_back(absl::StrCat(rs->getUInt64(1)));
+    const std::vector<uint64_t>& others = e.same_device;
     if (static_cast<int>(others.size()) + 1 > policy.max_stores_per_device()) {
       flag("shared_device", absl::StrCat(others.size() + 1, " stores registered from one device (the brand allows ",
                                          policy.max_stores_per_device(), "); the others: ", absl::StrJoin(others, ", ")));
@@ -220,6 +282,12 @@ void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, youma::v
          absl::StrCat("registered in ", s->region(), " but all of its ", opens.size(), " case opens were elsewhere (",
                       absl::StrJoin(elsewhere, ", "), ")"));
   }
+}
+
+// Evaluates every store in `stores` (GatherEvidence's queries, then each).
+void Evaluate(sql::Connection& c, const youma::v1::StorePolicy& policy, const std::vector<youma::v1::Store*>& stores) {
+  const std::map<uint64_t, Evidence> evidence = GatherEvidence(c, policy, stores);
+  for (youma::v1::Store* s : stores) Evaluate(policy, evidence.at(s->store_id()), s);
 }
 
 absl::StatusOr<youma::v1::Store> LoadStore(sql::Connection& c, const std::string& brand, uint64_t store_id) {
@@ -329,7 +397,7 @@ absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
         &why_not));
     out.set_no_bonus_reason(why_not);
     YOUMA_ASSIGN_OR_RETURN(*out.mutable_store(), LoadStore(c, brand, store_id));
-    Evaluate(c, policy, out.mutable_store());
+    Evaluate(c, policy, {out.mutable_store()});
     return out;
   });
 }
@@ -339,7 +407,7 @@ absl::StatusOr<youma::v1::Store> StoreProgram::Get(const std::string& brand, uin
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::Store> {
     YOUMA_ASSIGN_OR_RETURN(const youma::v1::StorePolicy policy, LoadPolicy(c, brand));
     YOUMA_ASSIGN_OR_RETURN(youma::v1::Store s, LoadStore(c, brand, store_id));
-    Evaluate(c, policy, &s);
+    Evaluate(c, policy, {&s});
     return s;
   });
 }
@@ -373,8 +441,10 @@ absl::StatusOr<youma::v1::ListStoresResponse> StoreProgram::List(const std::stri
       last = stores.back().store_id();
     }
     rs.reset();
+    std::vector<youma::v1::Store*> page_stores;
+    for (youma::v1::Store& s : stores) page_stores.push_back(&s);
+    Evaluate(c, policy, page_stores);
     for (youma::v1::Store& s : stores) {
-      Evaluate(c, policy, &s);
       if (req.flagged_only() && s.flags().empty()) continue;
       *out.add_stores() = std::move(s);
     }
