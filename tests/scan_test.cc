@@ -2,6 +2,7 @@
 // real gRPC clients.
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -263,6 +264,38 @@ TEST_CASE("a winning code is paid once per campaign and role, with an idempotent
   CHECK(late.rewards().empty());
   REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
   CHECK(status.seed_hex().size() == 64);
+}
+
+TEST_CASE("a code scanned twice in one group commit wins once; the second scan sees the first's award") {
+  Fixture f;
+  const auto codes = f.CodesOf("00000000000062", youma::v1::BATCH_KIND_BOTTLE, 40);
+  auto spec = Spec(1'000'000, 100, 1'000'000);  // every first scan wins 1 yuan
+  spec.set_gtins(0, "00000000000062");
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  // Each code twice, back to back on one stream: the pipeline groups what is
+  // queued, so the two scans of a code mostly share a transaction.
+  std::vector<ScanRequest> requests;
+  for (const auto& code : codes) {
+    requests.push_back(Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, "openid-a"));
+    requests.push_back(Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, "openid-b"));
+  }
+  const std::vector<ScanAnswer> answers = StreamScanAll(f.scanner, requests);
+  REQUIRE(answers.size() == requests.size());
+  std::map<uint64_t, std::pair<int, int>> per_code;  // code -> (won, already awarded)
+  for (const ScanAnswer& a : answers) {
+    auto& [won, already] = per_code[a.code_id()];
+    won += a.rewards_size();
+    already += a.no_reward_reason().find("already awarded") != std::string::npos;
+  }
+  REQUIRE(per_code.size() == codes.size());
+  for (const auto& [code, counts] : per_code) {
+    CAPTURE(code);
+    CHECK(counts.first == 1);
+    CHECK(counts.second == 1);
+  }
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", c.campaign_id())) == 40);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM payouts WHERE campaign_id = ", c.campaign_id())) == 40);
+  End(f.admin, c.campaign_id());
 }
 
 TEST_CASE("64 concurrent clients never overspend a small budget, with retries mixed in") {

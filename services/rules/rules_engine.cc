@@ -497,18 +497,22 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
                                 youma::v1::ScanAnswer* answer, std::string* why_not) {
   const youma::v1::ScanRequest& req = *facts.request;
   const int tier = Draw(l.seed, facts.code_id, l.spec);
-  {
-    // A code wins once per campaign and role; a re-scan shows the first award.
-    auto st = PrepareText(c, "SELECT award_id, tier, amount_fen FROM awards WHERE campaign_id = ? AND "
-                         "code_id = ? AND role = ?");
+  // A code wins once per campaign and role; a re-scan shows the first award.
+  const auto key = std::make_tuple(l.campaign_id, facts.code_id, static_cast<int>(req.role()));
+  bool awarded = false;
+  if (facts.awards != nullptr && facts.awards->campaigns.count(l.campaign_id) > 0) {
+    awarded = facts.awards->awarded.count(key) > 0;
+  } else {
+    auto st = PrepareText(c, "SELECT 1 FROM awards WHERE campaign_id = ? AND code_id = ? AND role = ?");
     st->setUInt64(1, l.campaign_id);
     st->setUInt64(2, facts.code_id);
     st->setInt(3, req.role());
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (rs->next()) {
-      *why_not = "this code's prize was already awarded at its first scan";
-      return absl::OkStatus();
-    }
+    awarded = rs->next();
+  }
+  if (awarded) {
+    *why_not = "this code's prize was already awarded at its first scan";
+    return absl::OkStatus();
   }
   // Fraud limits: counted on every eligible scan, before the draw pays.
   YOUMA_ASSIGN_OR_RETURN(std::string limited, CheckLimits(c, l, facts));
@@ -578,6 +582,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   const std::string award_id = RecordAward(c, l.campaign_id, facts.code_id, req.role(), facts.brand,
                                            req.user_id(), tier, prize.amount_fen(), req.client_scan_id(),
                                            facts.scan_time);
+  if (facts.awards != nullptr) facts.awards->awarded.insert(key);
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);
   reward->set_award_id(award_id);
@@ -586,6 +591,26 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   reward->set_tier_name(prize.name());
   why_not->clear();
   return absl::OkStatus();
+}
+
+void RulesEngine::PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch,
+                                 GroupAwards* out) {
+  std::map<std::string, std::set<uint64_t>> codes;  // by brand
+  for (const ScanFacts* f : scans) codes[f->brand].insert(f->code_id);
+  std::set<uint64_t> campaigns, all_codes;
+  for (const auto& [brand, ids] : codes) {
+    absl::StatusOr<std::shared_ptr<const std::vector<Live>>> live = Campaigns(brand);
+    if (!live.ok() || (*live)->empty()) continue;
+    for (const Live& l : **live) campaigns.insert(l.campaign_id);
+    all_codes.insert(ids.begin(), ids.end());
+  }
+  if (campaigns.empty()) return;
+  out->campaigns = campaigns;
+  batch.Add(absl::StrCat("SELECT campaign_id, code_id, role FROM awards WHERE campaign_id IN (",
+                         absl::StrJoin(campaigns, ","), ") AND code_id IN (", absl::StrJoin(all_codes, ","), ")"),
+            [out](sql::ResultSet& rs) {
+              while (rs.next()) out->awarded.emplace(rs.getUInt64(1), rs.getUInt64(2), rs.getInt(3));
+            });
 }
 
 void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,

@@ -16,7 +16,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +64,13 @@ struct NewStore {
 };
 
 // One genuine scan, as the rules see it.
+// The awards a group's codes already have in the campaigns live when the
+// group began (from PrefetchAwards), and those the group makes as it goes.
+struct GroupAwards {
+  std::set<uint64_t> campaigns;                          // the campaigns read
+  std::set<std::tuple<uint64_t, uint64_t, int>> awarded;  // (campaign, code, role)
+};
+
 struct ScanFacts {
   std::string brand;
   uint64_t code_id = 0;
@@ -70,6 +79,9 @@ struct ScanFacts {
   const youma::v1::ScanRequest* request = nullptr;
   absl::Time scan_time;
   const Territory* territory = nullptr;  // from PrefetchTerritories
+  // From PrefetchAwards, shared by the group's scans; without it (or for a
+  // campaign it did not read) each draw looks its code's award up itself.
+  GroupAwards* awards = nullptr;
   // The budget shard this scan's transaction spends from first. One shard per
   // transaction keeps concurrent transactions from locking shards in
   // different orders (and so from deadlocking).
@@ -88,6 +100,11 @@ class RulesEngine {
   // round trip; `out` holds every code's territory once the batch has run.
   void PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
                            storage::StatementBatch& batch, std::map<uint64_t, Territory>* out);
+  // The awards the group's codes already have in their brands' live
+  // campaigns, by one query added to `batch`: a draw then needs no lookup of
+  // its own. A brand whose campaigns cannot be read is left out (its draws
+  // look up as before, and report the error).
+  void PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch, GroupAwards* out);
 
   // Rewards and diversion for one scan, in the caller's transaction; fills the
   // answer's rewards, no_reward_reason and territory_warning.

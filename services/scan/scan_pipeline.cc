@@ -354,6 +354,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     std::map<uint64_t, rules::Territory> territories;
     rules_->PrefetchTerritories(c, fact_ptrs, reads, &territories);
+    rules::GroupAwards awards;
+    rules_->PrefetchAwards(fact_ptrs, reads, &awards);
+    for (rules::ScanFacts& f : facts) f.awards = &awards;
     reads.Run(c);
     for (size_t i = 0; i < fresh.size(); ++i) {
       if (auto it = territories.find(facts[i].code_id); it != territories.end()) {
