@@ -49,7 +49,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TEST
 FROM debian:12-slim
 # 1 also installs mariadb-server, for `youma serve` without --mysql.
 ARG EMBEDDED_DB=0
-COPY scripts/install-runtime.sh /usr/local/lib/youma/install-runtime.sh
+COPY scripts/install-runtime.sh scripts/apt-install-missing.sh /usr/local/lib/youma/
 RUN bash /usr/local/lib/youma/install-runtime.sh $([ "${EMBEDDED_DB}" = 1 ] && echo --embedded-db) \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 youma \

@@ -15,25 +15,8 @@ PACKAGES=(
   chromium fonts-noto-cjk
 )
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
 # Node.js and npm run the interop checkers (GS1's EPCIS validator, the chart's
 # schema checks); a machine that has its own Node.js keeps it.
-if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages are installed"
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+bash "$(dirname "$0")/apt-install-missing.sh" install-deps "${PACKAGES[@]}"

@@ -87,6 +87,8 @@ from=$(instr FROM)
 [ "$from" = "FROM debian:12-slim" ] || die "the final stage is '$from', not FROM debian:12-slim"
 ok "final stage: $from"
 instr COPY | grep -q "scripts/install-runtime.sh" || die "the final stage does not copy scripts/install-runtime.sh"
+instr COPY | grep "scripts/install-runtime.sh" | grep -q "scripts/apt-install-missing.sh" ||
+  die "the final stage does not copy scripts/apt-install-missing.sh beside install-runtime.sh (which runs it)"
 run_line=$(instr RUN | grep "install-runtime.sh" | head -1)
 [ -n "$run_line" ] || die "the final stage does not RUN install-runtime.sh"
 ok "installs its libraries with scripts/install-runtime.sh: ${run_line:0:100}..."
