@@ -185,13 +185,7 @@ BenchServer::BenchServer(const std::function<void(app::AppOptions&)>& customize)
   auto ks = codegen::Keyset::Create({.brand = "bench"}, absl::Now());
   Check(ks.status(), "keyset");
   Check(common::SaveKeyset(dir_ + "/keysets/bench.keyset", *ks, master_), "keyset file");
-  app::AppOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.data_dir = dir_ + "/data";
-  options.mysql = db_->config();
-  options.keyset_dir = dir_ + "/keysets";
-  options.master_key = master_;
+  app::AppOptions options = app::LoopbackOptions(dir_, db_->config(), master_);
   if (customize) customize(options);
   auto app = app::App::Start(std::move(options));
   Check(app.status(), "starting the server");

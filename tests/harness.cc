@@ -41,13 +41,7 @@ TestServer::TestServer(std::function<void(app::AppOptions&)> customize) {
     REQUIRE_OK(common::SaveKeyset(absl::StrCat(dir_, "/keysets/", brand, ".keyset"), *ks, master));
     keysets_.emplace(brand, *ks);
   }
-  app::AppOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.data_dir = dir_ + "/data";
-  options.mysql = db_->config();
-  options.keyset_dir = dir_ + "/keysets";
-  options.master_key = master;
+  app::AppOptions options = app::LoopbackOptions(dir_, db_->config(), master);
   options.executor_threads = 8;
   options.web.listen = "127.0.0.1:0";
   options.web.regions_file = YOUMA_WEB_ASSETS "/regions.tsv";

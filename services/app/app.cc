@@ -25,6 +25,18 @@ absl::StatusOr<std::string> Slurp(const std::string& path) {
 
 }  // namespace
 
+AppOptions LoopbackOptions(const std::string& dir, const storage::MySqlConfig& mysql,
+                           const codegen::MasterKey& master_key) {
+  AppOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "";
+  options.data_dir = dir + "/data";
+  options.mysql = mysql;
+  options.keyset_dir = dir + "/keysets";
+  options.master_key = master_key;
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options) {
   std::unique_ptr<App> app(new App());
   app->options_ = std::move(options);

@@ -75,6 +75,12 @@ struct AppOptions {
   bool fast_unsafe_storage = false;
 };
 
+// A server on loopback that keeps everything under `dir` (the tests' and the
+// benchmarks' servers): any free port, no metrics listener, data in
+// <dir>/data, keysets in <dir>/keysets, on the database `mysql`.
+AppOptions LoopbackOptions(const std::string& dir, const storage::MySqlConfig& mysql,
+                           const codegen::MasterKey& master_key);
+
 class App {
  public:
   static absl::StatusOr<std::unique_ptr<App>> Start(AppOptions options);
