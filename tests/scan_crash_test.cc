@@ -297,11 +297,15 @@ TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again u
     for (int i = 0; i < 50 && k.Query("SELECT COUNT(*) FROM payouts WHERE state = 2") < 8; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE state = 2") == 8);
     k.server.Kill();
     first.ctx.TryCancel();
     (void)first.stream->Finish();
   }
+  // The server paces orders out (30 a second), not by what the payer has
+  // read: one more may have gone SENT, unread, before the kill.
+  const int64_t sent = k.Query("SELECT COUNT(*) FROM payouts WHERE state = 2");
+  CHECK(sent >= 8);
+  CHECK(sent <= 10);
   k.Restart();
   // The payer reconnects (its first try may still meet the dead connection).
   std::unique_ptr<PayerStream> second;
@@ -317,8 +321,8 @@ TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again u
   for (int i = 0; i < 100 && k.Query("SELECT COUNT(*) FROM payouts WHERE state = 3") < kAwards; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  // Every award paid exactly once at the bank; the 8 sent before the crash came
-  // again under the same payout ids (a second attempt), the rest once.
+  // Every award paid exactly once at the bank; the 8 the payer read before the
+  // crash came again under the same payout ids (a second attempt), the rest once.
   CHECK(bank_pays.size() == kAwards);
   int resent = 0;
   for (const auto& [id, n] : orders_seen) {
@@ -328,7 +332,8 @@ TEST_CASE("SIGKILL between SENT and the payer's result: the payouts come again u
   CHECK(resent == 8);
   CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE state = 3") == kAwards);
   CHECK(k.Query("SELECT SUM(amount_fen) FROM payouts WHERE state = 3") == 100 * kAwards);
-  CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE attempts = 2") == 8);
+  // Every order SENT before the crash went out again, read or not.
+  CHECK(k.Query("SELECT COUNT(*) FROM payouts WHERE attempts = 2") == sent);
   second->stream->WritesDone();
   second->ctx.TryCancel();
   (void)second->stream->Finish();
