@@ -172,9 +172,6 @@ int main(int argc, char** argv) {
                                            [&](grpc::Status st) { done.set_value(st); });
     return done.get_future().get().ok();
   };
-  // Measured before and after the scans; the better of the two is the limit
-  // (this machine's other tenants make single runs vary).
-  // What each call costs in CPU: this process (clients and server) and MariaDB.
   // What each call costs in CPU: this process (clients and server) and
   // MariaDB; and how many scans each group-commit transaction carried.
   struct Costed {
@@ -198,40 +195,48 @@ int main(int argc, char** argv) {
     }
     return c;
   };
+  // `op` on every client thread for the measurement's time, costed.
+  auto load = [&](const std::function<bool(int, uint64_t)>& op) {
+    return costed([&] { return Load(threads, secs, op); });
+  };
+  // The empty RPC is measured before and after the scans, and the better run
+  // is the limit (this machine's other tenants make single runs vary).
+  auto better = [](const Costed& a, const Costed& b) { return b.rate > a.rate ? b : a; };
   phase("empty RPC");
-  Costed empty = costed([&] { return Load(threads, secs, empty_once); });
+  Costed empty = load(empty_once);
 
   std::vector<std::unique_ptr<youma::v1::ScanService::Stub>> scan_stubs;
   for (auto& ch : channels) scan_stubs.push_back(youma::v1::ScanService::NewStub(ch));
   // The same client machinery as the empty RPC: a callback call awaited by
   // the calling thread.
-  auto scan_once = [&](int t, uint64_t) {
-    const youma::v1::ScanRequest req = request(scan_no++);
-    youma::v1::ScanAnswer a;
+  auto call_scan = [&](int t, const youma::v1::ScanRequest& req, youma::v1::ScanAnswer* a) {
     auto c = ctx();
     std::promise<grpc::Status> done;
-    scan_stubs[t % scan_stubs.size()]->async()->Scan(c.get(), &req, &a,
+    scan_stubs[t % scan_stubs.size()]->async()->Scan(c.get(), &req, a,
                                                      [&](grpc::Status st) { done.set_value(st); });
     return done.get_future().get().ok();
+  };
+  auto scan_once = [&](int t, uint64_t) {
+    youma::v1::ScanAnswer a;
+    return call_scan(t, request(scan_no++), &a);
+  };
+  // A request whose code has one character changed: its check fails.
+  auto forge = [](youma::v1::ScanRequest r) {
+    std::string bad = r.code();
+    bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
+    r.set_code(bad);
+    return r;
   };
   // Forged codes through the same RPC: answered from memory, so this is the
   // unary Scan call itself (request, token, verify, answer) without the database.
   auto forged_once = [&](int t, uint64_t) {
-    youma::v1::ScanRequest req = request(scan_no++);
-    std::string bad = req.code();
-    bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
-    req.set_code(bad);
     youma::v1::ScanAnswer a;
-    auto c = ctx();
-    std::promise<grpc::Status> done;
-    scan_stubs[t % scan_stubs.size()]->async()->Scan(c.get(), &req, &a,
-                                                     [&](grpc::Status st) { done.set_value(st); });
-    return done.get_future().get().ok() && a.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT;
+    return call_scan(t, forge(request(scan_no++)), &a) && a.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT;
   };
   phase("unary forged scans");
-  const Costed forged_unary = costed([&] { return Load(threads, secs, forged_once); });
+  const Costed forged_unary = load(forged_once);
   phase("unary scans");
-  const Costed unary = costed([&] { return Load(threads, secs, scan_once); });
+  const Costed unary = load(scan_once);
   const double unary_rate = unary.rate;
   phase("StreamScans");
 
@@ -252,9 +257,7 @@ int main(int argc, char** argv) {
   });
   const double stream_rate = stream.rate;
   phase("empty RPC, again");
-  if (const Costed again = costed([&] { return Load(threads, secs, empty_once); }); again.rate > empty.rate) {
-    empty = again;
-  }
+  empty = better(empty, load(empty_once));
   const double empty_rate = empty.rate;
   phase("latency at half the peak rate");
   const double peak = std::max(unary_rate, 1.0);
@@ -273,13 +276,11 @@ int main(int argc, char** argv) {
     youma::bench::PinProcess(::getpid(), youma_cpus);
     youma::bench::PinProcess(server.database_pid(), db_cpus);
     phase("empty RPC, database on its own cores");
-    own_empty = costed([&] { return Load(threads, secs, empty_once); });
+    own_empty = load(empty_once);
     phase("unary scans, database on its own cores");
-    own_unary = costed([&] { return Load(threads, secs, scan_once); });
+    own_unary = load(scan_once);
     phase("empty RPC again, database on its own cores");
-    if (const Costed again = costed([&] { return Load(threads, secs, empty_once); }); again.rate > own_empty.rate) {
-      own_empty = again;
-    }
+    own_empty = better(own_empty, load(empty_once));
     youma::bench::PinProcess(::getpid(), all_cpus);
     youma::bench::PinProcess(server.database_pid(), all_cpus);
   }
@@ -306,13 +307,10 @@ int main(int argc, char** argv) {
     ref.set_campaign_id(campaign.campaign_id());
     Check(rules_stub->LaunchCampaign(ctx().get(), ref, &campaign), "LaunchCampaign");
   }
-  const Costed campaign_unary = costed([&] { return Load(threads, secs, scan_once); });
+  const Costed campaign_unary = load(scan_once);
   phase("forged codes");
   // Forged codes, in process, one core: verify, count, answer.
-  youma::v1::ScanRequest forged = request(0);
-  std::string bad = forged.code();
-  bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
-  forged.set_code(bad);
+  const youma::v1::ScanRequest forged = forge(request(0));
   youma::issuer::BatchIndex index(&app->pool());
   youma::rules::RulesEngine rules(&app->pool(), {});
   youma::common::KeysetRegistry registry(server.dir() + "/keysets", server.master_key());

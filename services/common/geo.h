@@ -7,6 +7,9 @@
 
 namespace youma::common {
 
+// Apps send 0, 0 for a scan without a location (WeChat's location refused).
+inline bool Located(double lat, double lng) { return lat != 0 || lng != 0; }
+
 inline double DistanceKm(double lat1_deg, double lng1_deg, double lat2_deg, double lng2_deg) {
   constexpr double kPi = 3.14159265358979323846, kEarthKm = 6371.0;
   const double lat1 = lat1_deg * kPi / 180, lat2 = lat2_deg * kPi / 180;

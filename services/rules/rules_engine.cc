@@ -459,7 +459,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                             " new accounts from one IP address in an hour");
     }
   }
-  if (lim.max_travel_kmh() > 0 && (req.latitude() != 0 || req.longitude() != 0)) {
+  if (lim.max_travel_kmh() > 0 && common::Located(req.latitude(), req.longitude())) {
     auto get = PrepareText(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
     get->setString(1, facts.brand);
     get->setString(2, req.user_id());

@@ -63,7 +63,6 @@ struct NewStore {
   std::string withhold_reason;
 };
 
-// One genuine scan, as the rules see it.
 // The awards a group's codes already have in the campaigns live when the
 // group began (from PrefetchAwards), and those the group makes as it goes.
 struct GroupAwards {
@@ -71,6 +70,7 @@ struct GroupAwards {
   std::set<std::tuple<uint64_t, uint64_t, int>> awarded;  // (campaign, code, role)
 };
 
+// One genuine scan, as the rules see it.
 struct ScanFacts {
   std::string brand;
   uint64_t code_id = 0;

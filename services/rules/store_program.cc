@@ -22,6 +22,7 @@ namespace youma::rules {
 namespace {
 
 using common::DistanceKm;
+using common::Located;
 using common::SqlTime;
 using storage::Prepare;
 
@@ -58,8 +59,6 @@ absl::Status CheckRegister(const youma::v1::RegisterStoreRequest& r) {
   }
   return absl::OkStatus();
 }
-
-bool Located(double lat, double lng) { return lat != 0 || lng != 0; }
 
 absl::StatusOr<youma::v1::StorePolicy> LoadPolicy(sql::Connection& c, const std::string& brand) {
   youma::v1::StorePolicy policy;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/geo.h"
 
 namespace youma::storage {
 
@@ -68,8 +69,8 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
 }
 
 namespace {
-// Apps send 0, 0 when they have no location.
-bool Located(double latitude, double longitude) { return latitude != 0 || longitude != 0; }
+
+using common::Located;
 
 template <typename Statement>
 void BindLocation(Statement& st, int index, double latitude, double longitude) {
@@ -90,7 +91,6 @@ std::unique_ptr<sql::PreparedStatement> Prepare(sql::Connection& c, const std::s
 void SetLocation(sql::PreparedStatement& st, int index, double latitude, double longitude) {
   BindLocation(st, index, latitude, longitude);
 }
-
 
 void SetLocation(TextStatement& st, int index, double latitude, double longitude) {
   BindLocation(st, index, latitude, longitude);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/common/csv.h"
+#include "services/common/geo.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 #include "services/web/scan_page.h"
@@ -345,7 +346,7 @@ void WebFront::ScanPage(const httplib::Request& req, httplib::Response& res, con
   double lat = 0, lng = 0;
   const bool located = absl::SimpleAtod(req.get_param_value("lat"), &lat) &&
                        absl::SimpleAtod(req.get_param_value("lng"), &lng) && lat >= -90 && lat <= 90 &&
-                       lng >= -180 && lng <= 180 && (lat != 0 || lng != 0);
+                       lng >= -180 && lng <= 180 && common::Located(lat, lng);
   if (located) {  // kept with the scan (impossible travel, store evidence)
     scan.set_latitude(lat);
     scan.set_longitude(lng);
