@@ -12,7 +12,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "absl/time/time.h"
 
 #include "codegen/code_format.h"
 #include "codegen/keyset.h"
@@ -112,9 +115,12 @@ std::vector<youma::v1::Code> StreamAll(const TestClient& client, uint64_t batch_
                                        grpc::Status* status = nullptr);
 
 // Creates a batch or fails the test.
+// `active_since`, when given, makes the batch AT_TIME, active from then
+// (a time in the past lets scans carry past times).
 youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, int64_t quantity,
                            uint32_t set_size = 0,
                            youma::v1::ActivationPolicy activation =
-                               youma::v1::ACTIVATION_POLICY_IMMEDIATE);
+                               youma::v1::ACTIVATION_POLICY_IMMEDIATE,
+                           std::optional<absl::Time> active_since = std::nullopt);
 
 }  // namespace youma::testing

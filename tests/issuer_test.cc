@@ -103,6 +103,8 @@ TEST_CASE("bad batch requests get the exact status and write nothing") {
   req = BatchRequest("bad-6");
   req.set_activation(youma::v1::ACTIVATION_POLICY_AT_TIME);  // no time
   CHECK(code(req) == grpc::INVALID_ARGUMENT);
+  req.mutable_activate_time()->set_seconds(253402300800);  // 10000-01-01: past what DATETIME holds
+  CHECK(code(req) == grpc::INVALID_ARGUMENT);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM batches") == before);
 }
 
@@ -259,6 +261,14 @@ TEST_CASE("ranges freeze, revoke and activate with reasons; revoked codes stay r
   req.set_last_code_id(b.first_code_id() + 100);  // one past the batch
   req.set_reason("x");
   CHECK(f.alpha.Call(&Stub::FreezeRange, req, &change).error_code() == grpc::OUT_OF_RANGE);
+  // An activation time no DATETIME holds is refused by name, and nothing is written.
+  const int64_t changes = f.server.QueryInt("SELECT COUNT(*) FROM range_changes");
+  req.set_last_code_id(b.first_code_id() + 29);
+  req.mutable_effective_time()->set_seconds(-1);
+  const grpc::Status early = f.alpha.Call(&Stub::ActivateRange, req, &change);
+  CHECK(early.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(early.error_message().find("effective_time") != std::string::npos);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM range_changes") == changes);
 }
 
 TEST_CASE("aggregation links bottles to cases in one transaction and refuses line errors") {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ using ScanStub = youma::v1::ScanService::Stub;
 using RulesStub = youma::v1::RulesService::Stub;
 
 inline std::atomic<int> g_scan_counter{0};
+
+// A name no other test or run uses (users, owners).
+inline std::string Unique(const std::string& prefix) {
+  return absl::StrCat(prefix, "-", ::getpid(), "-", g_scan_counter++);
+}
 
 inline ScanRequest Req(const std::string& code, youma::v1::ScanRole role = youma::v1::SCAN_ROLE_CONSUMER,
                 const std::string& user = "openid-1", const std::string& region = "440106",
@@ -70,14 +76,19 @@ struct Fixture {
   Fixture() { server.EnsureProduct("alpha"); }
 
   // Codes of a new batch of product `gtin` (made if missing).
+  // `active_since`, when given: active from then, not from now.
   std::vector<youma::v1::Code> CodesOf(const std::string& gtin, youma::v1::BatchKind kind, int n,
-                                       uint32_t set_size = 0) {
+                                       uint32_t set_size = 0, std::optional<absl::Time> active_since = std::nullopt) {
     server.EnsureProduct("alpha", gtin);
     youma::v1::CreateBatchRequest req;
     req.set_gtin(gtin);
     req.set_kind(kind);
     req.set_quantity(n);
     req.set_set_size(set_size);
+    if (active_since.has_value()) {
+      req.set_activation(youma::v1::ACTIVATION_POLICY_AT_TIME);
+      *req.mutable_activate_time() = common::ToProtoTime(*active_since);
+    }
     req.set_request_id(absl::StrCat("codes-of-", gtin, "-", ::getpid(), "-", g_scan_counter++));
     youma::v1::Batch batch;
     const grpc::Status st = factory.Call(&IssuerStub::CreateBatch, req, &batch);
@@ -100,8 +111,9 @@ struct Fixture {
   }
 
   std::vector<youma::v1::Code> Codes(youma::v1::BatchKind kind, int n, uint32_t set_size = 0,
-                                     youma::v1::ActivationPolicy a = youma::v1::ACTIVATION_POLICY_IMMEDIATE) {
-    return StreamAll(factory, MakeBatch(factory, kind, n, set_size, a).batch_id());
+                                     youma::v1::ActivationPolicy a = youma::v1::ACTIVATION_POLICY_IMMEDIATE,
+                                     std::optional<absl::Time> active_since = std::nullopt) {
+    return StreamAll(factory, MakeBatch(factory, kind, n, set_size, a, active_since).batch_id());
   }
 };
 

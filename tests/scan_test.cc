@@ -152,6 +152,48 @@ TEST_CASE("bad scan requests get INVALID_ARGUMENT; other tokens are refused") {
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 0);
 }
 
+TEST_CASE("a scan's own time: up to 5 minutes ahead and 30 days back; anything else is refused, not recorded") {
+  Fixture f;
+  const absl::Time now = absl::Now();
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 2, 0, youma::v1::ACTIVATION_POLICY_AT_TIME,
+                             now - absl::Hours(24 * 40));
+  auto refused = [&](google::protobuf::Timestamp t) {
+    ScanRequest r = Req(codes[0].url());
+    *r.mutable_scan_time() = t;
+    ScanAnswer a;
+    const grpc::Status st = f.scanner.Call(&ScanStub::Scan, r, &a);
+    CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
+    return st.error_message();
+  };
+  CHECK(refused(common::ToProtoTime(now + absl::Hours(1))).find("ahead of the server's clock") != std::string::npos);
+  CHECK(refused(common::ToProtoTime(now - absl::Hours(24 * 31))).find("more than 30 days ago") != std::string::npos);
+  google::protobuf::Timestamp far;
+  far.set_seconds(253402300800);  // 10000-01-01: no DATETIME holds it
+  CHECK(refused(far).find("9999-12-31") != std::string::npos);
+  google::protobuf::Timestamp bad_nanos = common::ToProtoTime(now);
+  bad_nanos.set_nanos(-1);
+  CHECK(refused(bad_nanos).find("nanos") != std::string::npos);
+  // On a stream, a refused scan answers alone; the scans beside it are recorded.
+  std::vector<ScanRequest> stream = {Req(codes[1].url()), Req(codes[1].url()), Req(codes[1].url())};
+  *stream[1].mutable_scan_time() = far;
+  std::map<std::string, ScanAnswer> by_id;
+  for (const ScanAnswer& a : StreamScanAll(f.scanner, stream)) by_id[a.client_scan_id()] = a;
+  CHECK(by_id[stream[0].client_scan_id()].verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(by_id[stream[1].client_scan_id()].error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(by_id[stream[2].client_scan_id()].verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 2);
+  // Within bounds: recorded with its own time, and the history shows it.
+  ScanRequest late = Req(codes[0].url());
+  const absl::Time two_days_ago = absl::FromUnixSeconds(absl::ToUnixSeconds(now - absl::Hours(48)));
+  *late.mutable_scan_time() = common::ToProtoTime(two_days_ago);
+  const ScanAnswer a = MustScan(f.scanner, late);
+  CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(a.history().first_scan_time().seconds() == absl::ToUnixSeconds(two_days_ago));
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id(),
+                                       " AND scan_time = '", common::SqlTime(two_days_ago), "'")) == 1);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
+}
+
 TEST_CASE("revoked, frozen and not yet active codes say so and win nothing") {
   Fixture f;
   const auto b = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 10);
@@ -196,6 +238,11 @@ TEST_CASE("campaign validation: prize cap, odds, budget, and changes after launc
   second->set_probability_ppm(500'000);
   CHECK(create(spec).error_code() == grpc::INVALID_ARGUMENT);  // 1.1 in all
   CHECK(create(Spec(99, 100, 1000)).error_code() == grpc::INVALID_ARGUMENT);  // budget below prize
+  spec = Spec(10000, 100, 1000);
+  spec.mutable_end_time()->set_seconds(253402300800);  // 10000-01-01
+  st = create(spec);
+  CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(st.error_message().find("end_time") != std::string::npos);
   TestClient auditor = f.server.Connect("alpha", youma::v1::ROLE_AUDITOR);
   youma::v1::CreateCampaignRequest req;
   *req.mutable_spec() = Spec(1000, 100, 1000);
@@ -264,6 +311,58 @@ TEST_CASE("a winning code is paid once per campaign and role, with an idempotent
   CHECK(late.rewards().empty());
   REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
   CHECK(status.seed_hex().size() == 64);
+}
+
+TEST_CASE("the per-user daily limit counts China days; a tier's cap gives out exactly its count") {
+  Fixture f;
+  // Two days ago in China, 23:00 to 00:10: the same UTC day (15:00 to 16:10).
+  const absl::TimeZone china = common::ChinaTime();
+  const absl::CivilDay day = absl::ToCivilDay(absl::Now() - absl::Hours(48), china);
+  auto at = [&](absl::CivilDay d, int hour, int minute) {
+    return absl::FromCivil(absl::CivilMinute(d.year(), d.month(), d.day(), hour, minute), china);
+  };
+  const auto codes = f.CodesOf("00000000000079", youma::v1::BATCH_KIND_BOTTLE, 6, 0,
+                               absl::Now() - absl::Hours(24 * 4));
+  auto spec = Spec(1'000'000, 100, 1'000'000);  // every scan wins 1 yuan
+  spec.set_gtins(0, "00000000000079");
+  spec.set_per_user_daily_limit(2);
+  *spec.mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(24 * 4));
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  auto scan = [&](const youma::v1::Code& code, const std::string& user, absl::Time when) {
+    ScanRequest r = Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, user);
+    *r.mutable_scan_time() = common::ToProtoTime(when);
+    return MustScan(f.scanner, r);
+  };
+  const std::string user = Unique("daily");
+  CHECK(scan(codes[0], user, at(day, 23, 0)).rewards_size() == 1);
+  CHECK(scan(codes[1], user, at(day, 23, 10)).rewards_size() == 1);
+  const ScanAnswer third = scan(codes[2], user, at(day, 23, 20));
+  CHECK(third.rewards().empty());
+  CHECK(third.no_reward_reason() == "daily limit reached (2 prizes per user per day)");
+  CHECK(scan(codes[3], Unique("other"), at(day, 23, 30)).rewards_size() == 1);  // another user
+  CHECK(scan(codes[4], user, at(day + 1, 0, 10)).rewards_size() == 1);          // the next China day
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", c.campaign_id())) == 4);
+  End(f.admin, c.campaign_id());
+
+  // A tier of 2 prizes that everyone would win: the third winner is told they are gone.
+  const auto capped = f.CodesOf("00000000000086", youma::v1::BATCH_KIND_BOTTLE, 3);
+  auto cap_spec = Spec(1'000'000, 100, 1'000'000);
+  cap_spec.set_gtins(0, "00000000000086");
+  cap_spec.mutable_tiers(0)->set_max_count(2);
+  const youma::v1::Campaign cc = Launch(f.admin, cap_spec);
+  int won = 0;
+  for (int i = 0; i < 2; ++i) won += MustScan(f.scanner, Req(capped[i].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u"))).rewards_size();
+  CHECK(won == 2);
+  const ScanAnswer late = MustScan(f.scanner, Req(capped[2].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u")));
+  CHECK(late.rewards().empty());
+  CHECK(late.no_reward_reason() == "all 2 'red packet' prizes are given out");
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(cc.campaign_id());
+  youma::v1::Campaign status;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
+  CHECK(status.tiers(0).awarded() == 2);
+  CHECK(status.spent_fen() == 200);
+  End(f.admin, cc.campaign_id());
 }
 
 TEST_CASE("a code scanned twice in one group commit wins once; the second scan sees the first's award") {

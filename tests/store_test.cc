@@ -12,8 +12,6 @@ using StoreStub = youma::v1::StoreService::Stub;
 using youma::v1::RegisterStoreRequest;
 using youma::v1::RegisterStoreResponse;
 
-std::string Unique(const std::string& prefix) { return absl::StrCat(prefix, "-", ::getpid(), "-", g_scan_counter++); }
-
 RegisterStoreRequest Store(const std::string& owner, double lat = 23.1291, double lng = 113.2644,
                            const std::string& device = "") {
   RegisterStoreRequest r;
@@ -316,7 +314,10 @@ TEST_CASE("bottles the line linked to a case follow that case to the store that 
 
 TEST_CASE("a store is verified by genuine cases opened in its city over days; a fake store is flagged with reasons") {
   Fixture f;
-  const auto codes = f.Codes(youma::v1::BATCH_KIND_CASE, 6);
+  // Active since three days ago: the real store's first day is yesterday.
+  const absl::Time now = absl::Now();
+  const auto codes =
+      f.Codes(youma::v1::BATCH_KIND_CASE, 6, 0, youma::v1::ACTIVATION_POLICY_AT_TIME, now - absl::Hours(72));
   const std::string real_owner = Unique("real"), fake_owner = Unique("fake");
   const uint64_t real = MustRegister(f.scanner, Store(real_owner, 23.0601, 113.3901)).store().store_id();
   const uint64_t fake = MustRegister(f.scanner, Store(fake_owner, 23.2, 113.3)).store().store_id();
@@ -325,15 +326,14 @@ TEST_CASE("a store is verified by genuine cases opened in its city over days; a 
     ScanRequest r = Req(c.url(), youma::v1::SCAN_ROLE_STORE_OWNER, owner, region);
     r.set_latitude(lat);
     r.set_longitude(lng);
-    *r.mutable_scan_time() = common::ToProtoTime(absl::Now() + later);
+    *r.mutable_scan_time() = common::ToProtoTime(now + later);
     CHECK(MustScan(f.scanner, r).store().opened_now());
   };
-  // Codes are active from their batch's creation: the second day is tomorrow.
-  open(codes[0], real_owner, "440106", 23.0602, 113.3902, absl::ZeroDuration());
+  open(codes[0], real_owner, "440106", 23.0602, 113.3902, -absl::Hours(25));
   CHECK(MustGet(f.scanner, real).verification() == youma::v1::STORE_VERIFICATION_UNVERIFIED);
-  open(codes[1], real_owner, "440104", 23.13, 113.27, absl::ZeroDuration());
+  open(codes[1], real_owner, "440104", 23.13, 113.27, -absl::Hours(25));
   CHECK(MustGet(f.scanner, real).verification_reason().find("on 1 day") != std::string::npos);
-  open(codes[2], real_owner, "440106", 23.0601, 113.3901, absl::Hours(25));
+  open(codes[2], real_owner, "440106", 23.0601, 113.3901, absl::ZeroDuration());
   const youma::v1::Store r = MustGet(f.scanner, real);
   CHECK(r.verification() == youma::v1::STORE_VERIFICATION_VERIFIED);
   CHECK(r.verification_reason().find("3 genuine cases") != std::string::npos);

@@ -114,8 +114,13 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
 
 absl::StatusOr<youma::v1::CounterfeitMapResponse> Auditor::CounterfeitMap(
     const std::string& brand, const youma::v1::CounterfeitMapRequest& req) {
-  const absl::Time from = req.has_from_time() ? common::FromProtoTime(req.from_time()) : absl::UnixEpoch();
-  const absl::Time to = req.has_to_time() ? common::FromProtoTime(req.to_time()) : absl::Now() + absl::Hours(1);
+  absl::Time from = absl::UnixEpoch(), to = absl::Now() + absl::Hours(1);
+  if (req.has_from_time()) {
+    YOUMA_ASSIGN_OR_RETURN(from, common::RequestTime(req.from_time(), "from_time"));
+  }
+  if (req.has_to_time()) {
+    YOUMA_ASSIGN_OR_RETURN(to, common::RequestTime(req.to_time(), "to_time"));
+  }
   if (to <= from) return absl::InvalidArgumentError("to_time must be after from_time");
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::CounterfeitMapResponse> {
     auto st = Prepare(c,

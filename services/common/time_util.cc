@@ -1,5 +1,6 @@
 #include "services/common/time_util.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 
 namespace youma::common {
@@ -14,6 +15,21 @@ google::protobuf::Timestamp ToProtoTime(absl::Time t) {
 
 absl::Time FromProtoTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+absl::StatusOr<absl::Time> RequestTime(const google::protobuf::Timestamp& ts, absl::string_view field) {
+  // 9999-12-31 23:59:59 UTC, the last second DATETIME holds.
+  constexpr int64_t kLastSecond = 253402300799;
+  if (ts.nanos() < 0 || ts.nanos() > 999'999'999) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has nanos ", ts.nanos(), ": a Timestamp's nanos are 0 to 999,999,999"));
+  }
+  if (ts.seconds() < 0 || ts.seconds() > kLastSecond) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is ", ts.seconds(),
+                                                   " seconds from 1970: times must fall between "
+                                                   "1970-01-01 and 9999-12-31 UTC"));
+  }
+  return FromProtoTime(ts);
 }
 
 namespace {

@@ -5,12 +5,18 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace youma::common {
 
 google::protobuf::Timestamp ToProtoTime(absl::Time t);
 absl::Time FromProtoTime(const google::protobuf::Timestamp& ts);
+// A time a caller sent, checked before anything is written with it: a valid
+// Timestamp (nanos in [0, 1e9)) between 1970-01-01 and 9999-12-31 UTC, what a
+// DATETIME column holds. INVALID_ARGUMENT names `field` and the time.
+absl::StatusOr<absl::Time> RequestTime(const google::protobuf::Timestamp& ts, absl::string_view field);
 // "2026-11-24 12:00:00.123456", UTC.
 std::string SqlTime(absl::Time t);
 absl::Time ParseSqlTime(const std::string& text);

@@ -440,6 +440,7 @@ absl::StatusOr<youma::v1::Batch> Issuer::CreateBatch(const std::string& brand,
     if (!req.has_activate_time()) {
       return absl::InvalidArgumentError("activation AT_TIME needs activate_time");
     }
+    YOUMA_RETURN_IF_ERROR(common::RequestTime(req.activate_time(), "activate_time").status());
   } else if (req.has_activate_time()) {
     return absl::InvalidArgumentError("activate_time is only for activation AT_TIME");
   }
@@ -715,10 +716,12 @@ absl::StatusOr<youma::v1::RangeChange> Issuer::ChangeRange(
       action == youma::v1::RANGE_ACTION_FREEZE || action == youma::v1::RANGE_ACTION_REVOKE;
   YOUMA_RETURN_IF_ERROR(CheckText("reason", req.reason(), 500, needs_reason));
   const absl::Time now = absl::Now();
-  const absl::Time effective =
-      req.has_effective_time() ? common::FromProtoTime(req.effective_time()) : now;
-  if (action != youma::v1::RANGE_ACTION_ACTIVATE && req.has_effective_time()) {
-    return absl::InvalidArgumentError("effective_time is only for ActivateRange");
+  absl::Time effective = now;
+  if (req.has_effective_time()) {
+    if (action != youma::v1::RANGE_ACTION_ACTIVATE) {
+      return absl::InvalidArgumentError("effective_time is only for ActivateRange");
+    }
+    YOUMA_ASSIGN_OR_RETURN(effective, common::RequestTime(req.effective_time(), "effective_time"));
   }
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::RangeChange> {
     if (action == youma::v1::RANGE_ACTION_ACTIVATE || action == youma::v1::RANGE_ACTION_UNFREEZE) {
@@ -1026,7 +1029,10 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
   if (!problems.empty()) return problems.ToStatus("shipment");
 
   const absl::Time now = absl::Now();
-  const absl::Time ship_time = req.has_ship_time() ? common::FromProtoTime(req.ship_time()) : now;
+  absl::Time ship_time = now;
+  if (req.has_ship_time()) {
+    YOUMA_ASSIGN_OR_RETURN(ship_time, common::RequestTime(req.ship_time(), "ship_time"));
+  }
   auto result = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
     if (!req.request_id().empty()) {
       auto st = Prepare(c, "SELECT shipment_id FROM shipments WHERE brand = ? AND request_id = ?");

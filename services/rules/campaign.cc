@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 #include "services/issuer/issuer.h"
 
@@ -80,10 +81,10 @@ absl::Status ValidateCampaign(const youma::v1::CampaignSpec& spec) {
       lim.max_bottles_per_user_per_case() < 0 || lim.max_new_accounts_per_ip_per_hour() < 0) {
     return Invalid("fraud limits must not be negative (0 means no limit)");
   }
-  if (!spec.has_start_time() || !spec.has_end_time() ||
-      common::FromProtoTime(spec.end_time()) <= common::FromProtoTime(spec.start_time())) {
-    return Invalid("a campaign needs a start_time before its end_time");
-  }
+  if (!spec.has_start_time() || !spec.has_end_time()) return Invalid("a campaign needs a start_time and an end_time");
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time start, common::RequestTime(spec.start_time(), "start_time"));
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time end, common::RequestTime(spec.end_time(), "end_time"));
+  if (end <= start) return Invalid("a campaign needs a start_time before its end_time");
   for (const auto& r : spec.roles()) {
     if (r == youma::v1::SCAN_ROLE_UNSPECIFIED || !youma::v1::ScanRole_IsValid(r)) {
       return Invalid("unknown role in the campaign's roles");

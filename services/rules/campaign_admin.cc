@@ -272,6 +272,13 @@ absl::StatusOr<youma::v1::DrawAudit> CampaignAdmin::VerifyDraws(const std::strin
 
 absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFlags(
     const std::string& brand, const youma::v1::ListDiversionFlagsRequest& req) {
+  absl::Time from, to;
+  if (req.has_from_time()) {
+    YOUMA_ASSIGN_OR_RETURN(from, common::RequestTime(req.from_time(), "from_time"));
+  }
+  if (req.has_to_time()) {
+    YOUMA_ASSIGN_OR_RETURN(to, common::RequestTime(req.to_time(), "to_time"));
+  }
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ListDiversionFlagsResponse> {
     std::string sql = "SELECT * FROM diversion_flags WHERE brand = ?";
     if (!req.dealer_id().empty()) sql += " AND dealer_id = ?";
@@ -282,8 +289,8 @@ absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFl
     int i = 1;
     st->setString(i++, brand);
     if (!req.dealer_id().empty()) st->setString(i++, req.dealer_id());
-    if (req.has_from_time()) st->setString(i++, SqlTime(common::FromProtoTime(req.from_time())));
-    if (req.has_to_time()) st->setString(i++, SqlTime(common::FromProtoTime(req.to_time())));
+    if (req.has_from_time()) st->setString(i++, SqlTime(from));
+    if (req.has_to_time()) st->setString(i++, SqlTime(to));
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
     youma::v1::ListDiversionFlagsResponse out;
     while (rs->next()) {

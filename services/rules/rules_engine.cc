@@ -535,7 +535,8 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
       return absl::OkStatus();
     }
   }
-  const std::string day = absl::FormatTime("%Y-%m-%d", facts.scan_time, absl::UTCTimeZone());
+  // Days are China days, as for the fraud limits and the payer's daily caps.
+  const std::string day = ChinaDay(facts.scan_time);
   if (l.spec.per_user_daily_limit() > 0) {
     auto st = PrepareText(c, "SELECT awards FROM user_daily_awards WHERE campaign_id = ? AND user_id = ? "
                          "AND day = ? FOR UPDATE");

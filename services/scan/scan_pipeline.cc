@@ -18,7 +18,15 @@ namespace {
 
 using storage::Prepare;
 
-absl::Status ValidateRequest(const youma::v1::ScanRequest& r) {
+// How far a scan's own time may be from the server's clock: a little ahead
+// (phones' clocks drift), and back as far as an inspection app that was
+// offline may bring scans in late. Anything else would let a client choose
+// the day its fraud limits count, or scan a code before its activation.
+constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
+constexpr absl::Duration kMaxScanAge = absl::Hours(24 * 30);
+
+// Checks a scan request; `scan_time` is when the scan happened.
+absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, absl::Time* scan_time) {
   if (r.client_scan_id().empty() || r.client_scan_id().size() > 128) {
     return absl::InvalidArgumentError(
         "client_scan_id is required (1 to 128 bytes): it makes retries safe");
@@ -49,6 +57,21 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r) {
                                                    " are not a position: degrees in [-90, 90] and [-180, 180]"));
   }
   if (r.code().empty()) return absl::InvalidArgumentError("code is required: the scanned URL or token");
+  *scan_time = now;
+  if (r.has_scan_time()) {
+    YOUMA_ASSIGN_OR_RETURN(*scan_time, common::RequestTime(r.scan_time(), "scan_time"));
+    if (*scan_time > now + kMaxClockSkew) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scan_time ", absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()), " is ",
+          absl::FormatDuration(absl::Trunc(*scan_time - now, absl::Seconds(1))),
+          " ahead of the server's clock (at most 5m allowed): send when the code was scanned, or leave it unset"));
+    }
+    if (*scan_time < now - kMaxScanAge) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scan_time ", absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()),
+          " is more than 30 days ago: scans are recorded within 30 days of being made"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -142,7 +165,8 @@ ScanPipeline::~ScanPipeline() {
 }
 
 void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done) {
-  if (absl::Status st = ValidateRequest(request); !st.ok()) {
+  absl::Time scan_time;
+  if (absl::Status st = ValidateRequest(request, absl::Now(), &scan_time); !st.ok()) {
     done(st);
     return;
   }
@@ -181,7 +205,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
   p.code_id = v.code_id;
   p.batch = *batch;
   p.is_case = batch->IsCase(v.code_id);
-  p.scan_time = request.has_scan_time() ? common::FromProtoTime(request.scan_time()) : absl::Now();
+  p.scan_time = scan_time;
   p.done = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
