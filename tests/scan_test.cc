@@ -399,8 +399,8 @@ TEST_CASE("a code scanned twice in one group commit wins once; the second scan s
 
 TEST_CASE("64 concurrent clients never overspend a small budget, with retries mixed in") {
   Fixture f;
-  const auto codes = f.CodesOf("00000000000024", youma::v1::BATCH_KIND_BOTTLE, 400);
-  auto spec = Spec(5000, 100, 1'000'000);  // 50 prizes of 1 yuan, demand 400
+  const auto codes = f.CodesOf("00000000000024", youma::v1::BATCH_KIND_BOTTLE, 401);
+  auto spec = Spec(5000, 100, 1'000'000);  // 50 prizes of 1 yuan, demand 400 (one code kept for later)
   spec.set_gtins(0, "00000000000024");
   const youma::v1::Campaign c = Launch(f.admin, spec);
   std::atomic<int> next{0}, errors{0}, paid{0};
@@ -439,8 +439,11 @@ TEST_CASE("64 concurrent clients never overspend a small budget, with retries mi
   REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
   CHECK(status.budget_exhausted());
   CHECK(status.left_fen() == 0);
-  const ScanAnswer after = MustScan(f.scanner, Req(codes[0].url(), youma::v1::SCAN_ROLE_CONSUMER, "late"));
+  // A code never scanned, which would win: the answer says why it does not.
+  const ScanAnswer after = MustScan(f.scanner, Req(codes[400].url(), youma::v1::SCAN_ROLE_CONSUMER, "late"));
   CHECK(after.rewards().empty());
+  CHECK(after.no_reward_reason() == "the campaign's budget is used up");
+  CHECK(after.message().find("You won") == std::string::npos);
   End(f.admin, c.campaign_id());
 }
 
