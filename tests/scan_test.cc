@@ -550,6 +550,18 @@ TEST_CASE("diversion: a store owner's case scan out of territory flags at once; 
   CHECK(flags.flags(1).rule() == "consumers_out_of_territory");
   CHECK(flags.flags(1).parameters().find("min_users=2") != std::string::npos);
   CHECK(flags.flags(1).evidence_size() == 2);
+  // By period: the last hour holds both; from an hour on, none yet.
+  youma::v1::ListDiversionFlagsRequest period = list;
+  *period.mutable_from_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));
+  *period.mutable_to_time() = common::ToProtoTime(absl::Now() + absl::Minutes(1));
+  REQUIRE(f.admin.Call(&RulesStub::ListDiversionFlags, period, &flags).ok());
+  CHECK(flags.flags_size() == 2);
+  *period.mutable_from_time() = common::ToProtoTime(absl::Now() + absl::Hours(1));
+  period.clear_to_time();
+  REQUIRE(f.admin.Call(&RulesStub::ListDiversionFlags, period, &flags).ok());
+  CHECK(flags.flags_size() == 0);
+  period.mutable_to_time()->set_seconds(253402300800);  // 10000-01-01
+  CHECK(f.admin.Call(&RulesStub::ListDiversionFlags, period, &flags).error_code() == grpc::INVALID_ARGUMENT);
   // Another brand's auditor sees none of it.
   TestClient beta = f.server.Connect("beta", youma::v1::ROLE_AUDITOR);
   youma::v1::ListDiversionFlagsRequest beta_list;
