@@ -76,6 +76,29 @@ TEST_CASE("scan fields with quotes, backslashes and non-ASCII text are recorded 
   CHECK(column("COUNT(*)") == "1");
 }
 
+TEST_CASE("a client scan id ending in a space is refused: the database would take it for the id without") {
+  // MariaDB compares VARCHAR keys ignoring trailing spaces, so "id " would hit
+  // "id"'s row while the pipeline looked for "id " and the whole group failed.
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 2);
+  ScanRequest first = Req(codes[0].url());
+  MustScan(f.scanner, first);
+  ScanRequest spaced = Req(codes[0].url());
+  spaced.set_client_scan_id(first.client_scan_id() + " ");
+  const std::vector<ScanAnswer> answers = StreamScanAll(f.scanner, {spaced, Req(codes[1].url())});
+  REQUIRE(answers.size() == 2);
+  for (const ScanAnswer& a : answers) {
+    if (a.client_scan_id() == spaced.client_scan_id()) {
+      CHECK(a.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK(a.error_message().find("space") != std::string::npos);
+    } else {
+      CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+    }
+  }
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 1);
+}
+
 TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only counts") {
   Fixture f;
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);

@@ -31,6 +31,10 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, ab
     return absl::InvalidArgumentError(
         "client_scan_id is required (1 to 128 bytes): it makes retries safe");
   }
+  // MariaDB compares keys without trailing spaces: "id " is the row of "id".
+  if (r.client_scan_id().back() == ' ') {
+    return absl::InvalidArgumentError("client_scan_id must not end in a space (it would match the id without it)");
+  }
   if (r.role() == youma::v1::SCAN_ROLE_UNSPECIFIED || !youma::v1::ScanRole_IsValid(r.role())) {
     return absl::InvalidArgumentError("role must be CONSUMER, STORE_OWNER or DEALER_INSPECTION");
   }
