@@ -2,6 +2,7 @@
 // real gRPC clients.
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -97,6 +98,51 @@ TEST_CASE("a client scan id ending in a space is refused: the database would tak
   }
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 1);
+}
+
+TEST_CASE("a scan the database refuses fails alone; the scans grouped with it are recorded") {
+  // A trigger makes MariaDB refuse one scan's row, as it would a value it
+  // cannot store: that scan's group fails, and the pipeline splits it.
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 12);
+  const std::string poison = Unique("poison");
+  auto execute = [&](const std::string& sql) {
+    REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& conn) -> absl::Status {
+      storage::Execute(conn, sql);
+      return absl::OkStatus();
+    }));
+  };
+  execute(absl::StrCat("CREATE TRIGGER test_refuse_scan BEFORE INSERT ON scans FOR EACH ROW BEGIN "
+                       "IF NEW.client_scan_id = '", poison, "' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = "
+                       "'refused by the test trigger'; END IF; END"));
+  struct DropTrigger {
+    std::function<void()> drop;
+    ~DropTrigger() { drop(); }
+  } guard{[&] {  // no REQUIRE in a destructor: the other tests' scans would fail anyway
+    (void)f.server.app().pool().WithConnection([](sql::Connection& conn) -> absl::Status {
+      storage::Execute(conn, "DROP TRIGGER IF EXISTS test_refuse_scan");
+      return absl::OkStatus();
+    });
+  }};
+  std::vector<ScanRequest> requests;
+  for (const auto& code : codes) requests.push_back(Req(code.url()));
+  requests[5].set_client_scan_id(poison);
+  int recorded = 0;
+  for (const ScanAnswer& a : StreamScanAll(f.scanner, requests)) {
+    if (a.client_scan_id() == poison) {
+      CHECK(a.error_code() == grpc::INTERNAL);
+      CHECK(a.error_message().find("refused by the test trigger") != std::string::npos);
+    } else {
+      CHECK(a.error_code() == 0);
+      recorded += a.verdict() == youma::v1::SCAN_VERDICT_GENUINE;
+    }
+  }
+  CHECK(recorded == 11);
+  std::string ids;
+  for (const auto& code : codes) absl::StrAppend(&ids, ids.empty() ? "" : ",", code.code_id());
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id IN (", ids, ")")) == 11);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM code_scans WHERE code_id IN (", ids, ")")) == 11);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '", poison, "'")) == 0);
 }
 
 TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only counts") {

@@ -230,41 +230,61 @@ void ScanPipeline::Writer() {
         queue_.pop_front();
       }
     }
-    absl::Status st;
-    // Retried scans (a client scan id already recorded) are rare: the first
-    // attempt does not look for them, and a duplicate scan id fails its INSERT
-    // and sends the group round again, looking this time.
-    bool find_retries = false;
-    for (int attempt = 0; attempt < 30; ++attempt) {
-      for (Pending& p : group) {
-        p.answer.Clear();
-        p.duplicate = false;
-      }
-      st = CommitGroup(group, find_retries);
-      if (absl::IsAlreadyExists(st) && !find_retries) {
-        find_retries = true;
-        continue;
-      }
-      // A deadlock, or a retry of the same scan committed by another group
-      // meanwhile: run the group again (it will find the first answer).
-      if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
-      // Back off with jitter so the same groups do not collide again.
-      std::this_thread::sleep_for(std::chrono::microseconds(
-          (500 << std::min(attempt, 6)) + static_cast<int>(randombytes_uniform(1000))));
-    }
-    if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
-    for (Pending& p : group) {
-      if (!st.ok()) {
-        p.done(st);
-        continue;
-      }
-      if (metrics_ != nullptr && !p.duplicate) {
-        if (auto* c = metrics_->Verdict(p.answer.verdict())) c->Increment();
-        metrics_->awards.Increment(static_cast<double>(p.answer.rewards_size()));
-      }
-      p.done(std::move(p.answer));
-    }
+    CommitAndAnswer(group);
   }
+}
+
+void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
+  absl::Status st = CommitWithRetries(group);
+  // One scan the database refuses fails its whole transaction: unless the
+  // database is out of reach, each half is committed on its own, until the
+  // scan that fails is alone and the others are recorded.
+  if (!st.ok() && group.size() > 1 && !absl::IsUnavailable(st)) {
+    std::vector<Pending> second(std::make_move_iterator(group.begin() + group.size() / 2),
+                                std::make_move_iterator(group.end()));
+    group.erase(group.begin() + group.size() / 2, group.end());
+    CommitAndAnswer(group);
+    CommitAndAnswer(second);
+    return;
+  }
+  if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
+  for (Pending& p : group) {
+    if (!st.ok()) {
+      p.done(st);
+      continue;
+    }
+    if (metrics_ != nullptr && !p.duplicate) {
+      if (auto* c = metrics_->Verdict(p.answer.verdict())) c->Increment();
+      metrics_->awards.Increment(static_cast<double>(p.answer.rewards_size()));
+    }
+    p.done(std::move(p.answer));
+  }
+}
+
+absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
+  absl::Status st;
+  // Retried scans (a client scan id already recorded) are rare: the first
+  // attempt does not look for them, and a duplicate scan id fails its INSERT
+  // and sends the group round again, looking this time.
+  bool find_retries = false;
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    for (Pending& p : group) {
+      p.answer.Clear();
+      p.duplicate = false;
+    }
+    st = CommitGroup(group, find_retries);
+    if (absl::IsAlreadyExists(st) && !find_retries) {
+      find_retries = true;
+      continue;
+    }
+    // A deadlock, or a retry of the same scan committed by another group
+    // meanwhile: run the group again (it will find the first answer).
+    if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
+    // Back off with jitter so the same groups do not collide again.
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        (500 << std::min(attempt, 6)) + static_cast<int>(randombytes_uniform(1000))));
+  }
+  return st;
 }
 
 absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries) {
@@ -272,7 +292,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     // 1. Retries: a client scan id seen before gets its first answer.
     std::map<std::pair<std::string, std::string>, Pending*> firsts;
     std::map<std::string, std::vector<Pending*>> by_brand;
-    // Looked up only when an insert said a scan id exists (see Writer).
+    // Looked up only when an insert said a scan id exists (see CommitWithRetries).
     if (find_retries) {
       for (Pending& p : group) by_brand[p.brand].push_back(&p);
     }

@@ -96,6 +96,10 @@ class ScanPipeline {
     bool duplicate = false;
   };
   void Writer();
+  // Commits the group (splitting it when one scan fails it) and answers it.
+  void CommitAndAnswer(std::vector<Pending>& group);
+  // CommitGroup, again after deadlocks and with retries looked up.
+  absl::Status CommitWithRetries(std::vector<Pending>& group);
   // One transaction for the group. `find_retries`: look up which client scan
   // ids were recorded before (else a recorded one fails with ALREADY_EXISTS).
   absl::Status CommitGroup(std::vector<Pending>& group, bool find_retries);
