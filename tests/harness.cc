@@ -165,6 +165,11 @@ std::vector<youma::v1::Code> StreamAll(const TestClient& client, uint64_t batch_
   return out;
 }
 
+void ActiveSince(youma::v1::CreateBatchRequest& req, absl::Time since) {
+  req.set_activation(youma::v1::ACTIVATION_POLICY_AT_TIME);
+  *req.mutable_activate_time() = common::ToProtoTime(since);
+}
+
 youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, int64_t quantity,
                            uint32_t set_size, youma::v1::ActivationPolicy activation,
                            std::optional<absl::Time> active_since) {
@@ -175,10 +180,7 @@ youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, 
   req.set_quantity(quantity);
   req.set_set_size(set_size);
   req.set_activation(activation);
-  if (active_since.has_value()) {
-    req.set_activation(youma::v1::ACTIVATION_POLICY_AT_TIME);
-    *req.mutable_activate_time() = common::ToProtoTime(*active_since);
-  }
+  if (active_since.has_value()) ActiveSince(req, *active_since);
   req.add_planned_territory("44");
   req.set_request_id(absl::StrCat("test-", ::getpid(), "-", counter++));
   youma::v1::Batch b;

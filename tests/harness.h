@@ -114,9 +114,12 @@ std::vector<youma::v1::Code> StreamAll(const TestClient& client, uint64_t batch_
                                        uint64_t first = 0, uint64_t last = 0,
                                        grpc::Status* status = nullptr);
 
+// Makes `req` an AT_TIME batch active from `since`.
+void ActiveSince(youma::v1::CreateBatchRequest& req, absl::Time since);
+
 // Creates a batch or fails the test.
-// `active_since`, when given, makes the batch AT_TIME, active from then
-// (a time in the past lets scans carry past times).
+// `active_since`, when given: ActiveSince (a time in the past lets scans
+// carry past times).
 youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, int64_t quantity,
                            uint32_t set_size = 0,
                            youma::v1::ActivationPolicy activation =

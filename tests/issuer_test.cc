@@ -265,9 +265,9 @@ TEST_CASE("ranges freeze, revoke and activate with reasons; revoked codes stay r
   const int64_t changes = f.server.QueryInt("SELECT COUNT(*) FROM range_changes");
   req.set_last_code_id(b.first_code_id() + 29);
   req.mutable_effective_time()->set_seconds(-1);
-  const grpc::Status early = f.alpha.Call(&Stub::ActivateRange, req, &change);
-  CHECK(early.error_code() == grpc::INVALID_ARGUMENT);
-  CHECK(early.error_message().find("effective_time") != std::string::npos);
+  const grpc::Status before_1970 = f.alpha.Call(&Stub::ActivateRange, req, &change);
+  CHECK(before_1970.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(before_1970.error_message().find("effective_time") != std::string::npos);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM range_changes") == changes);
 }
 

@@ -85,10 +85,7 @@ struct Fixture {
     req.set_kind(kind);
     req.set_quantity(n);
     req.set_set_size(set_size);
-    if (active_since.has_value()) {
-      req.set_activation(youma::v1::ACTIVATION_POLICY_AT_TIME);
-      *req.mutable_activate_time() = common::ToProtoTime(*active_since);
-    }
+    if (active_since.has_value()) ActiveSince(req, *active_since);
     req.set_request_id(absl::StrCat("codes-of-", gtin, "-", ::getpid(), "-", g_scan_counter++));
     youma::v1::Batch batch;
     const grpc::Status st = factory.Call(&IssuerStub::CreateBatch, req, &batch);

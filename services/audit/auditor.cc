@@ -114,13 +114,10 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
 
 absl::StatusOr<youma::v1::CounterfeitMapResponse> Auditor::CounterfeitMap(
     const std::string& brand, const youma::v1::CounterfeitMapRequest& req) {
-  absl::Time from = absl::UnixEpoch(), to = absl::Now() + absl::Hours(1);
-  if (req.has_from_time()) {
-    YOUMA_ASSIGN_OR_RETURN(from, common::RequestTime(req.from_time(), "from_time"));
-  }
-  if (req.has_to_time()) {
-    YOUMA_ASSIGN_OR_RETURN(to, common::RequestTime(req.to_time(), "to_time"));
-  }
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time from, common::RequestTimeOr(req.has_from_time(), req.from_time(),
+                                                                       "from_time", absl::UnixEpoch()));
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time to, common::RequestTimeOr(req.has_to_time(), req.to_time(), "to_time",
+                                                                     absl::Now() + absl::Hours(1)));
   if (to <= from) return absl::InvalidArgumentError("to_time must be after from_time");
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::CounterfeitMapResponse> {
     auto st = Prepare(c,

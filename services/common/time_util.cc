@@ -32,6 +32,12 @@ absl::StatusOr<absl::Time> RequestTime(const google::protobuf::Timestamp& ts, ab
   return FromProtoTime(ts);
 }
 
+absl::StatusOr<absl::Time> RequestTimeOr(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
+                                         absl::Time fallback) {
+  if (!given) return fallback;
+  return RequestTime(ts, field);
+}
+
 namespace {
 
 // Writes `value`'s last `digits` digits into `out`, ending at index `end`.

@@ -17,6 +17,9 @@ absl::Time FromProtoTime(const google::protobuf::Timestamp& ts);
 // Timestamp (nanos in [0, 1e9)) between 1970-01-01 and 9999-12-31 UTC, what a
 // DATETIME column holds. INVALID_ARGUMENT names `field` and the time.
 absl::StatusOr<absl::Time> RequestTime(const google::protobuf::Timestamp& ts, absl::string_view field);
+// The same for an optional field: `fallback` when the caller did not send it.
+absl::StatusOr<absl::Time> RequestTimeOr(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
+                                         absl::Time fallback);
 // "2026-11-24 12:00:00.123456", UTC.
 std::string SqlTime(absl::Time t);
 absl::Time ParseSqlTime(const std::string& text);

@@ -716,13 +716,11 @@ absl::StatusOr<youma::v1::RangeChange> Issuer::ChangeRange(
       action == youma::v1::RANGE_ACTION_FREEZE || action == youma::v1::RANGE_ACTION_REVOKE;
   YOUMA_RETURN_IF_ERROR(CheckText("reason", req.reason(), 500, needs_reason));
   const absl::Time now = absl::Now();
-  absl::Time effective = now;
-  if (req.has_effective_time()) {
-    if (action != youma::v1::RANGE_ACTION_ACTIVATE) {
-      return absl::InvalidArgumentError("effective_time is only for ActivateRange");
-    }
-    YOUMA_ASSIGN_OR_RETURN(effective, common::RequestTime(req.effective_time(), "effective_time"));
+  if (action != youma::v1::RANGE_ACTION_ACTIVATE && req.has_effective_time()) {
+    return absl::InvalidArgumentError("effective_time is only for ActivateRange");
   }
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time effective, common::RequestTimeOr(req.has_effective_time(),
+                                                                           req.effective_time(), "effective_time", now));
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::RangeChange> {
     if (action == youma::v1::RANGE_ACTION_ACTIVATE || action == youma::v1::RANGE_ACTION_UNFREEZE) {
       // Revoked codes never come back (spoiled labels, recalls).
@@ -1029,10 +1027,8 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
   if (!problems.empty()) return problems.ToStatus("shipment");
 
   const absl::Time now = absl::Now();
-  absl::Time ship_time = now;
-  if (req.has_ship_time()) {
-    YOUMA_ASSIGN_OR_RETURN(ship_time, common::RequestTime(req.ship_time(), "ship_time"));
-  }
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time ship_time,
+                         common::RequestTimeOr(req.has_ship_time(), req.ship_time(), "ship_time", now));
   auto result = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
     if (!req.request_id().empty()) {
       auto st = Prepare(c, "SELECT shipment_id FROM shipments WHERE brand = ? AND request_id = ?");

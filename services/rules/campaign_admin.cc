@@ -272,13 +272,11 @@ absl::StatusOr<youma::v1::DrawAudit> CampaignAdmin::VerifyDraws(const std::strin
 
 absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFlags(
     const std::string& brand, const youma::v1::ListDiversionFlagsRequest& req) {
-  absl::Time from, to;
-  if (req.has_from_time()) {
-    YOUMA_ASSIGN_OR_RETURN(from, common::RequestTime(req.from_time(), "from_time"));
-  }
-  if (req.has_to_time()) {
-    YOUMA_ASSIGN_OR_RETURN(to, common::RequestTime(req.to_time(), "to_time"));
-  }
+  // Unset ends are left out of the query.
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time from, common::RequestTimeOr(req.has_from_time(), req.from_time(),
+                                                                       "from_time", absl::InfinitePast()));
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time to, common::RequestTimeOr(req.has_to_time(), req.to_time(), "to_time",
+                                                                     absl::InfiniteFuture()));
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ListDiversionFlagsResponse> {
     std::string sql = "SELECT * FROM diversion_flags WHERE brand = ?";
     if (!req.dealer_id().empty()) sql += " AND dealer_id = ?";

@@ -320,10 +320,8 @@ youma::v1::StorePolicy WithDefaults(youma::v1::StorePolicy p) {
 absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
     const std::string& brand, const youma::v1::RegisterStoreRequest& req) {
   YOUMA_RETURN_IF_ERROR(CheckRegister(req));
-  absl::Time when = absl::Now();
-  if (req.has_register_time()) {
-    YOUMA_ASSIGN_OR_RETURN(when, common::RequestTime(req.register_time(), "register_time"));
-  }
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time when, common::RequestTimeOr(req.has_register_time(), req.register_time(),
+                                                                       "register_time", absl::Now()));
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::RegisterStoreResponse> {
     YOUMA_ASSIGN_OR_RETURN(const youma::v1::StorePolicy policy, LoadPolicy(c, brand));
     {
@@ -459,14 +457,10 @@ absl::StatusOr<youma::v1::LeaderboardResponse> StoreProgram::Leaderboard(const s
                                                                          const youma::v1::LeaderboardRequest& req) {
   YOUMA_RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   if (req.limit() > 100) return Invalid("limit is at most 100");
-  absl::Time to = absl::Now();
-  if (req.has_to_time()) {
-    YOUMA_ASSIGN_OR_RETURN(to, common::RequestTime(req.to_time(), "to_time"));
-  }
-  absl::Time from = to - absl::Hours(24 * 30);
-  if (req.has_from_time()) {
-    YOUMA_ASSIGN_OR_RETURN(from, common::RequestTime(req.from_time(), "from_time"));
-  }
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time to,
+                         common::RequestTimeOr(req.has_to_time(), req.to_time(), "to_time", absl::Now()));
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time from, common::RequestTimeOr(req.has_from_time(), req.from_time(),
+                                                                       "from_time", to - absl::Hours(24 * 30)));
   if (from > to) return Invalid("from_time is after to_time");
   const bool by_scans = req.order() == youma::v1::LEADERBOARD_ORDER_CONSUMER_SCANS;
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::LeaderboardResponse> {

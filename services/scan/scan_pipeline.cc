@@ -61,20 +61,18 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, ab
                                                    " are not a position: degrees in [-90, 90] and [-180, 180]"));
   }
   if (r.code().empty()) return absl::InvalidArgumentError("code is required: the scanned URL or token");
-  *scan_time = now;
-  if (r.has_scan_time()) {
-    YOUMA_ASSIGN_OR_RETURN(*scan_time, common::RequestTime(r.scan_time(), "scan_time"));
-    if (*scan_time > now + kMaxClockSkew) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scan_time ", absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()), " is ",
-          absl::FormatDuration(absl::Trunc(*scan_time - now, absl::Seconds(1))),
-          " ahead of the server's clock (at most 5m allowed): send when the code was scanned, or leave it unset"));
-    }
-    if (*scan_time < now - kMaxScanAge) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scan_time ", absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()),
-          " is more than 30 days ago: scans are recorded within 30 days of being made"));
-    }
+  YOUMA_ASSIGN_OR_RETURN(*scan_time, common::RequestTimeOr(r.has_scan_time(), r.scan_time(), "scan_time", now));
+  // Formatted only for an error: this runs on every scan.
+  auto sent = [&] { return absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()); };
+  if (*scan_time > now + kMaxClockSkew) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scan_time ", sent(), " is ", absl::FormatDuration(absl::Trunc(*scan_time - now, absl::Seconds(1))),
+        " ahead of the server's clock (at most ", absl::FormatDuration(kMaxClockSkew),
+        " allowed): send when the code was scanned, or leave it unset"));
+  }
+  if (*scan_time < now - kMaxScanAge) {
+    return absl::InvalidArgumentError(absl::StrCat("scan_time ", sent(), " is more than ", kMaxScanAge / absl::Hours(24),
+                                                   " days ago: scans are recorded within that time of being made"));
   }
   return absl::OkStatus();
 }
