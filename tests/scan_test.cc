@@ -466,6 +466,80 @@ TEST_CASE("a code scanned twice in one group commit wins once; the second scan s
   End(f.admin, c.campaign_id());
 }
 
+TEST_CASE("within one group commit, a tier's cap, a user's daily limit and the budget hold exactly") {
+  Fixture f;
+  // Scans streamed back to back share group-commit transactions: the group
+  // reads each counter and budget shard once and adds its own prizes to them.
+  auto run = [&](const std::string& gtin, youma::v1::CampaignSpec spec, int scans, bool one_user) {
+    const auto codes = f.CodesOf(gtin, youma::v1::BATCH_KIND_BOTTLE, scans);
+    spec.set_gtins(0, gtin);
+    const youma::v1::Campaign c = Launch(f.admin, spec);
+    std::vector<ScanRequest> requests;
+    const std::string user = Unique("user");
+    for (const auto& code : codes) {
+      requests.push_back(Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, one_user ? user : Unique("user")));
+    }
+    const std::vector<ScanAnswer> answers = StreamScanAll(f.scanner, requests);
+    REQUIRE(answers.size() == requests.size());
+    // The scans of one group share their record time: some group held several.
+    CHECK(f.server.QueryInt(absl::StrCat("SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM scans s JOIN awards a ON "
+                                         "a.client_scan_id = s.client_scan_id WHERE a.campaign_id = ",
+                                         c.campaign_id(), " GROUP BY s.record_time) g")) >= 2);
+    return std::make_pair(c, answers);
+  };
+  auto reasons = [](const std::vector<ScanAnswer>& answers) {
+    std::map<std::string, int> out;
+    for (const ScanAnswer& a : answers) ++out[a.rewards().empty() ? a.no_reward_reason() : "won"];
+    return out;
+  };
+  auto status = [&](uint64_t campaign_id) {
+    youma::v1::CampaignRef ref;
+    ref.set_campaign_id(campaign_id);
+    youma::v1::Campaign out;
+    REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &out).ok());
+    return out;
+  };
+  auto awards = [&](uint64_t campaign_id, const char* table) {
+    return f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM ", table, " WHERE campaign_id = ", campaign_id));
+  };
+
+  SUBCASE("a tier of 5 prizes that everyone would win, 30 winners in waiting") {
+    auto spec = Spec(1'000'000, 100, 1'000'000);
+    spec.mutable_tiers(0)->set_max_count(5);
+    const auto [c, answers] = run("00000000000093", spec, 30, false);
+    CHECK(reasons(answers) == std::map<std::string, int>{{"won", 5}, {"all 5 'red packet' prizes are given out", 25}});
+    const youma::v1::Campaign s = status(c.campaign_id());
+    CHECK(s.tiers(0).awarded() == 5);
+    CHECK(s.spent_fen() == 500);
+    CHECK(awards(c.campaign_id(), "awards") == 5);
+    CHECK(awards(c.campaign_id(), "payouts") == 5);
+    End(f.admin, c.campaign_id());
+  }
+  SUBCASE("one user scanning 12 codes with a daily limit of 3") {
+    auto spec = Spec(1'000'000, 100, 1'000'000);
+    spec.set_per_user_daily_limit(3);
+    const auto [c, answers] = run("00000000000109", spec, 12, true);
+    CHECK(reasons(answers) ==
+          std::map<std::string, int>{{"won", 3}, {"daily limit reached (3 prizes per user per day)", 9}});
+    CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(awards) FROM user_daily_awards WHERE campaign_id = ",
+                                         c.campaign_id())) == 3);
+    CHECK(status(c.campaign_id()).spent_fen() == 300);
+    CHECK(awards(c.campaign_id(), "payouts") == 3);
+    End(f.admin, c.campaign_id());
+  }
+  SUBCASE("a budget of 48 prizes and 60 winners: shards run dry mid-group and are gathered") {
+    const auto [c, answers] = run("00000000000116", Spec(4'800, 100, 1'000'000), 60, false);
+    CHECK(reasons(answers) == std::map<std::string, int>{{"won", 48}, {"the campaign's budget is used up", 12}});
+    const youma::v1::Campaign s = status(c.campaign_id());
+    CHECK(s.spent_fen() == 4'800);
+    CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ",
+                                         c.campaign_id())) == 0);
+    CHECK(f.server.QueryInt(absl::StrCat("SELECT COALESCE(SUM(amount_fen), 0) FROM payouts WHERE campaign_id = ",
+                                         c.campaign_id())) == 4'800);
+    End(f.admin, c.campaign_id());
+  }
+}
+
 TEST_CASE("64 concurrent clients never overspend a small budget, with retries mixed in") {
   Fixture f;
   const auto codes = f.CodesOf("00000000000024", youma::v1::BATCH_KIND_BOTTLE, 401);

@@ -22,6 +22,21 @@ namespace {
 using common::ChinaDay;
 using storage::PrepareText;
 
+// Reads a counter row under an exclusive lock held to the end of the
+// transaction, `create` making it (at 0) when missing, in one round trip.
+// Under READ COMMITTED, FOR UPDATE on a missing row locks nothing: two
+// transactions would each count from 0 and both pay. `create` is an INSERT
+// whose ON DUPLICATE KEY UPDATE changes nothing: it locks an existing row.
+void LockCounter(sql::Connection& c, std::string create, std::string read,
+                 std::function<void(sql::ResultSet&)> on_row) {
+  storage::StatementBatch batch;
+  batch.Add(std::move(create));
+  batch.Add(std::move(read), [&on_row](sql::ResultSet& rs) {
+    if (rs.next()) on_row(rs);
+  });
+  batch.Run(c);
+}
+
 bool RegionIn(const std::string& region, const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
   if (prefixes.empty()) return true;
   return std::any_of(prefixes.begin(), prefixes.end(),
@@ -99,8 +114,19 @@ absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngin
 
 std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
                         const std::string& brand, const std::string& user_id, int tier,
-                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time) {
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time,
+                        GroupState* group) {
   const std::string award_id = RulesEngine::AwardId(campaign_id, code_id, role);
+  const std::string when = common::SqlTime(time);
+  if (group != nullptr) {
+    using storage::Quote;
+    absl::StrAppend(&group->award_rows, group->award_rows.empty() ? "(" : ",(", campaign_id, ",", code_id, ",",
+                    role, ",'", award_id, "',", Quote(c, brand), ",", Quote(c, user_id), ",", tier, ",",
+                    amount_fen, ",", Quote(c, client_scan_id), ",'", when, "')");
+    absl::StrAppend(&group->payout_rows, group->payout_rows.empty() ? "('" : ",('", award_id, "',", Quote(c, brand),
+                    ",", campaign_id, ",", Quote(c, user_id), ",", amount_fen, ",1,'", when, "')");
+    return award_id;
+  }
   auto ins = PrepareText(c,
                      "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
                      "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
@@ -113,7 +139,7 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
   ins->setInt(7, tier);
   ins->setInt64(8, amount_fen);
   ins->setString(9, client_scan_id);
-  ins->setString(10, common::SqlTime(time));
+  ins->setString(10, when);
   ins->executeUpdate();
   // The payout outbox, in the same transaction: an award is paid or it is not there.
   auto outbox = PrepareText(c,
@@ -124,13 +150,55 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
   outbox->setUInt64(3, campaign_id);
   outbox->setString(4, user_id);
   outbox->setInt64(5, amount_fen);
-  outbox->setString(6, common::SqlTime(time));
+  outbox->setString(6, when);
   outbox->executeUpdate();
   return award_id;
 }
 
-bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount) {
+namespace {
+
+// What `shard` of a campaign's budget holds, its row locked until the
+// transaction ends; 0 when the row is missing.
+int64_t LockShard(sql::Connection& c, uint64_t campaign_id, int shard) {
+  auto st = PrepareText(c, "SELECT remaining_fen FROM budget_shards WHERE campaign_id = ? AND shard = ? FOR UPDATE");
+  st->setUInt64(1, campaign_id);
+  st->setInt(2, shard);
+  std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+  return rs->next() ? rs->getInt64(1) : 0;
+}
+
+// Writes what a group took from a shard so far.
+void WriteTaken(sql::Connection& c, uint64_t campaign_id, GroupState::Budget& b) {
+  if (b.taken == 0) return;
+  auto st = PrepareText(c, "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE campaign_id = ? AND shard = ?");
+  st->setInt64(1, b.taken);
+  st->setUInt64(2, campaign_id);
+  st->setInt(3, b.shard);
+  st->executeUpdate();
+  b.taken = 0;
+}
+
+}  // namespace
+
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount, GroupState* group) {
   const int start = ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
+  if (group != nullptr) {
+    auto it = group->budgets.find(campaign_id);
+    if (it == group->budgets.end()) {
+      it = group->budgets.emplace(campaign_id, GroupState::Budget{start, LockShard(c, campaign_id, start), 0}).first;
+    }
+    GroupState::Budget& b = it->second;
+    if (b.remaining >= amount) {
+      b.remaining -= amount;
+      b.taken += amount;
+      return true;
+    }
+    // The group's shard cannot pay: what the group took from it is written
+    // now, so that the other shards are searched and gathered as below with
+    // every shard's row as it stands; the next prize reads the shard again.
+    WriteTaken(c, campaign_id, b);
+    group->budgets.erase(it);
+  }
   auto take = PrepareText(c,
                       "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE "
                       "campaign_id = ? AND shard = ? AND remaining_fen >= ?");
@@ -166,8 +234,52 @@ bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t am
   return true;
 }
 
+bool RulesEngine::StillLive(sql::Connection& c, uint64_t campaign_id, GroupState* group) {
+  if (group != nullptr && group->live.count(campaign_id) > 0) return true;
+  auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
+  st->setUInt64(1, campaign_id);
+  std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+  if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) return false;
+  if (group != nullptr) group->live.insert(campaign_id);
+  return true;
+}
+
+void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, storage::StatementBatch& tail) {
+  for (const auto& [campaign_id, b] : group.budgets) {
+    if (b.taken == 0) continue;
+    tail.Add(absl::StrCat("UPDATE budget_shards SET remaining_fen = remaining_fen - ", b.taken,
+                          " WHERE campaign_id = ", campaign_id, " AND shard = ", b.shard));
+  }
+  std::string rows;
+  for (const auto& [key, n] : group.tiers) {
+    if (n.added == 0) continue;
+    absl::StrAppend(&rows, rows.empty() ? "(" : ",(", key.first, ",", key.second, ",", n.added, ",", n.limit, ")");
+  }
+  if (!rows.empty()) {
+    tail.Add(absl::StrCat("INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES ", rows,
+                          " ON DUPLICATE KEY UPDATE awarded = awarded + VALUES(awarded), max_count = VALUES(max_count)"));
+  }
+  rows.clear();
+  for (const auto& [key, n] : group.user_days) {
+    if (n.added == 0) continue;
+    absl::StrAppend(&rows, rows.empty() ? "(" : ",(", std::get<0>(key), ",", storage::Quote(c, std::get<1>(key)),
+                    ",'", std::get<2>(key), "',", n.added, ")");
+  }
+  if (!rows.empty()) {
+    tail.Add(absl::StrCat("INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES ", rows,
+                          " ON DUPLICATE KEY UPDATE awards = awards + VALUES(awards)"));
+  }
+  if (!group.award_rows.empty()) {
+    tail.Add(absl::StrCat("INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
+                          "amount_fen, client_scan_id, award_time) VALUES ", group.award_rows));
+    tail.Add(absl::StrCat("INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
+                          "award_time) VALUES ", group.payout_rows));
+  }
+}
+
 absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
                                 youma::v1::ScanAnswer* answer) {
+  if (facts.group == nullptr) return absl::InternalError("RulesEngine::Apply needs the scan's group state");
   const youma::v1::ScanRequest& req = *facts.request;
   if (req.role() != youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
     YOUMA_RETURN_IF_ERROR(Diversion(c, facts, answer));
@@ -214,7 +326,7 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
       youma::v1::Reward paid;
       YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, facts.code_id, kRebateRole, facts.brand, store.owner,
                                                spec.store().rebate_fen(), req.client_scan_id(),
-                                               facts.scan_time, facts.budget_shard, &paid));
+                                               facts.scan_time, facts.budget_shard, facts.group, &paid));
       if (ok) rebate_fen += paid.amount_fen();
     }
   }
@@ -322,17 +434,13 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
 absl::StatusOr<bool> RulesEngine::PayFixed(sql::Connection& c, const Live& l, uint64_t code_id, int role,
                                            const std::string& brand, const std::string& user_id,
                                            int64_t amount, const std::string& client_scan_id, absl::Time time,
-                                           int shard, youma::v1::Reward* reward) {
-  {
-    auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
-    st->setUInt64(1, l.campaign_id);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) return false;
-  }
-  if (!SpendBudget(c, l.campaign_id, shard, amount)) return false;
+                                           int shard, GroupState* group, youma::v1::Reward* reward) {
+  if (!StillLive(c, l.campaign_id, group)) return false;
+  if (!SpendBudget(c, l.campaign_id, shard, amount, group)) return false;
   const int tier = role == kRebateRole ? kRebateTier : kRegistrationTier;
   reward->set_campaign_id(l.campaign_id);
-  reward->set_award_id(RecordAward(c, l.campaign_id, code_id, role, brand, user_id, tier, amount, client_scan_id, time));
+  reward->set_award_id(
+      RecordAward(c, l.campaign_id, code_id, role, brand, user_id, tier, amount, client_scan_id, time, group));
   reward->set_amount_fen(amount);
   reward->set_tier(tier);
   reward->set_tier_name(role == kRebateRole ? "store rebate" : "registration bonus");
@@ -359,7 +467,7 @@ absl::Status RulesEngine::RegistrationBonus(sql::Connection& c, const NewStore& 
     YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, store.store_id, kRegistrationRole, store.brand,
                                              store.owner_user_id, spec.store().registration_bonus_fen(), "",
                                              store.register_time, static_cast<int>(store.store_id % kBudgetShards),
-                                             &paid));
+                                             nullptr, &paid));
     if (ok) {
       *rewards->Add() = std::move(paid);
     } else {
@@ -388,6 +496,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
       facts.territory != nullptr && !facts.is_case && facts.territory->case_id != facts.code_id
           ? absl::StrCat(req.user_id(), "@", facts.territory->case_id)
           : std::string();
+  storage::StatementBatch counters;
   for (const Velocity& v : {Velocity{1, lim.max_scans_per_user_per_day(), req.user_id(), "user_velocity", "this user"},
                             Velocity{4, lim.max_bottles_per_user_per_case(), case_key, "case_sweep",
                                      "this user of bottles from one case"},
@@ -396,25 +505,22 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                             Velocity{3, lim.max_scans_per_ip_per_day(), req.client_ip(), "ip_velocity",
                                      "this IP address"}}) {
     if (v.limit <= 0 || v.key.empty()) continue;
-    auto up = PrepareText(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,?,?,?,1) "
-                         "ON DUPLICATE KEY UPDATE scans = scans + 1");
-    up->setUInt64(1, l.campaign_id);
-    up->setInt(2, v.kind);
-    up->setString(3, v.key);
-    up->setString(4, v.kind == 4 ? "1970-01-01" : day);
-    up->executeUpdate();
-    auto get = PrepareText(c, "SELECT scans FROM fraud_counters WHERE campaign_id = ? AND kind = ? AND key_value = ? AND day = ?");
-    get->setUInt64(1, l.campaign_id);
-    get->setInt(2, v.kind);
-    get->setString(3, v.key);
-    get->setString(4, v.kind == 4 ? "1970-01-01" : day);
-    std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
-    if (rs->next() && rs->getInt(1) > v.limit && limited_rule.empty()) {
-      limited_rule = v.rule;
-      reason = absl::StrCat("limited: more than ", v.limit, " scans by ", v.who,
-                            v.kind == 4 ? " in this campaign" : " today in this campaign");
-    }
+    // Counted and read back, every limit in one round trip.
+    const std::string key = storage::Quote(c, v.key), counted_day = v.kind == 4 ? "1970-01-01" : day;
+    counters.Add(absl::StrCat("INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (",
+                              l.campaign_id, ",", v.kind, ",", key, ",'", counted_day,
+                              "',1) ON DUPLICATE KEY UPDATE scans = scans + 1"));
+    const std::string row = absl::StrCat("campaign_id = ", l.campaign_id, " AND kind = ", v.kind,
+                                         " AND key_value = ", key, " AND day = '", counted_day, "'");
+    counters.Add(absl::StrCat("SELECT scans FROM fraud_counters WHERE ", row), [&, v](sql::ResultSet& rs) {
+      if (rs.next() && rs.getInt(1) > v.limit && limited_rule.empty()) {
+        limited_rule = v.rule;
+        reason = absl::StrCat("limited: more than ", v.limit, " scans by ", v.who,
+                              v.kind == 4 ? " in this campaign" : " today in this campaign");
+      }
+    });
   }
+  if (!counters.empty()) counters.Run(c);
   if (lim.max_new_accounts_per_ip_per_hour() > 0 && !req.client_ip().empty()) {
     // An account new to the campaign counts against its IP address's hour;
     // past the limit, the account is marked as part of a burst for good.
@@ -500,8 +606,9 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   // A code wins once per campaign and role; a re-scan shows the first award.
   const auto key = std::make_tuple(l.campaign_id, facts.code_id, static_cast<int>(req.role()));
   bool awarded = false;
-  if (facts.awards != nullptr && facts.awards->campaigns.count(l.campaign_id) > 0) {
-    awarded = facts.awards->awarded.count(key) > 0;
+  GroupState& g = *facts.group;
+  if (g.campaigns.count(l.campaign_id) > 0) {
+    awarded = g.awarded.count(key) > 0;
   } else {
     auto st = PrepareText(c, "SELECT 1 FROM awards WHERE campaign_id = ? AND code_id = ? AND role = ?");
     st->setUInt64(1, l.campaign_id);
@@ -525,65 +632,66 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     return absl::OkStatus();
   }
   const youma::v1::PrizeTier& prize = l.spec.tiers(tier);
-  {
-    // The campaign must still be live (it may have ended since the cache).
-    auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
-    st->setUInt64(1, l.campaign_id);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) {
-      *why_not = "the campaign has ended";
-      return absl::OkStatus();
-    }
+  if (!StillLive(c, l.campaign_id, &g)) {
+    *why_not = "the campaign has ended";
+    return absl::OkStatus();
   }
   // Days are China days, as for the fraud limits and the payer's daily caps.
   const std::string day = ChinaDay(facts.scan_time);
+  // Counters are read under their locks once per group; the group's own
+  // prizes are added to what was read.
+  GroupState::Counter* user_day = nullptr;
   if (l.spec.per_user_daily_limit() > 0) {
-    auto st = PrepareText(c, "SELECT awards FROM user_daily_awards WHERE campaign_id = ? AND user_id = ? "
-                         "AND day = ? FOR UPDATE");
-    st->setUInt64(1, l.campaign_id);
-    st->setString(2, req.user_id());
-    st->setString(3, day);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (rs->next() && rs->getInt(1) >= l.spec.per_user_daily_limit()) {
+    auto [it, fresh] = g.user_days.try_emplace({l.campaign_id, req.user_id(), day});
+    user_day = &it->second;
+    if (fresh) {
+      const std::string user = storage::Quote(c, req.user_id());
+      LockCounter(c,
+                  absl::StrCat("INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES (",
+                               l.campaign_id, ",", user, ",'", day, "',0) ON DUPLICATE KEY UPDATE awards = awards"),
+                  absl::StrCat("SELECT awards FROM user_daily_awards WHERE campaign_id = ", l.campaign_id,
+                               " AND user_id = ", user, " AND day = '", day, "' FOR UPDATE"),
+                  [user_day](sql::ResultSet& rs) { user_day->value = rs.getInt(1); });
+    }
+    if (user_day->value + user_day->added >= l.spec.per_user_daily_limit()) {
       *why_not = absl::StrCat("daily limit reached (", l.spec.per_user_daily_limit(),
                               " prizes per user per day)");
       return absl::OkStatus();
     }
   }
+  GroupState::Counter* tier_count = nullptr;
   if (prize.max_count() > 0) {
-    auto st = PrepareText(c, "SELECT awarded, max_count FROM tier_counts WHERE campaign_id = ? AND tier = ? FOR UPDATE");
-    st->setUInt64(1, l.campaign_id);
-    st->setInt(2, tier);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    if (rs->next() && rs->getInt64(1) >= std::max<int64_t>(rs->getInt64(2), prize.max_count())) {
+    auto [it, fresh] = g.tiers.try_emplace({l.campaign_id, tier});
+    tier_count = &it->second;
+    if (fresh) {
+      LockCounter(c,
+                  absl::StrCat("INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES (",
+                               l.campaign_id, ",", tier, ",0,", prize.max_count(),
+                               ") ON DUPLICATE KEY UPDATE awarded = awarded"),
+                  absl::StrCat("SELECT awarded, max_count FROM tier_counts WHERE campaign_id = ", l.campaign_id,
+                               " AND tier = ", tier, " FOR UPDATE"),
+                  [tier_count](sql::ResultSet& rs) {
+                    tier_count->value = rs.getInt64(1);
+                    tier_count->limit = rs.getInt64(2);
+                  });
+    }
+    // The cap may have been raised since the row was written (in the consumers' favour only).
+    tier_count->limit = std::max<int64_t>(tier_count->limit, prize.max_count());
+    if (tier_count->value + tier_count->added >= tier_count->limit) {
       *why_not = absl::StrCat("all ", prize.max_count(), " '", prize.name(), "' prizes are given out");
       return absl::OkStatus();
     }
   }
-  if (!SpendBudget(c, l.campaign_id, facts.budget_shard, prize.amount_fen())) {
+  if (!SpendBudget(c, l.campaign_id, facts.budget_shard, prize.amount_fen(), &g)) {
     *why_not = "the campaign's budget is used up";
     return absl::OkStatus();
   }
-  if (prize.max_count() > 0) {
-    auto st = PrepareText(c, "INSERT INTO tier_counts (campaign_id, tier, awarded, max_count) VALUES (?,?,1,?) "
-                         "ON DUPLICATE KEY UPDATE awarded = awarded + 1, max_count = VALUES(max_count)");
-    st->setUInt64(1, l.campaign_id);
-    st->setInt(2, tier);
-    st->setInt64(3, prize.max_count());
-    st->executeUpdate();
-  }
-  if (l.spec.per_user_daily_limit() > 0) {
-    auto st = PrepareText(c, "INSERT INTO user_daily_awards (campaign_id, user_id, day, awards) VALUES (?,?,?,1) "
-                         "ON DUPLICATE KEY UPDATE awards = awards + 1");
-    st->setUInt64(1, l.campaign_id);
-    st->setString(2, req.user_id());
-    st->setString(3, day);
-    st->executeUpdate();
-  }
+  if (tier_count != nullptr) ++tier_count->added;
+  if (user_day != nullptr) ++user_day->added;
   const std::string award_id = RecordAward(c, l.campaign_id, facts.code_id, req.role(), facts.brand,
                                            req.user_id(), tier, prize.amount_fen(), req.client_scan_id(),
-                                           facts.scan_time);
-  if (facts.awards != nullptr) facts.awards->awarded.insert(key);
+                                           facts.scan_time, &g);
+  g.awarded.insert(key);
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);
   reward->set_award_id(award_id);
@@ -595,7 +703,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
 }
 
 void RulesEngine::PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch,
-                                 GroupAwards* out) {
+                                 GroupState* out) {
   std::map<std::string, std::set<uint64_t>> codes;  // by brand
   for (const ScanFacts* f : scans) codes[f->brand].insert(f->code_id);
   std::set<uint64_t> campaigns, all_codes;

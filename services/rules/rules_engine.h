@@ -63,11 +63,34 @@ struct NewStore {
   std::string withhold_reason;
 };
 
-// The awards a group's codes already have in the campaigns live when the
-// group began (from PrefetchAwards), and those the group makes as it goes.
-struct GroupAwards {
-  std::set<uint64_t> campaigns;                          // the campaigns read
+// What the scans of one group-commit transaction share: the awards their
+// codes already have in the campaigns live when the group began (from
+// PrefetchAwards) and those the group makes as it goes; what the group has
+// read and locked once for all its scans (a campaign's state, its budget
+// shard, prize counters); and the ledger's writes, which wait to go with the
+// COMMIT (AddGroupWrites). Money is decided here exactly as row by row: each
+// row is read under its lock, and this group's own changes are added to it.
+struct GroupState {
+  std::set<uint64_t> campaigns;                          // the campaigns PrefetchAwards read
   std::set<std::tuple<uint64_t, uint64_t, int>> awarded;  // (campaign, code, role)
+  std::set<uint64_t> live;  // campaigns seen ACTIVE (their row stays share-locked)
+  // The budget shard the group spends from, per campaign: what it held when
+  // read (locked), and what the group has taken from it since.
+  struct Budget {
+    int shard = 0;
+    int64_t remaining = 0;
+    int64_t taken = 0;
+  };
+  std::map<uint64_t, Budget> budgets;
+  // A counter row read FOR UPDATE (0 when missing) and what the group adds.
+  struct Counter {
+    int64_t value = 0;
+    int64_t limit = 0;  // tier_counts: the cap stored with the row
+    int64_t added = 0;
+  };
+  std::map<std::pair<uint64_t, int>, Counter> tiers;  // (campaign, tier)
+  std::map<std::tuple<uint64_t, std::string, std::string>, Counter> user_days;  // (campaign, user, day)
+  std::string award_rows, payout_rows;  // VALUES lists of awards and payouts
 };
 
 // One genuine scan, as the rules see it.
@@ -79,9 +102,9 @@ struct ScanFacts {
   const youma::v1::ScanRequest* request = nullptr;
   absl::Time scan_time;
   const Territory* territory = nullptr;  // from PrefetchTerritories
-  // From PrefetchAwards, shared by the group's scans; without it (or for a
-  // campaign it did not read) each draw looks its code's award up itself.
-  GroupAwards* awards = nullptr;
+  // Shared by the group's scans (see GroupState); Apply needs it. A draw in a
+  // campaign PrefetchAwards did not read looks its code's award up itself.
+  GroupState* group = nullptr;
   // The budget shard this scan's transaction spends from first. One shard per
   // transaction keeps concurrent transactions from locking shards in
   // different orders (and so from deadlocking).
@@ -104,10 +127,15 @@ class RulesEngine {
   // campaigns, by one query added to `batch`: a draw then needs no lookup of
   // its own. A brand whose campaigns cannot be read is left out (its draws
   // look up as before, and report the error).
-  void PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch, GroupAwards* out);
+  void PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch, GroupState* out);
+  // The group's deferred writes (budget taken, prize counters, ledger and
+  // payout outbox), a statement or two each, added to the statements sent
+  // with its COMMIT.
+  static void AddGroupWrites(sql::Connection& c, const GroupState& group, storage::StatementBatch& tail);
 
   // Rewards and diversion for one scan, in the caller's transaction; fills the
-  // answer's rewards, no_reward_reason and territory_warning.
+  // answer's rewards, no_reward_reason and territory_warning. Some writes wait
+  // in facts.group: the caller adds them to its COMMIT with AddGroupWrites.
   absl::Status Apply(sql::Connection& c, const ScanFacts& facts, youma::v1::ScanAnswer* answer);
 
   // Registration bonuses (店主注册领红包) of the brand's live campaigns for a
@@ -148,7 +176,10 @@ class RulesEngine {
   absl::StatusOr<bool> PayFixed(sql::Connection& c, const Live& campaign, uint64_t code_id, int role,
                                 const std::string& brand, const std::string& user_id, int64_t amount,
                                 const std::string& client_scan_id, absl::Time time, int shard,
-                                youma::v1::Reward* reward);
+                                GroupState* group, youma::v1::Reward* reward);
+  // Whether the campaign is still ACTIVE (it may have ended since the
+  // cache), share-locking its row until the transaction ends.
+  static bool StillLive(sql::Connection& c, uint64_t campaign_id, GroupState* group);
   // Counts the scan against the campaign's fraud limits; returns why it is
   // limited, or "" when it is not.
   absl::StatusOr<std::string> CheckLimits(sql::Connection& c, const Live& campaign, const ScanFacts& facts);
@@ -164,14 +195,18 @@ class RulesEngine {
 };
 
 // Writes an award to the ledger and the payout outbox (one transaction with
-// what earned it) and returns its idempotent id.
+// what earned it) and returns its idempotent id. With a group, the rows go
+// with the group's COMMIT (AddGroupWrites).
 std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
                         const std::string& brand, const std::string& user_id, int tier,
-                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time);
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time,
+                        GroupState* group = nullptr);
 
 // Takes `amount` from the campaign's budget shards (from `shard` first; then,
 // near the end of the budget, gathering the remainders into one shard).
 // Returns false when the budget cannot pay it. Call inside a transaction.
-bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount);
+// With a group, `shard` is read and locked once and the group's takings
+// from it are written with its COMMIT.
+bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount, GroupState* group = nullptr);
 
 }  // namespace youma::rules

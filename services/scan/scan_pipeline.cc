@@ -400,9 +400,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     std::map<uint64_t, rules::Territory> territories;
     rules_->PrefetchTerritories(c, fact_ptrs, reads, &territories);
-    rules::GroupAwards awards;
-    rules_->PrefetchAwards(fact_ptrs, reads, &awards);
-    for (rules::ScanFacts& f : facts) f.awards = &awards;
+    rules::GroupState rules_state;
+    rules_->PrefetchAwards(fact_ptrs, reads, &rules_state);
+    for (rules::ScanFacts& f : facts) f.group = &rules_state;
     reads.Run(c);
     for (size_t i = 0; i < fresh.size(); ++i) {
       if (auto it = territories.find(facts[i].code_id); it != territories.end()) {
@@ -462,7 +462,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       }
       a.set_message(message);
     }
-    // 5. The scan log, one statement for the group, sent with the COMMIT.
+    // 5. The rules' writes for the group (budget, prize counters, ledger,
+    //    payout outbox) and the scan log, a statement each, sent with the COMMIT.
+    rules::RulesEngine::AddGroupWrites(c, rules_state, tail);
     {
       std::vector<std::string> answers;
       answers.reserve(fresh.size());
