@@ -235,13 +235,15 @@ bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t am
 }
 
 bool RulesEngine::StillLive(sql::Connection& c, uint64_t campaign_id, GroupState* group) {
-  if (group != nullptr && group->live.count(campaign_id) > 0) return true;
+  if (group != nullptr) {
+    if (auto it = group->live.find(campaign_id); it != group->live.end()) return it->second;
+  }
   auto st = PrepareText(c, "SELECT state FROM campaigns WHERE campaign_id = ? LOCK IN SHARE MODE");
   st->setUInt64(1, campaign_id);
   std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-  if (!rs->next() || rs->getInt(1) != youma::v1::CAMPAIGN_STATE_ACTIVE) return false;
-  if (group != nullptr) group->live.insert(campaign_id);
-  return true;
+  const bool live = rs->next() && rs->getInt(1) == youma::v1::CAMPAIGN_STATE_ACTIVE;
+  if (group != nullptr) group->live[campaign_id] = live;
+  return live;
 }
 
 void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, storage::StatementBatch& tail) {
@@ -702,16 +704,27 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   return absl::OkStatus();
 }
 
-void RulesEngine::PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch,
-                                 GroupState* out) {
-  std::map<std::string, std::set<uint64_t>> codes;  // by brand
-  for (const ScanFacts* f : scans) codes[f->brand].insert(f->code_id);
-  std::set<uint64_t> campaigns, all_codes;
-  for (const auto& [brand, ids] : codes) {
+void RulesEngine::PrefetchCampaigns(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch,
+                                    GroupState* out) {
+  if (scans.empty()) return;
+  std::map<std::string, std::vector<const ScanFacts*>> by_brand;
+  for (const ScanFacts* f : scans) by_brand[f->brand].push_back(f);
+  std::set<uint64_t> campaigns, prizes, all_codes;
+  for (const auto& [brand, facts] : by_brand) {
     absl::StatusOr<std::shared_ptr<const std::vector<Live>>> live = Campaigns(brand);
     if (!live.ok() || (*live)->empty()) continue;
-    for (const Live& l : **live) campaigns.insert(l.campaign_id);
-    all_codes.insert(ids.begin(), ids.end());
+    for (const Live& l : **live) {
+      campaigns.insert(l.campaign_id);
+      // Draws are known before the database is asked: a campaign in which
+      // one of the group's codes draws a prize is likely to pay one.
+      for (const ScanFacts* f : facts) {
+        if (Draw(l.seed, f->code_id, l.spec) >= 0) {
+          prizes.insert(l.campaign_id);
+          break;
+        }
+      }
+    }
+    for (const ScanFacts* f : facts) all_codes.insert(f->code_id);
   }
   if (campaigns.empty()) return;
   out->campaigns = campaigns;
@@ -719,6 +732,20 @@ void RulesEngine::PrefetchAwards(const std::vector<const ScanFacts*>& scans, sto
                          absl::StrJoin(campaigns, ","), ") AND code_id IN (", absl::StrJoin(all_codes, ","), ")"),
             [out](sql::ResultSet& rs) {
               while (rs.next()) out->awarded.emplace(rs.getUInt64(1), rs.getUInt64(2), rs.getInt(3));
+            });
+  if (prizes.empty()) return;
+  // What a prize checks and spends, read and locked with the group's reads
+  // (in the order a single prize takes them: the campaign, then its budget).
+  const std::string ids = absl::StrJoin(prizes, ",");
+  batch.Add(absl::StrCat("SELECT campaign_id, state FROM campaigns WHERE campaign_id IN (", ids, ") LOCK IN SHARE MODE"),
+            [out](sql::ResultSet& rs) {
+              while (rs.next()) out->live[rs.getUInt64(1)] = rs.getInt(2) == youma::v1::CAMPAIGN_STATE_ACTIVE;
+            });
+  const int shard = ((scans.front()->budget_shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
+  batch.Add(absl::StrCat("SELECT campaign_id, remaining_fen FROM budget_shards WHERE campaign_id IN (", ids,
+                         ") AND shard = ", shard, " FOR UPDATE"),
+            [out, shard](sql::ResultSet& rs) {
+              while (rs.next()) out->budgets[rs.getUInt64(1)] = GroupState::Budget{shard, rs.getInt64(2), 0};
             });
 }
 

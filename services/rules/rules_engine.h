@@ -65,15 +65,15 @@ struct NewStore {
 
 // What the scans of one group-commit transaction share: the awards their
 // codes already have in the campaigns live when the group began (from
-// PrefetchAwards) and those the group makes as it goes; what the group has
+// PrefetchCampaigns) and those the group makes as it goes; what the group has
 // read and locked once for all its scans (a campaign's state, its budget
 // shard, prize counters); and the ledger's writes, which wait to go with the
 // COMMIT (AddGroupWrites). Money is decided here exactly as row by row: each
 // row is read under its lock, and this group's own changes are added to it.
 struct GroupState {
-  std::set<uint64_t> campaigns;                          // the campaigns PrefetchAwards read
+  std::set<uint64_t> campaigns;                          // the campaigns PrefetchCampaigns read
   std::set<std::tuple<uint64_t, uint64_t, int>> awarded;  // (campaign, code, role)
-  std::set<uint64_t> live;  // campaigns seen ACTIVE (their row stays share-locked)
+  std::map<uint64_t, bool> live;  // campaign -> ACTIVE, as read (the row stays share-locked)
   // The budget shard the group spends from, per campaign: what it held when
   // read (locked), and what the group has taken from it since.
   struct Budget {
@@ -103,7 +103,7 @@ struct ScanFacts {
   absl::Time scan_time;
   const Territory* territory = nullptr;  // from PrefetchTerritories
   // Shared by the group's scans (see GroupState); Apply needs it. A draw in a
-  // campaign PrefetchAwards did not read looks its code's award up itself.
+  // campaign PrefetchCampaigns did not read looks its code's award up itself.
   GroupState* group = nullptr;
   // The budget shard this scan's transaction spends from first. One shard per
   // transaction keeps concurrent transactions from locking shards in
@@ -123,11 +123,13 @@ class RulesEngine {
   // round trip; `out` holds every code's territory once the batch has run.
   void PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
                            storage::StatementBatch& batch, std::map<uint64_t, Territory>* out);
-  // The awards the group's codes already have in their brands' live
-  // campaigns, by one query added to `batch`: a draw then needs no lookup of
-  // its own. A brand whose campaigns cannot be read is left out (its draws
-  // look up as before, and report the error).
-  void PrefetchAwards(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch, GroupState* out);
+  // Adds to `batch` what the group's draws need: the awards the group's codes
+  // already have in their brands' live campaigns (a draw then needs no lookup
+  // of its own) and, for each campaign in which a code of the group draws a
+  // prize, its state (share-locked) and the group's budget shard (locked).
+  // A brand whose campaigns cannot be read is left out (its draws look up as
+  // before, and report the error).
+  void PrefetchCampaigns(const std::vector<const ScanFacts*>& scans, storage::StatementBatch& batch, GroupState* out);
   // The group's deferred writes (budget taken, prize counters, ledger and
   // payout outbox), a statement or two each, added to the statements sent
   // with its COMMIT.

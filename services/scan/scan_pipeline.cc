@@ -401,7 +401,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     std::map<uint64_t, rules::Territory> territories;
     rules_->PrefetchTerritories(c, fact_ptrs, reads, &territories);
     rules::GroupState rules_state;
-    rules_->PrefetchAwards(fact_ptrs, reads, &rules_state);
+    rules_->PrefetchCampaigns(fact_ptrs, reads, &rules_state);
     for (rules::ScanFacts& f : facts) f.group = &rules_state;
     reads.Run(c);
     for (size_t i = 0; i < fresh.size(); ++i) {
