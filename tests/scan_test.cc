@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -710,6 +711,43 @@ TEST_CASE("diversion: a store owner's case scan out of territory flags at once; 
   youma::v1::ListDiversionFlagsRequest beta_list;
   REQUIRE(beta.Call(&RulesStub::ListDiversionFlags, beta_list, &flags).ok());
   CHECK(flags.flags_size() == 0);
+}
+
+TEST_CASE("diversion: two consumers scanning one case at the same moment flag it") {
+  Fixture f;
+  // Two mini-program backends stream at once: one user scans a bottle of
+  // each case, another user another bottle of the same cases, all out of
+  // territory. Their scans land in concurrent group commits; each case has
+  // two distinct users' evidence and must be flagged, whichever commits last.
+  const int cases = 60;
+  const youma::v1::Dealer d = f.Dealer(absl::StrCat("race-", ::getpid()), "Guangzhou dealer", {"4401"});
+  const auto set = f.Codes(youma::v1::BATCH_KIND_SET, cases, 6);  // case i at 7i, its bottles after it
+  youma::v1::ShipmentReport ship;
+  ship.set_dealer_id(d.dealer_id());
+  for (int i = 0; i < cases; ++i) ship.add_case_codes(set[7 * i].url());
+  youma::v1::Shipment s;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, ship, &s).ok());
+  auto stream = [&](const std::string& user, int bottle) {
+    std::vector<ScanRequest> requests;
+    for (int i = 0; i < cases; ++i) {
+      requests.push_back(Req(set[7 * i + bottle].url(), youma::v1::SCAN_ROLE_CONSUMER, user, "310101"));
+    }
+    return StreamScanAll(f.scanner, requests).size();
+  };
+  auto first = std::async(std::launch::async, stream, Unique("a"), 1);
+  auto second = std::async(std::launch::async, stream, Unique("b"), 2);
+  CHECK(first.get() == static_cast<size_t>(cases));
+  CHECK(second.get() == static_cast<size_t>(cases));
+  youma::v1::ListDiversionFlagsRequest list;
+  list.set_dealer_id(d.dealer_id());
+  youma::v1::ListDiversionFlagsResponse flags;
+  REQUIRE(f.admin.Call(&RulesStub::ListDiversionFlags, list, &flags).ok());
+  CHECK(flags.flags_size() == cases);
+  for (const auto& flag : flags.flags()) {
+    CAPTURE(flag.case_code_id());
+    CHECK(flag.rule() == "consumers_out_of_territory");
+    CHECK(flag.evidence_size() == 2);
+  }
 }
 
 TEST_CASE("StreamScans answers every scan on one stream, each with its client scan id") {

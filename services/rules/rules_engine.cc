@@ -874,7 +874,10 @@ absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
     rule = "store_owner_out_of_territory";
     params = "a store owner's case scan outside the territory flags at once";
   } else if (req.role() == youma::v1::SCAN_ROLE_CONSUMER) {
-    auto cnt = PrepareText(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ?");
+    // A locking read: it waits for evidence another transaction is adding
+    // to this case (under READ COMMITTED a plain count would not see it, and
+    // two users scanning at once would each count only themselves).
+    auto cnt = PrepareText(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ? FOR UPDATE");
     cnt->setUInt64(1, case_id);
     cnt->setInt(2, youma::v1::SCAN_ROLE_CONSUMER);
     std::unique_ptr<sql::ResultSet> rs(cnt->executeQuery());
