@@ -1,6 +1,9 @@
 // The store-owner program end to end: registration and its bonus, opening
 // cases, rebates, the leaderboard, store verification and fake-store flags,
 // the new-account burst limit, and tenant isolation of the StoreService.
+#include <future>
+#include <map>
+
 #include "services/rules/campaign.h"
 #include "tests/harness.h"
 #include "tests/scan_fixture.h"
@@ -153,6 +156,54 @@ TEST_CASE("one device at one place is a duplicate store; one device elsewhere ge
   CHECK(third.rewards().empty());
   CHECK(third.no_bonus_reason().find("same place") != std::string::npos);
   CHECK(HasFlag(third.store(), "duplicate_location"));
+  End(f.admin, campaign.campaign_id());
+}
+
+TEST_CASE("owners registering one store at once: one registration, one bonus") {
+  Fixture f;
+  const auto campaign = Launch(f.admin, StoreSpec("", 100'000, 300, 0));
+  // Eight owners at once, from each request's own connection, at one place:
+  // `device` set, all from one phone (a duplicate store); else each from its
+  // own phone (registered, but only the first is paid a bonus).
+  auto race = [&](const std::string& device, double lat) {
+    std::vector<std::string> owners;
+    for (int i = 0; i < 8; ++i) owners.push_back(Unique("racer"));
+    std::vector<std::future<std::pair<grpc::StatusCode, int>>> calls;
+    for (const std::string& owner : owners) {
+      calls.push_back(std::async(std::launch::async, [&, owner] {
+        TestClient c = f.server.ConnectWithToken(f.scanner.token);
+        RegisterStoreResponse out;
+        const grpc::Status st = c.Call(&StoreStub::RegisterStore, Store(owner, lat, 121.0, device), &out);
+        return std::make_pair(st.error_code(), out.rewards_size());
+      }));
+    }
+    std::map<grpc::StatusCode, int> codes;
+    int bonuses = 0;
+    for (auto& call : calls) {
+      const auto [code, rewards] = call.get();
+      ++codes[code];
+      bonuses += rewards;
+    }
+    return std::make_pair(codes, bonuses);
+  };
+  SUBCASE("one phone") {
+    const std::string device = Unique("one-phone");
+    const auto [codes, bonuses] = race(device, 31.0);
+    CHECK(codes == std::map<grpc::StatusCode, int>{{grpc::OK, 1}, {grpc::ALREADY_EXISTS, 7}});
+    CHECK(bonuses == 1);
+    CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM stores WHERE device_id = '", device, "'")) == 1);
+  }
+  SUBCASE("a phone each") {
+    const auto [codes, bonuses] = race("", 31.5);
+    CHECK(codes == std::map<grpc::StatusCode, int>{{grpc::OK, 8}});
+    CHECK(bonuses == 1);
+  }
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(campaign.campaign_id());
+  youma::v1::Campaign now;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &now).ok());
+  CHECK(now.registration_bonuses() == 1);
+  CHECK(now.spent_fen() == 300);
   End(f.admin, campaign.campaign_id());
 }
 

@@ -325,7 +325,13 @@ absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::RegisterStoreResponse> {
     YOUMA_ASSIGN_OR_RETURN(const youma::v1::StorePolicy policy, LoadPolicy(c, brand));
     {
-      // The owner's row is the lock: concurrent registrations queue on it.
+      // The brand's row is the lock: its registrations queue on it, and the
+      // checks below (the owner's stores, the device's, the place's) see every
+      // store registered before. Registrations are rare; scans never take it.
+      auto lock = Prepare(c, "INSERT INTO store_registrations (brand, stores) VALUES (?,1) "
+                             "ON DUPLICATE KEY UPDATE stores = stores + 1");
+      lock->setString(1, brand);
+      lock->executeUpdate();
       auto up = Prepare(c, "INSERT INTO store_owners (brand, owner_user_id, stores) VALUES (?,?,1) "
                            "ON DUPLICATE KEY UPDATE stores = stores + 1");
       up->setString(1, brand);

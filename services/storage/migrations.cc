@@ -424,6 +424,17 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            "UPDATE shipment_ranges SET last_code_id = first_code_id + 65535 "
            "WHERE last_code_id - first_code_id >= 65536",
        }},
+      {10,
+       "store registrations: one row per brand, locked by each registration",
+       {
+           // A registration's duplicate checks read other owners' stores (same
+           // device, same place): registrations of one brand queue on this row,
+           // so that each check sees every store registered before it.
+           R"sql(CREATE TABLE IF NOT EXISTS store_registrations (
+  brand VARCHAR(64) NOT NULL PRIMARY KEY,
+  stores BIGINT NOT NULL
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
