@@ -927,6 +927,49 @@ TEST_CASE("fraud limits: a limited scan is answered without a reward and counted
 namespace youma::testing {
 namespace {
 
+TEST_CASE("fraud limits: a user's first scans in two cities at the same moment, one is impossible travel") {
+  Fixture f;
+  // Two backends stream at once: each of 40 users scans a code in Guangzhou on
+  // one stream and another code in Beijing on the other. The users have no
+  // position yet; whichever of a user's two scans commits second is limited.
+  const int users = 40;
+  const auto codes = f.CodesOf("00000000000123", youma::v1::BATCH_KIND_BOTTLE, 2 * users);
+  auto spec = Spec(1'000'000, 100, 1'000'000);
+  spec.set_gtins(0, "00000000000123");
+  spec.mutable_limits()->set_max_travel_kmh(900);
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  std::vector<std::string> names;
+  for (int i = 0; i < users; ++i) names.push_back(Unique("flyer"));
+  auto city = [&](int first_code, const std::string& region, double lat, double lng) {
+    std::vector<ScanRequest> requests;
+    for (int i = 0; i < users; ++i) {
+      ScanRequest r = Req(codes[first_code + i].url(), youma::v1::SCAN_ROLE_CONSUMER, names[i], region);
+      r.set_latitude(lat);
+      r.set_longitude(lng);
+      requests.push_back(r);
+    }
+    return StreamScanAll(f.scanner, requests);
+  };
+  auto guangzhou = std::async(std::launch::async, city, 0, "440106", 23.13, 113.26);
+  auto beijing = std::async(std::launch::async, city, users, "110101", 39.90, 116.40);
+  std::vector<ScanAnswer> answers = guangzhou.get();
+  for (ScanAnswer& a : beijing.get()) answers.push_back(std::move(a));
+  REQUIRE(answers.size() == static_cast<size_t>(2 * users));
+  int won = 0, too_far = 0;
+  for (const ScanAnswer& a : answers) {
+    won += a.rewards_size();
+    too_far += a.no_reward_reason().find("km from this user's last scan") != std::string::npos;
+  }
+  CHECK(won == users);
+  CHECK(too_far == users);
+  // Each user won once: with one city, not both.
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM (SELECT user_id FROM awards WHERE campaign_id = ",
+                                       c.campaign_id(), " GROUP BY user_id HAVING COUNT(*) = 1) one")) == users);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT scans FROM limit_hits WHERE rule = 'impossible_travel' AND "
+                                       "campaign_id = ", c.campaign_id())) == users);
+  End(f.admin, c.campaign_id());
+}
+
 TEST_CASE("fraud limits: one user sweeping the bottles of one case is limited") {
   Fixture f;
   const auto set = f.CodesOf("00000000000055", youma::v1::BATCH_KIND_SET, 1, 6);

@@ -568,28 +568,36 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     }
   }
   if (lim.max_travel_kmh() > 0 && common::Located(req.latitude(), req.longitude())) {
-    auto get = PrepareText(c, "SELECT latitude, longitude, scan_time FROM user_positions WHERE brand = ? AND user_id = ? FOR UPDATE");
-    get->setString(1, facts.brand);
-    get->setString(2, req.user_id());
-    std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
-    if (rs->next()) {
-      const double km = common::DistanceKm(rs->getDouble(1), rs->getDouble(2), req.latitude(), req.longitude());
-      const double hours = std::max(absl::ToDoubleHours(facts.scan_time - common::ParseSqlTime(rs->getString(3))),
-                                    1.0 / 3600);
-      if (km > 50 && km / hours > lim.max_travel_kmh() && limited_rule.empty()) {
-        limited_rule = "impossible_travel";
-        reason = absl::StrFormat("limited: %.0f km from this user's last scan in %.0f minutes", km, hours * 60);
-      }
-    }
-    auto put = PrepareText(c, "INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (?,?,?,?,?) "
-                          "ON DUPLICATE KEY UPDATE latitude = VALUES(latitude), longitude = VALUES(longitude), "
-                          "scan_time = VALUES(scan_time)");
-    put->setString(1, facts.brand);
-    put->setString(2, req.user_id());
-    put->setDouble(3, req.latitude());
-    put->setDouble(4, req.longitude());
-    put->setString(5, common::SqlTime(facts.scan_time));
-    put->executeUpdate();
+    // The user's last position, locked (made from this scan when the user has
+    // none: a plain locking read of a missing row locks nothing, and two
+    // first scans far apart would both pass), then this scan's position; one
+    // round trip. A user seen first here compares with itself: 0 km.
+    const std::string user = absl::StrCat("brand = ", storage::Quote(c, facts.brand),
+                                          " AND user_id = ", storage::Quote(c, req.user_id()));
+    const std::string position = absl::StrCat(storage::SqlDouble(req.latitude()), ",",
+                                              storage::SqlDouble(req.longitude()), ",'",
+                                              common::SqlTime(facts.scan_time), "'");
+    storage::StatementBatch travel;
+    travel.Add(absl::StrCat("INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (",
+                            storage::Quote(c, facts.brand), ",", storage::Quote(c, req.user_id()), ",", position,
+                            ") ON DUPLICATE KEY UPDATE user_id = user_id"));
+    travel.Add(absl::StrCat("SELECT latitude, longitude, scan_time FROM user_positions WHERE ", user, " FOR UPDATE"),
+               [&](sql::ResultSet& rs) {
+                 if (!rs.next()) return;
+                 const double km =
+                     common::DistanceKm(rs.getDouble(1), rs.getDouble(2), req.latitude(), req.longitude());
+                 const double hours = std::max(
+                     absl::ToDoubleHours(facts.scan_time - common::ParseSqlTime(rs.getString(3))), 1.0 / 3600);
+                 if (km > 50 && km / hours > lim.max_travel_kmh() && limited_rule.empty()) {
+                   limited_rule = "impossible_travel";
+                   reason = absl::StrFormat("limited: %.0f km from this user's last scan in %.0f minutes", km,
+                                            hours * 60);
+                 }
+               });
+    travel.Add(absl::StrCat("UPDATE user_positions SET latitude = ", storage::SqlDouble(req.latitude()),
+                            ", longitude = ", storage::SqlDouble(req.longitude()), ", scan_time = '",
+                            common::SqlTime(facts.scan_time), "' WHERE ", user));
+    travel.Run(c);
   }
   if (!limited_rule.empty()) {
     auto hit = PrepareText(c, "INSERT INTO limit_hits (campaign_id, rule, scans) VALUES (?,?,1) "
