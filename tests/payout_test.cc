@@ -1,5 +1,8 @@
 // Payouts: the outbox drains to a payer at the configured rate, within
 // per-user daily caps, and a restart between SENT and the result never pays twice.
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -122,6 +125,51 @@ TEST_CASE("a crash between SENT and the result re-sends the same payout ids and 
   CHECK(again.paid.size() == 6);   // each paid once
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 3") == 6);
   CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM payouts WHERE state = 3") == 600);
+}
+
+TEST_CASE("two payer streams at once share the brand's rate and each user's daily cap") {
+  PayoutFixture f;  // 20 payouts a second, 3 per user per day
+  f.Award(/*users=*/4, /*per_user=*/4);
+  // Two payers (say, two replicas of the WeChat Pay adapter) drain together.
+  std::mutex mu;
+  std::map<std::string, std::set<std::string>> paid;  // user -> payout ids the bank paid
+  std::atomic<int> distinct{0};
+  grpc::ClientContext contexts[2];
+  auto payer = [&](grpc::ClientContext& ctx) {
+    auto stub = youma::v1::PayoutService::NewStub(f.admin.channel);
+    ctx.AddMetadata("authorization", "Bearer " + f.admin.token);
+    auto stream = stub->Payouts(&ctx);
+    for (youma::v1::PayoutOrder order; stream->Read(&order);) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (paid[order.user_id()].insert(order.payout_id()).second) ++distinct;
+      }
+      youma::v1::PayoutResult r;
+      r.set_payout_id(order.payout_id());
+      r.set_paid(true);
+      r.set_external_id("wx-" + order.payout_id().substr(0, 8));
+      if (!stream->Write(r)) break;
+    }
+    (void)stream->Finish();
+  };
+  const absl::Time start = absl::Now();
+  std::thread first(payer, std::ref(contexts[0])), second(payer, std::ref(contexts[1]));
+  while (distinct < 12 && absl::Now() < start + absl::Seconds(20)) absl::SleepFor(absl::Milliseconds(5));
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  absl::SleepFor(absl::Milliseconds(500));  // nothing more is due today
+  for (auto& ctx : contexts) ctx.TryCancel();
+  first.join();
+  second.join();
+  CHECK(distinct == 12);
+  CHECK(paid.size() == 4);
+  for (const auto& [user, ids] : paid) {
+    CAPTURE(user);
+    CHECK(ids.size() == 3);
+  }
+  // One brand's rate: 12 payouts at 20/s take over half a second whichever
+  // stream sends them (each stream pacing itself would take half that).
+  CHECK(secs >= 0.5);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 4);
 }
 
 }  // namespace

@@ -23,11 +23,43 @@ std::pair<std::string, std::string> ChinaDayWindow(absl::Time now) {
 }  // namespace
 
 absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
-    const std::string& brand, int n, absl::Time resend_sent_before) {
+    const std::string& brand, int n, absl::Time resend_sent_before, absl::Duration* wait) {
+  constexpr absl::Duration kIdle = absl::Milliseconds(100);  // nothing due: ask again after this
+  *wait = kIdle;
   if (n <= 0) return std::vector<youma::v1::PayoutOrder>{};
   const absl::Time now = absl::Now();
   const auto [day_start, day_end] = ChinaDayWindow(now);
+  const double rate = std::max(0.1, options_.rate_per_second), burst = std::max(1.0, rate);
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<std::vector<youma::v1::PayoutOrder>> {
+    // The brand's bucket, locked (made with one token when missing): claims
+    // take turns on it, and each sees the payouts the others marked SENT.
+    double tokens = 1;
+    {
+      auto make = Prepare(c, "INSERT INTO payout_pacing (brand, tokens, refill_time) VALUES (?,1,?) "
+                             "ON DUPLICATE KEY UPDATE brand = brand");
+      make->setString(1, brand);
+      make->setString(2, common::SqlTime(now));
+      make->executeUpdate();
+      auto get = Prepare(c, "SELECT tokens, refill_time FROM payout_pacing WHERE brand = ? FOR UPDATE");
+      get->setString(1, brand);
+      std::unique_ptr<sql::ResultSet> rs(get->executeQuery());
+      if (!rs->next()) return absl::InternalError("the brand's payout pacing row is missing");
+      const absl::Duration since = std::max(absl::ZeroDuration(), now - common::ParseSqlTime(rs->getString(2)));
+      tokens = std::min(burst, static_cast<double>(rs->getDouble(1)) + rate * absl::ToDoubleSeconds(since));
+    }
+    auto refill = [&](double left) {
+      auto put = Prepare(c, "UPDATE payout_pacing SET tokens = ?, refill_time = ? WHERE brand = ?");
+      put->setDouble(1, left);
+      put->setString(2, common::SqlTime(now));
+      put->setString(3, brand);
+      put->executeUpdate();
+    };
+    n = std::min(n, static_cast<int>(tokens));
+    if (n == 0) {
+      refill(tokens);
+      *wait = std::min(kIdle, absl::Seconds((1.0 - tokens) / rate));
+      return std::vector<youma::v1::PayoutOrder>{};
+    }
     struct Row {
       youma::v1::PayoutOrder order;
       bool already_sent;
@@ -87,6 +119,7 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
       mark->executeUpdate();
       out.push_back(std::move(r.order));
     }
+    refill(tokens - static_cast<double>(out.size()));
     return out;
   });
 }

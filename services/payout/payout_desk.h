@@ -5,7 +5,8 @@
 // WeChat Pay) pays it once.
 //
 //   PayoutDesk desk(&pool, {.rate_per_second = 30});
-//   YOUMA_ASSIGN_OR_RETURN(auto orders, desk.Claim("moutai", 10, stream_start));
+//   absl::Duration wait;
+//   YOUMA_ASSIGN_OR_RETURN(auto orders, desk.Claim("moutai", 10, stream_start, &wait));
 //   YOUMA_RETURN_IF_ERROR(desk.Record("moutai", result));
 #pragma once
 
@@ -19,7 +20,8 @@
 namespace youma::payout {
 
 struct PayoutOptions {
-  // WeChat Pay's default red-packet rate for one merchant.
+  // WeChat Pay's default red-packet rate for one merchant: the brand's rate,
+  // shared by all its payer streams on every server.
   double rate_per_second = 30;
   // WeChat Pay's default per-user caps for one day (China time).
   int user_daily_count = 10;
@@ -33,12 +35,15 @@ class PayoutDesk {
  public:
   PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options) : pool_(pool), options_(options) {}
 
-  // Up to `n` payouts to send now, oldest award first, within each user's daily
-  // caps; marks them SENT. SENT payouts without a result come first when they
-  // were sent before `resend_sent_before` (by a payer stream that has since
-  // ended, say in a crash) or longer than resend_after ago.
+  // Up to `n` payouts to send now, oldest award first, within the brand's rate
+  // and each user's daily caps; marks them SENT. SENT payouts without a result
+  // come first when they were sent before `resend_sent_before` (by a payer
+  // stream that has since ended, say in a crash) or longer than resend_after
+  // ago. Claims of one brand (from any stream or server) take turns. When none
+  // is returned, `wait` says when to ask again: when the rate allows the next,
+  // or a short while when nothing is due.
   absl::StatusOr<std::vector<youma::v1::PayoutOrder>> Claim(const std::string& brand, int n,
-                                                            absl::Time resend_sent_before);
+                                                            absl::Time resend_sent_before, absl::Duration* wait);
   // Records the payer's answer. NOT_FOUND for another brand's or unknown id.
   absl::Status Record(const std::string& brand, const youma::v1::PayoutResult& result);
   absl::StatusOr<youma::v1::Payout> Get(const std::string& brand, const std::string& payout_id);

@@ -37,23 +37,14 @@ grpc::Status PayoutServiceImpl::Payouts(
     while (stream->Read(&result)) (void)desk_->Record(*brand, result);
     reads_done = true;
   });
-  const double rate = std::max(0.1, desk_->options().rate_per_second);
-  double tokens = 1;
-  auto last = std::chrono::steady_clock::now();
   // SENT payouts older than this stream were sent by an earlier one that never
   // got their results: they go out again first, with the same payout ids.
+  // The pace is the brand's (the desk's), whatever streams its payers hold.
   const absl::Time stream_start = absl::Now();
   absl::Status status;
   while (!reads_done && !ctx->IsCancelled() && !stopping_) {
-    const auto now = std::chrono::steady_clock::now();
-    tokens = std::min(std::max(1.0, rate), tokens + rate * std::chrono::duration<double>(now - last).count());
-    last = now;
-    const int n = std::min(100, static_cast<int>(tokens));
-    if (n == 0) {
-      std::this_thread::sleep_for(std::chrono::duration<double>((1.0 - tokens) / rate));
-      continue;
-    }
-    absl::StatusOr<std::vector<youma::v1::PayoutOrder>> orders = desk_->Claim(*brand, n, stream_start);
+    absl::Duration wait;
+    absl::StatusOr<std::vector<youma::v1::PayoutOrder>> orders = desk_->Claim(*brand, 100, stream_start, &wait);
     if (!orders.ok()) {
       if (!absl::IsUnavailable(orders.status())) {
         status = orders.status();
@@ -62,11 +53,10 @@ grpc::Status PayoutServiceImpl::Payouts(
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }
-    tokens -= static_cast<double>(orders->size());
     for (const auto& order : *orders) {
       if (!stream->Write(order)) break;
     }
-    if (orders->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (orders->empty()) std::this_thread::sleep_for(absl::ToChronoNanoseconds(wait));
   }
   ctx->TryCancel();  // ends the reader if the payer is still connected
   reader.join();

@@ -425,7 +425,7 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            "WHERE last_code_id - first_code_id >= 65536",
        }},
       {10,
-       "store registrations: one row per brand, locked by each registration",
+       "one row per brand locked by store registrations, and one by payout claims",
        {
            // A registration's duplicate checks read other owners' stores (same
            // device, same place): registrations of one brand queue on this row,
@@ -433,6 +433,14 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            R"sql(CREATE TABLE IF NOT EXISTS store_registrations (
   brand VARCHAR(64) NOT NULL PRIMARY KEY,
   stores BIGINT NOT NULL
+) ENGINE=InnoDB)sql",
+           // The brand's payout rate as a token bucket, shared by every payer
+           // stream on every server; claiming locks it, so that each claim
+           // also sees what the others sent today (the per-user daily caps).
+           R"sql(CREATE TABLE IF NOT EXISTS payout_pacing (
+  brand VARCHAR(64) NOT NULL PRIMARY KEY,
+  tokens DOUBLE NOT NULL,
+  refill_time DATETIME(6) NOT NULL
 ) ENGINE=InnoDB)sql",
        }},
   };
