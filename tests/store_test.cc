@@ -324,6 +324,51 @@ TEST_CASE("a store opens a case once: open-case reward, bottles bound, a rebate 
   }
 }
 
+TEST_CASE("prizes and store rebates in one group commit spend one budget exactly") {
+  Fixture f;
+  // Every consumer's first scan wins 1 yuan and pays the store 0.50 yuan
+  // rebate, from one budget of 20 yuan (125 fen per shard: shards run dry at
+  // once and are gathered); 30 bottles scanned on one stream want 45 yuan.
+  const std::string gtin = "00000000000130";
+  auto spec = Spec(2'000, 100, 1'000'000);
+  spec.set_gtins(0, gtin);
+  spec.mutable_store()->set_rebate_fen(50);
+  const auto campaign = Launch(f.admin, spec);
+  const auto codes = f.CodesOf(gtin, youma::v1::BATCH_KIND_SET, 5, 6);  // 5 cases of 6 bottles
+  const std::string owner = Unique("shop");
+  MustRegister(f.scanner, Store(owner, 23.05, 113.1));
+  std::vector<ScanRequest> bottles;
+  for (const auto& c : codes) {
+    if (c.is_case()) {
+      CHECK(MustScan(f.scanner, Req(c.url(), youma::v1::SCAN_ROLE_STORE_OWNER, owner)).store().opened_now());
+    } else {
+      bottles.push_back(Req(c.url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("drinker")));
+    }
+  }
+  REQUIRE(bottles.size() == 30);
+  const std::vector<ScanAnswer> answers = StreamScanAll(f.scanner, bottles);
+  REQUIRE(answers.size() == 30);
+  int64_t prizes = 0;
+  for (const ScanAnswer& a : answers) {
+    for (const auto& r : a.rewards()) prizes += r.amount_fen();
+  }
+  const std::string where = absl::StrCat(" WHERE campaign_id = ", campaign.campaign_id());
+  const int64_t rebates = f.server.QueryInt("SELECT COALESCE(SUM(amount_fen), 0) FROM awards" + where +
+                                            " AND user_id = '" + owner + "'");
+  CHECK(prizes >= 1'000);  // most of it went to consumers, 1 yuan at a time
+  CHECK(prizes + rebates == 2'000);
+  CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM awards" + where) == 2'000);
+  CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM payouts" + where) == 2'000);
+  CHECK(f.server.QueryInt("SELECT SUM(remaining_fen) FROM budget_shards" + where) == 0);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(campaign.campaign_id());
+  youma::v1::Campaign now;
+  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &now).ok());
+  CHECK(now.spent_fen() == 2'000);
+  CHECK(now.budget_exhausted());
+  End(f.admin, campaign.campaign_id());
+}
+
 TEST_CASE("bottles the line linked to a case follow that case to the store that opened it") {
   Fixture f;
   const std::string gtin = "06901234500035";
