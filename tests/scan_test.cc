@@ -39,9 +39,15 @@ TEST_CASE("a genuine scan is recorded; later scans show the history; a retry get
   CHECK(a2.history().first_scan_time().seconds() == a1.history().first_scan_time().seconds());
   CHECK(a2.message().find("Scanned 2 times") != std::string::npos);
 
-  // The same client scan id: the first answer, not counted again.
+  // The same client scan id: the first answer, not counted again. Its group's
+  // insert met the recorded id and ran again to look it up (a metric says so).
+  auto lookups = [&] {
+    return CounterValue(f.server, "youma_scan_group_retries_total", "reason", "retried_scan_id");
+  };
+  const double lookups_before = lookups();
   const ScanAnswer again = MustScan(f.scanner, first);
   CHECK(again.SerializeAsString() == a1.SerializeAsString());
+  CHECK(lookups() - lookups_before >= 1);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ",
                                        codes[0].code_id())) == 2);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ",

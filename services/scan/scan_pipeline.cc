@@ -93,6 +93,15 @@ std::string VerdictText(youma::v1::ScanVerdict v) {
   }
 }
 
+prometheus::Counter& RetryCounter(prometheus::Registry& registry, const std::string& reason) {
+  return prometheus::BuildCounter()
+      .Name("youma_scan_group_retries_total")
+      .Help("Group-commit transactions run again: contention (a deadlock or lock wait timeout), "
+            "retried_scan_id (client scan ids recorded before), split (in halves around a refused scan)")
+      .Register(registry)
+      .Add({{"reason", reason}});
+}
+
 }  // namespace
 
 ScanMetrics::ScanMetrics(prometheus::Registry& registry)
@@ -105,7 +114,10 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
                  .Name("youma_awards_total")
                  .Help("Rewards awarded")
                  .Register(registry)
-                 .Add({})) {
+                 .Add({})),
+      contention(RetryCounter(registry, "contention")),
+      retried_scan_id(RetryCounter(registry, "retried_scan_id")),
+      split(RetryCounter(registry, "split")) {
   auto& family =
       prometheus::BuildCounter().Name("youma_scans_total").Help("Scans by verdict").Register(registry);
   for (int v = youma::v1::SCAN_VERDICT_GENUINE; v <= youma::v1::SCAN_VERDICT_FROZEN; ++v) {
@@ -238,6 +250,7 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
   // database is out of reach, each half is committed on its own, until the
   // scan that fails is alone and the others are recorded.
   if (!st.ok() && group.size() > 1 && !absl::IsUnavailable(st)) {
+    if (metrics_ != nullptr) metrics_->split.Increment();
     std::vector<Pending> second(std::make_move_iterator(group.begin() + group.size() / 2),
                                 std::make_move_iterator(group.end()));
     group.erase(group.begin() + group.size() / 2, group.end());
@@ -271,6 +284,7 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
       p.duplicate = false;
     }
     st = CommitGroup(group, find_retries);
+    if (absl::IsAlreadyExists(st) && metrics_ != nullptr) metrics_->retried_scan_id.Increment();
     if (absl::IsAlreadyExists(st) && !find_retries) {
       find_retries = true;
       continue;
@@ -278,6 +292,7 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
     // A deadlock, or a retry of the same scan committed by another group
     // meanwhile: run the group again (it will find the first answer).
     if (!absl::IsAborted(st) && !absl::IsAlreadyExists(st)) break;
+    if (absl::IsAborted(st) && metrics_ != nullptr) metrics_->contention.Increment();
     // Back off with jitter so the same groups do not collide again.
     std::this_thread::sleep_for(std::chrono::microseconds(
         (500 << std::min(attempt, 6)) + static_cast<int>(randombytes_uniform(1000))));

@@ -52,13 +52,20 @@ struct ScanOptions {
   absl::Duration counterfeit_flush = absl::Seconds(5);
 };
 
-// youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total.
+// youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
+// youma_scan_group_retries_total{reason}.
 class ScanMetrics {
  public:
   explicit ScanMetrics(prometheus::Registry& registry);
   prometheus::Counter* Verdict(youma::v1::ScanVerdict verdict) { return verdicts_[verdict]; }
   prometheus::Counter& groups;
   prometheus::Counter& awards;
+  // A group's transaction run again: after a deadlock or a lock wait timeout
+  // (contention), to look up client scan ids recorded before
+  // (retried_scan_id), or in halves around a scan the database refused (split).
+  prometheus::Counter& contention;
+  prometheus::Counter& retried_scan_id;
+  prometheus::Counter& split;
 
  private:
   std::map<int, prometheus::Counter*> verdicts_;
