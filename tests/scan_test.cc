@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/app/database_gauges.h"
 #include "services/common/time_util.h"
 #include "services/rules/campaign.h"
 #include "tests/harness.h"
@@ -662,8 +663,50 @@ TEST_CASE("a whole batch shipped at once: codes past the first 65,536 still find
   }
 }
 
+// A gauge's value in `families` with all of `labels` (NaN when missing).
+double GaugeValue(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
+                  const std::map<std::string, std::string>& labels) {
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& l : m.label) have[l.name] = l.value;
+      if (have == labels) return m.gauge.value;
+    }
+  }
+  return std::nan("");
+}
+
+TEST_CASE("budget left and diversion flags are gauges read from the database") {
+  Fixture f;
+  app::DatabaseGauges now(&f.server.app().pool(), absl::ZeroDuration());
+  app::DatabaseGauges cached(&f.server.app().pool(), absl::Hours(1));
+  const auto codes = f.CodesOf("00000000000147", youma::v1::BATCH_KIND_BOTTLE, 3);
+  auto spec = Spec(1'000, 100, 1'000'000);
+  spec.set_gtins(0, "00000000000147");
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  const std::map<std::string, std::string> labels{{"brand", "alpha"}, {"campaign", absl::StrCat(c.campaign_id())}};
+  CHECK(GaugeValue(now.Collect(), "youma_campaign_budget_left_fen", labels) == 1'000);
+  CHECK(GaugeValue(cached.Collect(), "youma_campaign_budget_left_fen", labels) == 1'000);
+  for (const auto& code : codes) CHECK(MustScan(f.scanner, Req(code.url())).rewards_size() == 1);
+  CHECK(GaugeValue(now.Collect(), "youma_campaign_budget_left_fen", labels) == 700);
+  CHECK(GaugeValue(cached.Collect(), "youma_campaign_budget_left_fen", labels) == 1'000);  // read an hour ago, say
+  // Flags: a brand with none has no series yet.
+  const double flags = GaugeValue(now.Collect(), "youma_diversion_flags", {{"brand", "alpha"}});
+  CHECK((std::isnan(flags) ? 0 : flags) ==
+        static_cast<double>(f.server.QueryInt("SELECT COUNT(*) FROM diversion_flags WHERE brand = 'alpha'")));
+  End(f.admin, c.campaign_id());
+  CHECK(std::isnan(GaugeValue(now.Collect(), "youma_campaign_budget_left_fen", labels)));  // live campaigns only
+}
+
 TEST_CASE("diversion: a store owner's case scan out of territory flags at once; consumers need two users") {
   Fixture f;
+  app::DatabaseGauges gauges(&f.server.app().pool(), absl::ZeroDuration());
+  auto flag_gauge = [&] {
+    const double v = GaugeValue(gauges.Collect(), "youma_diversion_flags", {{"brand", "alpha"}});
+    return std::isnan(v) ? 0.0 : v;
+  };
+  const double flags_before = flag_gauge();
   const youma::v1::Dealer d = f.Dealer(absl::StrCat("div-", ::getpid()), "Guangzhou dealer", {"4401"});
   const auto set = f.Codes(youma::v1::BATCH_KIND_SET, 2, 6);  // cases at 0 and 7
   youma::v1::ShipmentReport ship;
@@ -702,6 +745,7 @@ TEST_CASE("diversion: a store owner's case scan out of territory flags at once; 
   CHECK(flags.flags(1).rule() == "consumers_out_of_territory");
   CHECK(flags.flags(1).parameters().find("min_users=2") != std::string::npos);
   CHECK(flags.flags(1).evidence_size() == 2);
+  CHECK(flag_gauge() - flags_before == 2);
   // By period: the last hour holds both; from an hour on, none yet.
   youma::v1::ListDiversionFlagsRequest period = list;
   *period.mutable_from_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));

@@ -140,6 +140,9 @@ TEST_CASE("Prometheus metrics count RPCs by method and code, and codes issued") 
   CHECK(page.find("youma_rpc_requests_total{code=\"NOT_FOUND\",method=\"GetBatch\",service=\"IssuerService\"} 1") !=
         std::string::npos);
   CHECK(page.find("youma_rpc_duration_seconds_bucket") != std::string::npos);
+  // Read from the database at the scrape: no campaign is live, none flagged yet.
+  CHECK(page.find("# TYPE youma_campaign_budget_left_fen gauge") != std::string::npos);
+  CHECK(page.find("# TYPE youma_diversion_flags gauge") != std::string::npos);
 }
 
 TEST_CASE("TLS from certificate files: TLS clients get through, plaintext ones do not") {

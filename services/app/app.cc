@@ -97,6 +97,7 @@ absl::Status App::Init() {
 
   registry_ = std::make_shared<prometheus::Registry>();
   metrics_ = std::make_unique<common::RpcMetrics>(*registry_);
+  database_gauges_ = std::make_shared<DatabaseGauges>(pool_.get(), absl::Seconds(15));
   if (!options_.metrics_listen.empty()) {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen);
@@ -105,6 +106,7 @@ absl::Status App::Init() {
                                                  options_.metrics_listen, ": ", e.what()));
     }
     exposer_->RegisterCollectable(registry_);
+    exposer_->RegisterCollectable(database_gauges_);
   }
   executor_ = std::make_unique<common::Executor>(options_.executor_threads);
   batch_index_ = std::make_unique<issuer::BatchIndex>(pool_.get());

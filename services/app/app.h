@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "codegen/keyset_file.h"
+#include "services/app/database_gauges.h"
 #include "services/common/auth.h"
 #include "services/common/keyset_registry.h"
 #include "services/common/rpc.h"
@@ -99,6 +100,8 @@ class App {
   common::TokenStore& tokens() { return *tokens_; }
   storage::ConnectionPool& pool() { return *pool_; }
   prometheus::Registry& registry() { return *registry_; }
+  // Budgets left and diversion flags, read from the database (also served on /metrics).
+  DatabaseGauges& database_gauges() { return *database_gauges_; }
 
   // Stops taking calls, lets running ones finish until `grace`, then cancels them.
   void Shutdown(absl::Duration grace);
@@ -117,6 +120,7 @@ class App {
   std::unique_ptr<common::KeysetRegistry> keysets_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<DatabaseGauges> database_gauges_;
   std::unique_ptr<common::RpcMetrics> metrics_;
   std::unique_ptr<common::Executor> executor_;
   std::unique_ptr<issuer::BatchIndex> batch_index_;
