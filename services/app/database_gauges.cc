@@ -53,10 +53,10 @@ std::vector<prometheus::MetricFamily> DatabaseGauges::Collect() const {
     fresh = {std::move(budget), std::move(flags)};
     return absl::OkStatus();
   });
-  if (st.ok()) {
-    last_ = std::move(fresh);
-    read_ = now;
-  }
+  // A database that cannot be read costs one slow scrape per refresh, not
+  // every scrape: the last values stay until the next try.
+  read_ = now;
+  if (st.ok()) last_ = std::move(fresh);
   return last_;
 }
 

@@ -24,7 +24,8 @@ class DatabaseGauges : public prometheus::Collectable {
  public:
   DatabaseGauges(storage::ConnectionPool* pool, absl::Duration refresh) : pool_(pool), refresh_(refresh) {}
   // The gauges as last read; read again when older than `refresh`. When the
-  // database cannot be read, the last values (none before the first read).
+  // database cannot be read, the last values (none before the first read),
+  // and the next try after `refresh`.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
