@@ -16,16 +16,30 @@ namespace {
 
 using ScanStub = youma::v1::ScanService::Stub;
 
+// A payer's Payouts stream with the brand's admin token, on `ctx`.
+std::unique_ptr<grpc::ClientReaderWriter<youma::v1::PayoutResult, youma::v1::PayoutOrder>> OpenPayouts(
+    const TestClient& admin, grpc::ClientContext& ctx) {
+  ctx.AddMetadata("authorization", "Bearer " + admin.token);
+  return youma::v1::PayoutService::NewStub(admin.channel)->Payouts(&ctx);
+}
+
+// The bank's answer to an order: paid, with its own transaction id.
+youma::v1::PayoutResult Paid(const youma::v1::PayoutOrder& order) {
+  youma::v1::PayoutResult r;
+  r.set_payout_id(order.payout_id());
+  r.set_paid(true);
+  r.set_external_id("wx-" + order.payout_id().substr(0, 8));
+  return r;
+}
+
 // A stand-in for the WeChat Pay adapter: pays each bill number once.
 struct FakePayer {
   std::map<std::string, int64_t> paid;  // payout id -> amount, as the bank saw it
   std::vector<youma::v1::PayoutOrder> orders;  // every order received
   // Receives orders until `want` new ones came; answers them when `answer`.
   void Run(const TestClient& admin, size_t want, bool answer, absl::Duration max_wait = absl::Seconds(20)) {
-    auto stub = youma::v1::PayoutService::NewStub(admin.channel);
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + admin.token);
-    auto stream = stub->Payouts(&ctx);
+    auto stream = OpenPayouts(admin, ctx);
     const absl::Time deadline = absl::Now() + max_wait;
     size_t got = 0;
     youma::v1::PayoutOrder order;
@@ -34,11 +48,7 @@ struct FakePayer {
       ++got;
       if (!answer) continue;
       paid.emplace(order.payout_id(), order.amount_fen());  // a repeat bill number is not paid again
-      youma::v1::PayoutResult r;
-      r.set_payout_id(order.payout_id());
-      r.set_paid(true);
-      r.set_external_id("wx-" + order.payout_id().substr(0, 8));
-      REQUIRE(stream->Write(r));
+      REQUIRE(stream->Write(Paid(order)));
     }
     stream->WritesDone();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the results land
@@ -136,19 +146,13 @@ TEST_CASE("two payer streams at once share the brand's rate and each user's dail
   std::atomic<int> distinct{0};
   grpc::ClientContext contexts[2];
   auto payer = [&](grpc::ClientContext& ctx) {
-    auto stub = youma::v1::PayoutService::NewStub(f.admin.channel);
-    ctx.AddMetadata("authorization", "Bearer " + f.admin.token);
-    auto stream = stub->Payouts(&ctx);
+    auto stream = OpenPayouts(f.admin, ctx);
     for (youma::v1::PayoutOrder order; stream->Read(&order);) {
       {
         std::lock_guard<std::mutex> lock(mu);
         if (paid[order.user_id()].insert(order.payout_id()).second) ++distinct;
       }
-      youma::v1::PayoutResult r;
-      r.set_payout_id(order.payout_id());
-      r.set_paid(true);
-      r.set_external_id("wx-" + order.payout_id().substr(0, 8));
-      if (!stream->Write(r)) break;
+      if (!stream->Write(Paid(order))) break;
     }
     (void)stream->Finish();
   };

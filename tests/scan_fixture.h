@@ -158,6 +158,15 @@ inline youma::v1::Campaign Launch(const TestClient& admin, const youma::v1::Camp
   return c;
 }
 
+// The campaign with its report (state, spent and left, awards per tier).
+inline youma::v1::Campaign Report(const TestClient& admin, uint64_t campaign_id) {
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(campaign_id);
+  youma::v1::Campaign c;
+  REQUIRE(admin.Call(&RulesStub::GetCampaign, ref, &c).ok());
+  return c;
+}
+
 inline void End(const TestClient& admin, uint64_t campaign_id) {
   youma::v1::CampaignRef ref;
   ref.set_campaign_id(campaign_id);

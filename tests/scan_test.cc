@@ -433,10 +433,7 @@ TEST_CASE("the per-user daily limit counts China days; a tier's cap gives out ex
   const ScanAnswer late = MustScan(f.scanner, Req(capped[2].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u")));
   CHECK(late.rewards().empty());
   CHECK(late.no_reward_reason() == "all 2 'red packet' prizes are given out");
-  youma::v1::CampaignRef ref;
-  ref.set_campaign_id(cc.campaign_id());
-  youma::v1::Campaign status;
-  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
+  const youma::v1::Campaign status = Report(f.admin, cc.campaign_id());
   CHECK(status.tiers(0).awarded() == 2);
   CHECK(status.spent_fen() == 200);
   End(f.admin, cc.campaign_id());
@@ -502,13 +499,6 @@ TEST_CASE("within one group commit, a tier's cap, a user's daily limit and the b
     for (const ScanAnswer& a : answers) ++out[a.rewards().empty() ? a.no_reward_reason() : "won"];
     return out;
   };
-  auto status = [&](uint64_t campaign_id) {
-    youma::v1::CampaignRef ref;
-    ref.set_campaign_id(campaign_id);
-    youma::v1::Campaign out;
-    REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &out).ok());
-    return out;
-  };
   auto awards = [&](uint64_t campaign_id, const char* table) {
     return f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM ", table, " WHERE campaign_id = ", campaign_id));
   };
@@ -518,7 +508,7 @@ TEST_CASE("within one group commit, a tier's cap, a user's daily limit and the b
     spec.mutable_tiers(0)->set_max_count(5);
     const auto [c, answers] = run("00000000000093", spec, 30, false);
     CHECK(reasons(answers) == std::map<std::string, int>{{"won", 5}, {"all 5 'red packet' prizes are given out", 25}});
-    const youma::v1::Campaign s = status(c.campaign_id());
+    const youma::v1::Campaign s = Report(f.admin, c.campaign_id());
     CHECK(s.tiers(0).awarded() == 5);
     CHECK(s.spent_fen() == 500);
     CHECK(awards(c.campaign_id(), "awards") == 5);
@@ -533,14 +523,14 @@ TEST_CASE("within one group commit, a tier's cap, a user's daily limit and the b
           std::map<std::string, int>{{"won", 3}, {"daily limit reached (3 prizes per user per day)", 9}});
     CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(awards) FROM user_daily_awards WHERE campaign_id = ",
                                          c.campaign_id())) == 3);
-    CHECK(status(c.campaign_id()).spent_fen() == 300);
+    CHECK(Report(f.admin, c.campaign_id()).spent_fen() == 300);
     CHECK(awards(c.campaign_id(), "payouts") == 3);
     End(f.admin, c.campaign_id());
   }
   SUBCASE("a budget of 48 prizes and 60 winners: shards run dry mid-group and are gathered") {
     const auto [c, answers] = run("00000000000116", Spec(4'800, 100, 1'000'000), 60, false);
     CHECK(reasons(answers) == std::map<std::string, int>{{"won", 48}, {"the campaign's budget is used up", 12}});
-    const youma::v1::Campaign s = status(c.campaign_id());
+    const youma::v1::Campaign s = Report(f.admin, c.campaign_id());
     CHECK(s.spent_fen() == 4'800);
     CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(remaining_fen) FROM budget_shards WHERE campaign_id = ",
                                          c.campaign_id())) == 0);

@@ -198,10 +198,7 @@ TEST_CASE("owners registering one store at once: one registration, one bonus") {
     CHECK(codes == std::map<grpc::StatusCode, int>{{grpc::OK, 8}});
     CHECK(bonuses == 1);
   }
-  youma::v1::CampaignRef ref;
-  ref.set_campaign_id(campaign.campaign_id());
-  youma::v1::Campaign now;
-  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &now).ok());
+  const youma::v1::Campaign now = Report(f.admin, campaign.campaign_id());
   CHECK(now.registration_bonuses() == 1);
   CHECK(now.spent_fen() == 300);
   End(f.admin, campaign.campaign_id());
@@ -360,10 +357,7 @@ TEST_CASE("prizes and store rebates in one group commit spend one budget exactly
   CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM awards" + where) == 2'000);
   CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM payouts" + where) == 2'000);
   CHECK(f.server.QueryInt("SELECT SUM(remaining_fen) FROM budget_shards" + where) == 0);
-  youma::v1::CampaignRef ref;
-  ref.set_campaign_id(campaign.campaign_id());
-  youma::v1::Campaign now;
-  REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &now).ok());
+  const youma::v1::Campaign now = Report(f.admin, campaign.campaign_id());
   CHECK(now.spent_fen() == 2'000);
   CHECK(now.budget_exhausted());
   End(f.admin, campaign.campaign_id());

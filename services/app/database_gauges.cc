@@ -7,7 +7,7 @@
 namespace youma::app {
 namespace {
 
-prometheus::MetricFamily Gauges(std::string name, std::string help) {
+prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
   prometheus::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
@@ -31,7 +31,7 @@ std::vector<prometheus::MetricFamily> DatabaseGauges::Collect() const {
   std::vector<prometheus::MetricFamily> fresh;
   const absl::Status st = pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     prometheus::MetricFamily budget =
-        Gauges("youma_campaign_budget_left_fen", "Budget left in each live campaign, in fen (from its budget shards)");
+        GaugeFamily("youma_campaign_budget_left_fen", "Budget left in each live campaign, in fen (from its budget shards)");
     {
       std::unique_ptr<sql::Statement> st(c.createStatement());
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
@@ -43,7 +43,7 @@ std::vector<prometheus::MetricFamily> DatabaseGauges::Collect() const {
             static_cast<double>(rs->getInt64(3)));
       }
     }
-    prometheus::MetricFamily flags = Gauges("youma_diversion_flags", "Cases flagged for diversion (窜货), by brand");
+    prometheus::MetricFamily flags = GaugeFamily("youma_diversion_flags", "Cases flagged for diversion (窜货), by brand");
     {
       std::unique_ptr<sql::Statement> st(c.createStatement());
       std::unique_ptr<sql::ResultSet> rs(

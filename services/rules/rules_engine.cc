@@ -167,21 +167,19 @@ int64_t LockShard(sql::Connection& c, uint64_t campaign_id, int shard) {
   return rs->next() ? rs->getInt64(1) : 0;
 }
 
-// Writes what a group took from a shard so far.
-void WriteTaken(sql::Connection& c, uint64_t campaign_id, GroupState::Budget& b) {
-  if (b.taken == 0) return;
-  auto st = PrepareText(c, "UPDATE budget_shards SET remaining_fen = remaining_fen - ? WHERE campaign_id = ? AND shard = ?");
-  st->setInt64(1, b.taken);
-  st->setUInt64(2, campaign_id);
-  st->setInt(3, b.shard);
-  st->executeUpdate();
-  b.taken = 0;
+// The statement that writes what a group took from its shard.
+std::string TakeFromShard(uint64_t campaign_id, const GroupState::Budget& b) {
+  return absl::StrCat("UPDATE budget_shards SET remaining_fen = remaining_fen - ", b.taken,
+                      " WHERE campaign_id = ", campaign_id, " AND shard = ", b.shard);
 }
+
+// A budget shard's index for any int (the group sequence, a store id).
+int ShardIndex(int shard) { return ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards; }
 
 }  // namespace
 
 bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t amount, GroupState* group) {
-  const int start = ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
+  const int start = ShardIndex(shard);
   if (group != nullptr) {
     auto it = group->budgets.find(campaign_id);
     if (it == group->budgets.end()) {
@@ -196,7 +194,7 @@ bool SpendBudget(sql::Connection& c, uint64_t campaign_id, int shard, int64_t am
     // The group's shard cannot pay: what the group took from it is written
     // now, so that the other shards are searched and gathered as below with
     // every shard's row as it stands; the next prize reads the shard again.
-    WriteTaken(c, campaign_id, b);
+    if (b.taken > 0) storage::Execute(c, TakeFromShard(campaign_id, b));
     group->budgets.erase(it);
   }
   auto take = PrepareText(c,
@@ -248,9 +246,7 @@ bool RulesEngine::StillLive(sql::Connection& c, uint64_t campaign_id, GroupState
 
 void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, storage::StatementBatch& tail) {
   for (const auto& [campaign_id, b] : group.budgets) {
-    if (b.taken == 0) continue;
-    tail.Add(absl::StrCat("UPDATE budget_shards SET remaining_fen = remaining_fen - ", b.taken,
-                          " WHERE campaign_id = ", campaign_id, " AND shard = ", b.shard));
+    if (b.taken > 0) tail.Add(TakeFromShard(campaign_id, b));
   }
   std::string rows;
   for (const auto& [key, n] : group.tiers) {
@@ -749,7 +745,7 @@ void RulesEngine::PrefetchCampaigns(const std::vector<const ScanFacts*>& scans, 
             [out](sql::ResultSet& rs) {
               while (rs.next()) out->live[rs.getUInt64(1)] = rs.getInt(2) == youma::v1::CAMPAIGN_STATE_ACTIVE;
             });
-  const int shard = ((scans.front()->budget_shard % kBudgetShards) + kBudgetShards) % kBudgetShards;
+  const int shard = ShardIndex(scans.front()->budget_shard);
   batch.Add(absl::StrCat("SELECT campaign_id, remaining_fen FROM budget_shards WHERE campaign_id IN (", ids,
                          ") AND shard = ", shard, " FOR UPDATE"),
             [out, shard](sql::ResultSet& rs) {
