@@ -84,11 +84,11 @@ inline std::vector<ScanAnswer> StreamScanAll(const TestClient& c, const std::vec
 }
 
 struct Fixture {
-  TestServer& server = TestServer::Shared();
+  TestServer& server;
   TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);
   TestClient scanner = server.Connect("alpha", youma::v1::ROLE_SCANNER);
   TestClient admin = server.Connect("alpha", youma::v1::ROLE_ADMIN);
-  Fixture() { server.EnsureProduct("alpha"); }
+  explicit Fixture(TestServer& on = TestServer::Shared()) : server(on) { server.EnsureProduct("alpha"); }
 
   // Codes of a new batch of product `gtin` (made if missing).
   // `active_since`, when given: active from then, not from now.

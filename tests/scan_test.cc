@@ -390,24 +390,32 @@ TEST_CASE("a winning code is paid once per campaign and role, with an idempotent
   CHECK(status.seed_hex().size() == 64);
 }
 
-TEST_CASE("the per-user daily limit counts China days; a tier's cap gives out exactly its count") {
-  Fixture f;
-  // Two days ago in China, 23:00 to 00:10: the same UTC day (15:00 to 16:10).
+TEST_CASE("the per-user daily limit counts China days of the scans' arrival; a late scan wins nothing") {
+  // The server's clock is moved to the times below: two days ago in China,
+  // 23:00 to 00:20, which is one UTC day (15:00 to 16:20).
+  std::atomic<int64_t> offset_ns{0};
+  TestServer server([&](app::AppOptions& o) {
+    o.scan.now = [&] { return absl::Now() + absl::Nanoseconds(offset_ns.load()); };
+  });
+  Fixture f(server);
   const absl::TimeZone china = common::ChinaTime();
   const absl::CivilDay day = absl::ToCivilDay(absl::Now() - absl::Hours(48), china);
   auto at = [&](absl::CivilDay d, int hour, int minute) {
     return absl::FromCivil(absl::CivilMinute(d.year(), d.month(), d.day(), hour, minute), china);
   };
-  const auto codes = f.CodesOf("00000000000079", youma::v1::BATCH_KIND_BOTTLE, 6, 0,
+  const auto codes = f.CodesOf("00000000000079", youma::v1::BATCH_KIND_BOTTLE, 8, 0,
                                absl::Now() - absl::Hours(24 * 4));
   auto spec = Spec(1'000'000, 100, 1'000'000);  // every scan wins 1 yuan
   spec.set_gtins(0, "00000000000079");
   spec.set_per_user_daily_limit(2);
   *spec.mutable_start_time() = common::ToProtoTime(absl::Now() - absl::Hours(24 * 4));
   const youma::v1::Campaign c = Launch(f.admin, spec);
-  auto scan = [&](const youma::v1::Code& code, const std::string& user, absl::Time when) {
+  // A scan arriving at `arrival`, made at `made` (unset: when it arrives).
+  auto scan = [&](const youma::v1::Code& code, const std::string& user, absl::Time arrival,
+                  std::optional<absl::Time> made = std::nullopt) {
     ScanRequest r = Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, user);
-    *r.mutable_scan_time() = common::ToProtoTime(when);
+    if (made.has_value()) *r.mutable_scan_time() = common::ToProtoTime(*made);
+    offset_ns = absl::ToInt64Nanoseconds(arrival - absl::Now());
     return MustScan(f.scanner, r);
   };
   const std::string user = Unique("daily");
@@ -417,8 +425,31 @@ TEST_CASE("the per-user daily limit counts China days; a tier's cap gives out ex
   CHECK(third.rewards().empty());
   CHECK(third.no_reward_reason() == "daily limit reached (2 prizes per user per day)");
   CHECK(scan(codes[3], Unique("other"), at(day, 23, 30)).rewards_size() == 1);  // another user
-  CHECK(scan(codes[4], user, at(day + 1, 0, 10)).rewards_size() == 1);          // the next China day
-  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", c.campaign_id())) == 4);
+  // Made at 23:58, arrived at 00:05: it counts in the day it arrived, the
+  // next one, so the user's scan time cannot spend a day already used up.
+  const ScanAnswer after_midnight = scan(codes[4], user, at(day + 1, 0, 5), at(day, 23, 58));
+  CHECK(after_midnight.rewards_size() == 1);
+  CHECK(after_midnight.history().first_scan_time().seconds() == absl::ToUnixSeconds(at(day, 23, 58)));
+  CHECK(scan(codes[5], user, at(day + 1, 0, 10)).rewards_size() == 1);
+  CHECK(scan(codes[6], user, at(day + 1, 0, 15)).no_reward_reason() ==
+        "daily limit reached (2 prizes per user per day)");
+  // Made an hour and 20 minutes before it arrived (inside the campaign, on a
+  // day the user had prizes left): recorded with its own time, but no prize.
+  const std::string late_user = Unique("late");
+  const ScanAnswer late = scan(codes[7], late_user, at(day + 1, 0, 20), at(day, 23, 0));
+  CHECK(late.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(late.rewards().empty());
+  CHECK(late.no_reward_reason() ==
+        "scanned 1h20m before it reached the server (more than 10m): late scans are recorded but win nothing");
+  CHECK(late.history().first_scan());
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE user_id = '", late_user,
+                                       "' AND scan_time = '", common::SqlTime(at(day, 23, 0)), "'")) == 1);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", c.campaign_id())) == 5);
+  // Awards carry the time they were made, by the server's clock.
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE campaign_id = ", c.campaign_id(),
+                                       " AND award_time >= '", common::SqlTime(at(day + 1, 0, 5)),
+                                       "' AND award_time < '", common::SqlTime(at(day + 1, 0, 6)), "'")) == 1);
+  offset_ns = 0;
   End(f.admin, c.campaign_id());
 
   // A tier of 2 prizes that everyone would win: the third winner is told they are gone.
@@ -430,9 +461,9 @@ TEST_CASE("the per-user daily limit counts China days; a tier's cap gives out ex
   int won = 0;
   for (int i = 0; i < 2; ++i) won += MustScan(f.scanner, Req(capped[i].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u"))).rewards_size();
   CHECK(won == 2);
-  const ScanAnswer late = MustScan(f.scanner, Req(capped[2].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u")));
-  CHECK(late.rewards().empty());
-  CHECK(late.no_reward_reason() == "all 2 'red packet' prizes are given out");
+  const ScanAnswer third_winner = MustScan(f.scanner, Req(capped[2].url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u")));
+  CHECK(third_winner.rewards().empty());
+  CHECK(third_winner.no_reward_reason() == "all 2 'red packet' prizes are given out");
   const youma::v1::Campaign status = Report(f.admin, cc.campaign_id());
   CHECK(status.tiers(0).awarded() == 2);
   CHECK(status.spent_fen() == 200);

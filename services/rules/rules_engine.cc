@@ -284,6 +284,7 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
   }
   YOUMA_ASSIGN_OR_RETURN(const StoreSide store, StoreScan(c, facts, answer));
   YOUMA_ASSIGN_OR_RETURN(auto campaigns, Campaigns(facts.brand));
+  const bool late = facts.scan_time < facts.arrival_time - options_.late_scan;
   std::string why_not;
   bool matched = false;
   int64_t rebate_fen = 0;
@@ -296,11 +297,18 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
     const bool product_ok = spec.gtins().empty() ||
                             std::find(spec.gtins().begin(), spec.gtins().end(), facts.batch.gtin) !=
                                 spec.gtins().end();
-    const bool time_ok = facts.scan_time >= common::FromProtoTime(spec.start_time()) &&
-                         facts.scan_time < common::FromProtoTime(spec.end_time());
+    const bool time_ok = facts.arrival_time >= common::FromProtoTime(spec.start_time()) &&
+                         facts.arrival_time < common::FromProtoTime(spec.end_time());
     const bool region_ok = spec.regions().empty() || (!req.region().empty() && RegionIn(req.region(), spec.regions()));
     const bool rebate = store.bottle_counted && spec.store().rebate_fen() > 0;
     if ((!role_ok && !rebate) || !product_ok) continue;
+    if (late) {
+      why_not = absl::StrCat("scanned ", absl::FormatDuration(absl::Trunc(facts.arrival_time - facts.scan_time,
+                                                                           absl::Minutes(1))),
+                             " before it reached the server (more than ", absl::FormatDuration(options_.late_scan),
+                             "): late scans are recorded but win nothing");
+      break;
+    }
     if (!time_ok) {
       if (why_not.empty()) why_not = "the campaign is not running at this time";
       continue;
@@ -324,7 +332,7 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
       youma::v1::Reward paid;
       YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, facts.code_id, kRebateRole, facts.brand, store.owner,
                                                spec.store().rebate_fen(), req.client_scan_id(),
-                                               facts.scan_time, facts.budget_shard, facts.group, &paid));
+                                               facts.arrival_time, facts.budget_shard, facts.group, &paid));
       if (ok) rebate_fen += paid.amount_fen();
     }
   }
@@ -480,7 +488,8 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                                                      const ScanFacts& facts) {
   const youma::v1::FraudLimits& lim = l.spec.limits();
   const youma::v1::ScanRequest& req = *facts.request;
-  const std::string day = ChinaDay(facts.scan_time);
+  // Counted by the server's clock, which a client cannot set.
+  const std::string day = ChinaDay(facts.arrival_time);
   std::string limited_rule, reason;
   struct Velocity {
     int kind;
@@ -527,11 +536,11 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
     seen->setUInt64(1, l.campaign_id);
     seen->setString(2, req.user_id());
     seen->setString(3, req.client_ip());
-    seen->setString(4, common::SqlTime(facts.scan_time));
+    seen->setString(4, common::SqlTime(facts.arrival_time));
     bool burst = false;
     if (seen->executeUpdate() == 1) {
       const std::string hour_key =
-          absl::StrCat(req.client_ip(), "@", absl::FormatTime("%H", facts.scan_time, common::ChinaTime()));
+          absl::StrCat(req.client_ip(), "@", absl::FormatTime("%H", facts.arrival_time, common::ChinaTime()));
       auto up = PrepareText(c, "INSERT INTO fraud_counters (campaign_id, kind, key_value, day, scans) VALUES (?,5,?,?,1) "
                            "ON DUPLICATE KEY UPDATE scans = scans + 1");
       up->setUInt64(1, l.campaign_id);
@@ -572,7 +581,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                                           " AND user_id = ", storage::Quote(c, req.user_id()));
     const std::string position = absl::StrCat(storage::SqlDouble(req.latitude()), ",",
                                               storage::SqlDouble(req.longitude()), ",'",
-                                              common::SqlTime(facts.scan_time), "'");
+                                              common::SqlTime(facts.arrival_time), "'");
     storage::StatementBatch travel;
     travel.Add(absl::StrCat("INSERT INTO user_positions (brand, user_id, latitude, longitude, scan_time) VALUES (",
                             storage::Quote(c, facts.brand), ",", storage::Quote(c, req.user_id()), ",", position,
@@ -583,7 +592,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                  const double km =
                      common::DistanceKm(rs.getDouble(1), rs.getDouble(2), req.latitude(), req.longitude());
                  const double hours = std::max(
-                     absl::ToDoubleHours(facts.scan_time - common::ParseSqlTime(rs.getString(3))), 1.0 / 3600);
+                     absl::ToDoubleHours(facts.arrival_time - common::ParseSqlTime(rs.getString(3))), 1.0 / 3600);
                  if (km > 50 && km / hours > lim.max_travel_kmh() && limited_rule.empty()) {
                    limited_rule = "impossible_travel";
                    reason = absl::StrFormat("limited: %.0f km from this user's last scan in %.0f minutes", km,
@@ -592,7 +601,7 @@ absl::StatusOr<std::string> RulesEngine::CheckLimits(sql::Connection& c, const L
                });
     travel.Add(absl::StrCat("UPDATE user_positions SET latitude = ", storage::SqlDouble(req.latitude()),
                             ", longitude = ", storage::SqlDouble(req.longitude()), ", scan_time = '",
-                            common::SqlTime(facts.scan_time), "' WHERE ", user));
+                            common::SqlTime(facts.arrival_time), "' WHERE ", user));
     travel.Run(c);
   }
   if (!limited_rule.empty()) {
@@ -642,8 +651,9 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
     *why_not = "the campaign has ended";
     return absl::OkStatus();
   }
-  // Days are China days, as for the fraud limits and the payer's daily caps.
-  const std::string day = ChinaDay(facts.scan_time);
+  // Days are China days of the scan's arrival, as for the fraud limits and
+  // the payer's daily caps.
+  const std::string day = ChinaDay(facts.arrival_time);
   // Counters are read under their locks once per group; the group's own
   // prizes are added to what was read.
   GroupState::Counter* user_day = nullptr;
@@ -696,7 +706,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   if (user_day != nullptr) ++user_day->added;
   const std::string award_id = RecordAward(c, l.campaign_id, facts.code_id, req.role(), facts.brand,
                                            req.user_id(), tier, prize.amount_fen(), req.client_scan_id(),
-                                           facts.scan_time, &g);
+                                           facts.arrival_time, &g);
   g.awarded.insert(key);
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);

@@ -36,6 +36,12 @@ struct RulesOptions {
   // Distinct consumers scanning a case out of territory before it is flagged.
   int diversion_min_users = 2;
   absl::Duration campaign_cache = absl::Seconds(2);
+  // A scan made longer than this before it reached the server (an app that
+  // was offline) is recorded, and counts for the code's history, diversion
+  // and the store's case opens, but wins nothing: a client's own scan time
+  // would otherwise choose the day its limits count in, or win in a
+  // campaign's window after the fact.
+  absl::Duration late_scan = absl::Minutes(10);
 };
 
 // Where a code travels and may be sold, looked up once per group of scans.
@@ -100,7 +106,10 @@ struct ScanFacts {
   bool is_case = false;
   issuer::BatchInfo batch;
   const youma::v1::ScanRequest* request = nullptr;
-  absl::Time scan_time;
+  absl::Time scan_time;     // when the code was scanned (the client's word, checked)
+  // When the scan reached the server: money is counted by it (the campaign's
+  // window, the days of its limits, the award's time).
+  absl::Time arrival_time;
   const Territory* territory = nullptr;  // from PrefetchTerritories
   // Shared by the group's scans (see GroupState); Apply needs it. A draw in a
   // campaign PrefetchCampaigns did not read looks its code's award up itself.

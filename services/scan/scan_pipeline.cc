@@ -180,7 +180,8 @@ ScanPipeline::~ScanPipeline() {
 
 void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done) {
   absl::Time scan_time;
-  if (absl::Status st = ValidateRequest(request, absl::Now(), &scan_time); !st.ok()) {
+  const absl::Time now = options_.now();
+  if (absl::Status st = ValidateRequest(request, now, &scan_time); !st.ok()) {
     done(st);
     return;
   }
@@ -205,7 +206,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
   }
   if (v.verdict != codegen::Verdict::kGenuine || !batch.ok() || batch->brand != brand) {
     // Forged (or a genuine-looking id no batch holds): answered from memory.
-    CountCounterfeit(brand, request);
+    CountCounterfeit(brand, request, now);
     if (metrics_ != nullptr) metrics_->Verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT)->Increment();
     answer.set_verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT);
     answer.set_message(VerdictText(answer.verdict()));
@@ -220,6 +221,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
   p.batch = *batch;
   p.is_case = batch->IsCase(v.code_id);
   p.scan_time = scan_time;
+  p.arrival = now;
   p.done = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -410,6 +412,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       facts[i].batch = p->batch;
       facts[i].request = &p->request;
       facts[i].scan_time = p->scan_time;
+      facts[i].arrival_time = p->arrival;
       facts[i].budget_shard = shard;
       fact_ptrs.push_back(&facts[i]);
     }
@@ -494,7 +497,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       sql.reserve(size);
       sql += "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
              "region, region_source, latitude, longitude, scan_time, record_time, verdict, answer) VALUES ";
-      const std::string now = common::SqlTime(absl::Now());
+      const std::string now = common::SqlTime(options_.now());
       for (size_t i = 0; i < fresh.size(); ++i) {
         const Pending& p = *fresh[i];
         const auto& r = p.request;
@@ -517,8 +520,8 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
   });
 }
 
-void ScanPipeline::CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& r) {
-  const int64_t hour = absl::ToUnixSeconds(absl::Now()) / 3600;
+void ScanPipeline::CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& r, absl::Time now) {
+  const int64_t hour = absl::ToUnixSeconds(now) / 3600;
   std::lock_guard<std::mutex> lock(counterfeit_mu_);
   ++counterfeits_[{brand, std::string(RecordedRegion(r)), hour}];
 }

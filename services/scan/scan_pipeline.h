@@ -33,6 +33,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "services/common/keyset_registry.h"
 #include "services/issuer/batch_index.h"
@@ -50,6 +51,9 @@ struct ScanOptions {
   int writers = 2;
   size_t max_group = 256;
   absl::Duration counterfeit_flush = absl::Seconds(5);
+  // The server's clock: a scan's own time is checked against it, and it says
+  // when a scan arrived, which the rules count money by. Tests set it.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
 // youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
@@ -98,6 +102,7 @@ class ScanPipeline {
     bool is_case = false;
     issuer::BatchInfo batch;
     absl::Time scan_time;
+    absl::Time arrival;  // by the server's clock
     Done done;
     youma::v1::ScanAnswer answer;
     bool duplicate = false;
@@ -110,7 +115,7 @@ class ScanPipeline {
   // One transaction for the group. `find_retries`: look up which client scan
   // ids were recorded before (else a recorded one fails with ALREADY_EXISTS).
   absl::Status CommitGroup(std::vector<Pending>& group, bool find_retries);
-  void CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& request);
+  void CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& request, absl::Time now);
   void Flusher();
 
   storage::ConnectionPool* pool_;
