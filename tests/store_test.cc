@@ -105,6 +105,24 @@ TEST_CASE("a store registers once and its owner gets the registration bonus once
   CHECK(audit.mismatches() == 0);
 }
 
+TEST_CASE("a store keeps the registration time it sent; its bonus goes by when the registration arrived") {
+  Fixture f;
+  const auto campaign = Launch(f.admin, StoreSpec("", 10'000, 300, 0));  // started an hour ago
+  // Filled in two days ago, before the campaign began, and sent now: the
+  // registration happens now, in the campaign.
+  const absl::Time filled_in = absl::Now() - absl::Hours(48);
+  RegisterStoreRequest r = Store(Unique("offline"), 23.0205, 113.7518);  // a place of its own
+  *r.mutable_register_time() = common::ToProtoTime(filled_in);
+  const RegisterStoreResponse reg = MustRegister(f.scanner, r);
+  End(f.admin, campaign.campaign_id());
+  CHECK(reg.store().register_time().seconds() == absl::ToUnixSeconds(filled_in));
+  INFO(reg.no_bonus_reason());
+  REQUIRE(reg.rewards_size() == 1);
+  CHECK(reg.rewards(0).amount_fen() == 300);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM awards WHERE award_id = '", reg.rewards(0).award_id(),
+                                       "' AND award_time > UTC_TIMESTAMP() - INTERVAL 1 HOUR")) == 1);
+}
+
 TEST_CASE("bad registrations are refused with what to fix, and write nothing") {
   Fixture f;
   const std::string owner = Unique("bad");
@@ -120,6 +138,14 @@ TEST_CASE("bad registrations are refused with what to fix, and write nothing") {
            {"latitude 95", [](RegisterStoreRequest& r) { r.set_latitude(95); }, "latitude"},
            {"letters in the phone", [](RegisterStoreRequest& r) { r.set_phone("call me"); }, "phone"},
            {"no device", [](RegisterStoreRequest& r) { r.clear_device_id(); }, "device_id"},
+           {"registered an hour from now",
+            [](RegisterStoreRequest& r) { *r.mutable_register_time() = common::ToProtoTime(absl::Now() + absl::Hours(1)); },
+            "register_time"},
+           {"registered 31 days ago",
+            [](RegisterStoreRequest& r) {
+              *r.mutable_register_time() = common::ToProtoTime(absl::Now() - absl::Hours(24 * 31));
+            },
+            "more than 30 days ago"},
        }) {
     INFO(c.what);
     RegisterStoreRequest r = Store(owner);

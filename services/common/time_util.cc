@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "services/common/status_macros.h"
 
 namespace youma::common {
 
@@ -36,6 +37,24 @@ absl::StatusOr<absl::Time> RequestTimeOr(bool given, const google::protobuf::Tim
                                          absl::Time fallback) {
   if (!given) return fallback;
   return RequestTime(ts, field);
+}
+
+absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
+                                      absl::Time now) {
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time t, RequestTimeOr(given, ts, field, now));
+  // Formatted only for an error: this runs on every scan.
+  auto sent = [&] { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); };
+  if (t > now + kMaxClockSkew) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " ", sent(), " is ", absl::FormatDuration(absl::Trunc(t - now, absl::Seconds(1))),
+        " ahead of the server's clock (at most ", absl::FormatDuration(kMaxClockSkew),
+        " allowed): send when it happened, or leave it unset"));
+  }
+  if (t < now - kMaxClientDelay) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " ", sent(), " is more than ", kMaxClientDelay / absl::Hours(24),
+                                                   " days ago: it is recorded within that time of happening"));
+  }
+  return t;
 }
 
 namespace {

@@ -20,6 +20,16 @@ absl::StatusOr<absl::Time> RequestTime(const google::protobuf::Timestamp& ts, ab
 // The same for an optional field: `fallback` when the caller did not send it.
 absl::StatusOr<absl::Time> RequestTimeOr(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
                                          absl::Time fallback);
+// When something happened on a client (a scan, a store's registration), as
+// the client says: at most kMaxClockSkew ahead of the server's clock `now`
+// (phones' clocks drift) and kMaxClientDelay behind it (an inspection app
+// that was offline brings its scans in late); `now` when not sent. Else
+// INVALID_ARGUMENT naming `field`, by how much and what to send instead. What
+// counts money goes by the server's clock, not by this time.
+inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
+inline constexpr absl::Duration kMaxClientDelay = absl::Hours(24 * 30);
+absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
+                                      absl::Time now);
 // "2026-11-24 12:00:00.123456", UTC.
 std::string SqlTime(absl::Time t);
 absl::Time ParseSqlTime(const std::string& text);

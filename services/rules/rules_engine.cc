@@ -461,8 +461,8 @@ absl::Status RulesEngine::RegistrationBonus(sql::Connection& c, const NewStore& 
   for (const Live& l : *campaigns) {
     const auto& spec = l.spec;
     if (spec.store().registration_bonus_fen() <= 0) continue;
-    if (store.register_time < common::FromProtoTime(spec.start_time()) ||
-        store.register_time >= common::FromProtoTime(spec.end_time()) || !RegionIn(store.region, spec.regions())) {
+    if (store.arrival_time < common::FromProtoTime(spec.start_time()) ||
+        store.arrival_time >= common::FromProtoTime(spec.end_time()) || !RegionIn(store.region, spec.regions())) {
       continue;
     }
     if (!store.withhold_reason.empty()) {
@@ -472,7 +472,7 @@ absl::Status RulesEngine::RegistrationBonus(sql::Connection& c, const NewStore& 
     youma::v1::Reward paid;
     YOUMA_ASSIGN_OR_RETURN(bool ok, PayFixed(c, l, store.store_id, kRegistrationRole, store.brand,
                                              store.owner_user_id, spec.store().registration_bonus_fen(), "",
-                                             store.register_time, static_cast<int>(store.store_id % kBudgetShards),
+                                             store.arrival_time, static_cast<int>(store.store_id % kBudgetShards),
                                              nullptr, &paid));
     if (ok) {
       *rewards->Add() = std::move(paid);

@@ -64,7 +64,8 @@ struct NewStore {
   uint64_t store_id = 0;
   std::string owner_user_id;
   std::string region;
-  absl::Time register_time;
+  // When the registration reached the server: the bonus goes by it.
+  absl::Time arrival_time;
   // Set when the bonus is withheld (a duplicate store): says why.
   std::string withhold_reason;
 };

@@ -320,8 +320,9 @@ youma::v1::StorePolicy WithDefaults(youma::v1::StorePolicy p) {
 absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
     const std::string& brand, const youma::v1::RegisterStoreRequest& req) {
   YOUMA_RETURN_IF_ERROR(CheckRegister(req));
-  YOUMA_ASSIGN_OR_RETURN(const absl::Time when, common::RequestTimeOr(req.has_register_time(), req.register_time(),
-                                                                       "register_time", absl::Now()));
+  const absl::Time now = absl::Now();
+  YOUMA_ASSIGN_OR_RETURN(const absl::Time when,
+                         common::ClientTime(req.has_register_time(), req.register_time(), "register_time", now));
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<youma::v1::RegisterStoreResponse> {
     YOUMA_ASSIGN_OR_RETURN(const youma::v1::StorePolicy policy, LoadPolicy(c, brand));
     {
@@ -399,7 +400,7 @@ absl::StatusOr<youma::v1::RegisterStoreResponse> StoreProgram::Register(
     youma::v1::RegisterStoreResponse out;
     std::string why_not;
     YOUMA_RETURN_IF_ERROR(engine_->RegistrationBonus(
-        c, NewStore{brand, store_id, req.owner_user_id(), req.region(), when, withhold}, out.mutable_rewards(),
+        c, NewStore{brand, store_id, req.owner_user_id(), req.region(), now, withhold}, out.mutable_rewards(),
         &why_not));
     out.set_no_bonus_reason(why_not);
     YOUMA_ASSIGN_OR_RETURN(*out.mutable_store(), LoadStore(c, brand, store_id));

@@ -18,13 +18,6 @@ namespace {
 
 using storage::Prepare;
 
-// How far a scan's own time may be from the server's clock: a little ahead
-// (phones' clocks drift), and back as far as an inspection app that was
-// offline may bring scans in late. Anything else would let a client choose
-// the day its fraud limits count, or scan a code before its activation.
-constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
-constexpr absl::Duration kMaxScanAge = absl::Hours(24 * 30);
-
 // Checks a scan request; `scan_time` is when the scan happened.
 absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, absl::Time* scan_time) {
   if (r.client_scan_id().empty() || r.client_scan_id().size() > 128) {
@@ -61,19 +54,7 @@ absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, ab
                                                    " are not a position: degrees in [-90, 90] and [-180, 180]"));
   }
   if (r.code().empty()) return absl::InvalidArgumentError("code is required: the scanned URL or token");
-  YOUMA_ASSIGN_OR_RETURN(*scan_time, common::RequestTimeOr(r.has_scan_time(), r.scan_time(), "scan_time", now));
-  // Formatted only for an error: this runs on every scan.
-  auto sent = [&] { return absl::FormatTime(absl::RFC3339_sec, *scan_time, absl::UTCTimeZone()); };
-  if (*scan_time > now + kMaxClockSkew) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scan_time ", sent(), " is ", absl::FormatDuration(absl::Trunc(*scan_time - now, absl::Seconds(1))),
-        " ahead of the server's clock (at most ", absl::FormatDuration(kMaxClockSkew),
-        " allowed): send when the code was scanned, or leave it unset"));
-  }
-  if (*scan_time < now - kMaxScanAge) {
-    return absl::InvalidArgumentError(absl::StrCat("scan_time ", sent(), " is more than ", kMaxScanAge / absl::Hours(24),
-                                                   " days ago: scans are recorded within that time of being made"));
-  }
+  YOUMA_ASSIGN_OR_RETURN(*scan_time, common::ClientTime(r.has_scan_time(), r.scan_time(), "scan_time", now));
   return absl::OkStatus();
 }
 
