@@ -173,7 +173,8 @@ struct KilledServer {
 
 TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is never overspent") {
   KilledServer k;
-  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 5000).batch_id());
+  // More codes than the load gets through before the kill, on any machine.
+  const auto codes = StreamAll(k.admin, MakeBatch(k.admin, youma::v1::BATCH_KIND_BOTTLE, 20000).batch_id());
   const youma::v1::Campaign campaign = k.Campaign(20000);
 
   struct Acked {
@@ -192,11 +193,19 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
       unanswered.push_back(r);
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // SIGKILL once the load is well under way (and far from done).
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (acked.size() >= 1000) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   k.server.Kill();
   load->Stop();
   INFO("acknowledged ", acked.size(), ", unanswered ", unanswered.size());
-  CHECK(acked.size() > 100);
+  CHECK(acked.size() >= 1000);
+  CHECK(acked.size() + unanswered.size() < codes.size());  // killed in the middle of the load
 
   auto query = [&](const std::string& sql) { return k.Query(sql); };
 
@@ -222,12 +231,16 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
   // Started again: retries of the unanswered scans are recorded once each.
   k.Restart();
   TestClient again = k.Connect(k.token);
-  for (const auto& r : unanswered) {
-    youma::v1::ScanAnswer a;
-    grpc::Status st = again.Call(&ScanStub::Scan, r, &a);
-    if (st.error_code() == grpc::UNAVAILABLE) st = again.Call(&ScanStub::Scan, r, &a);
+  // A connection made before the restart fails its first call (UNAVAILABLE).
+  auto scan_again = [&](const youma::v1::ScanRequest& r, youma::v1::ScanAnswer* a) {
+    grpc::Status st = again.Call(&ScanStub::Scan, r, a);
+    if (st.error_code() == grpc::UNAVAILABLE) st = again.Call(&ScanStub::Scan, r, a);
     INFO(st.error_message());
     REQUIRE(st.ok());
+  };
+  for (const auto& r : unanswered) {
+    youma::v1::ScanAnswer a;
+    scan_again(r, &a);
   }
   // Acknowledged scans retried: their first answers, nothing counted twice.
   const int64_t scans_before = query("SELECT COUNT(*) FROM scans");
@@ -239,7 +252,7 @@ TEST_CASE("SIGKILL under scan load: acknowledged scans survive, the budget is ne
     r.set_user_id(absl::StrCat("u", index));
     r.set_client_scan_id(acked[i].scan_id);
     youma::v1::ScanAnswer a;
-    REQUIRE(again.Call(&ScanStub::Scan, r, &a).ok());
+    scan_again(r, &a);
     CHECK((a.rewards().empty() ? "" : a.rewards(0).award_id()) == acked[i].award_id);
   }
   CHECK(query("SELECT COUNT(*) FROM scans") == scans_before);
