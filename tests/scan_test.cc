@@ -271,6 +271,23 @@ TEST_CASE("a scan's own time: up to 5 minutes ahead and 30 days back; anything e
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
 }
 
+TEST_CASE("a phone's clock ahead of the server's does not scan a code before its activation") {
+  Fixture f;
+  const absl::Time now = absl::Now();
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1, 0, youma::v1::ACTIVATION_POLICY_AT_TIME,
+                             now + absl::Minutes(2));
+  ScanRequest r = Req(codes[0].url());
+  *r.mutable_scan_time() = common::ToProtoTime(now + absl::Minutes(4));  // within the 5 minutes allowed
+  const ScanAnswer a = MustScan(f.scanner, r);
+  CHECK(a.verdict() == youma::v1::SCAN_VERDICT_NOT_ACTIVE);
+  // Recorded as when it arrived, not when the phone says.
+  const int64_t recorded = a.history().first_scan_time().seconds();
+  CHECK(recorded >= absl::ToUnixSeconds(now));
+  CHECK(recorded <= absl::ToUnixSeconds(absl::Now()));
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id(),
+                                       " AND scan_time <= UTC_TIMESTAMP(6)")) == 1);
+}
+
 TEST_CASE("revoked, frozen and not yet active codes say so and win nothing") {
   Fixture f;
   const auto b = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 10);
