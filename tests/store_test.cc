@@ -1,6 +1,7 @@
 // The store-owner program end to end: registration and its bonus, opening
 // cases, rebates, the leaderboard, store verification and fake-store flags,
 // the new-account burst limit, and tenant isolation of the StoreService.
+#include <atomic>
 #include <future>
 #include <map>
 
@@ -429,21 +430,32 @@ TEST_CASE("bottles the line linked to a case follow that case to the store that 
 }
 
 TEST_CASE("a store is verified by genuine cases opened in its city over days; a fake store is flagged with reasons") {
-  Fixture f;
+  // The server's clock goes back a day for the real store's first opens: the
+  // days that count are those the scans arrived on.
+  std::atomic<int64_t> offset_ns{0};
+  TestServer server([&](app::AppOptions& o) {
+    o.scan.now = [&] { return absl::Now() + absl::Nanoseconds(offset_ns.load()); };
+  });
+  Fixture f(server);
   // Active since three days ago: the real store's first day is yesterday.
   const absl::Time now = absl::Now();
   const auto codes =
-      f.Codes(youma::v1::BATCH_KIND_CASE, 6, 0, youma::v1::ACTIVATION_POLICY_AT_TIME, now - absl::Hours(72));
-  const std::string real_owner = Unique("real"), fake_owner = Unique("fake");
+      f.Codes(youma::v1::BATCH_KIND_CASE, 9, 0, youma::v1::ACTIVATION_POLICY_AT_TIME, now - absl::Hours(72));
+  const std::string real_owner = Unique("real"), fake_owner = Unique("fake"), backdating_owner = Unique("backdating");
   const uint64_t real = MustRegister(f.scanner, Store(real_owner, 23.0601, 113.3901)).store().store_id();
   const uint64_t fake = MustRegister(f.scanner, Store(fake_owner, 23.2, 113.3)).store().store_id();
+  const uint64_t backdating = MustRegister(f.scanner, Store(backdating_owner, 23.1, 113.35)).store().store_id();
+  // Opens a case `later` after `now` by the server's clock, scanned `scanned`
+  // before it arrived.
   auto open = [&](const youma::v1::Code& c, const std::string& owner, const std::string& region, double lat,
-                  double lng, absl::Duration later) {
+                  double lng, absl::Duration later, absl::Duration scanned = absl::ZeroDuration()) {
+    offset_ns = absl::ToInt64Nanoseconds(later);
     ScanRequest r = Req(c.url(), youma::v1::SCAN_ROLE_STORE_OWNER, owner, region);
     r.set_latitude(lat);
     r.set_longitude(lng);
-    *r.mutable_scan_time() = common::ToProtoTime(now + later);
+    *r.mutable_scan_time() = common::ToProtoTime(absl::Now() + later - scanned);
     CHECK(MustScan(f.scanner, r).store().opened_now());
+    offset_ns = 0;
   };
   open(codes[0], real_owner, "440106", 23.0602, 113.3902, -absl::Hours(25));
   CHECK(MustGet(f.scanner, real).verification() == youma::v1::STORE_VERIFICATION_UNVERIFIED);
@@ -454,6 +466,32 @@ TEST_CASE("a store is verified by genuine cases opened in its city over days; a 
   CHECK(r.verification() == youma::v1::STORE_VERIFICATION_VERIFIED);
   CHECK(r.verification_reason().find("3 genuine cases") != std::string::npos);
   CHECK(r.flags().empty());
+  // Three opens sent today, dated today, yesterday and the day before: one day.
+  for (int i = 0; i < 3; ++i) {
+    open(codes[6 + i], backdating_owner, "440106", 23.1, 113.35, absl::ZeroDuration(), absl::Hours(24) * i);
+  }
+  const youma::v1::Store b = MustGet(f.scanner, backdating);
+  CHECK(b.verification() == youma::v1::STORE_VERIFICATION_UNVERIFIED);
+  CHECK(b.verification_reason().find("3 genuine cases opened by GPS in its city (4401) on 1 day") != std::string::npos);
+  // The phone's own times are kept beside them.
+  CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(DISTINCT DATE(open_time)) FROM case_stores WHERE store_id = ",
+                                     backdating)) == 3);
+  // The leaderboard counts them today too: a period that ended two days ago has none of them.
+  youma::v1::LeaderboardRequest board_req;
+  board_req.set_region_prefix("4401");
+  board_req.set_limit(100);
+  youma::v1::LeaderboardResponse board;
+  auto cases_of = [&](uint64_t id) {
+    REQUIRE(f.scanner.Call(&StoreStub::Leaderboard, board_req, &board).ok());
+    for (const auto& e : board.entries()) {
+      if (e.store_id() == id) return e.stats().cases_opened();
+    }
+    return int64_t{0};
+  };
+  CHECK(cases_of(backdating) == 3);
+  *board_req.mutable_from_time() = common::ToProtoTime(now - absl::Hours(24 * 5));
+  *board_req.mutable_to_time() = common::ToProtoTime(now - absl::Hours(48));
+  CHECK(cases_of(backdating) == 0);
 
   // Registered in Guangzhou, opens its cases in Beijing.
   for (int i = 3; i < 6; ++i) open(codes[i], fake_owner, "110105", 39.92, 116.46, absl::Seconds(i));

@@ -340,7 +340,7 @@ absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,
     auto st = PrepareText(c, "UPDATE store_daily SET rebate_fen = rebate_fen + ? WHERE store_id = ? AND day = ?");
     st->setInt64(1, rebate_fen);
     st->setUInt64(2, store.store_id);
-    st->setString(3, ChinaDay(facts.scan_time));
+    st->setString(3, ChinaDay(facts.arrival_time));
     st->executeUpdate();
   }
   if (answer->rewards().empty()) {
@@ -355,7 +355,9 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
                                                               youma::v1::ScanAnswer* answer) {
   const youma::v1::ScanRequest& req = *facts.request;
   StoreSide side;
-  const std::string day = ChinaDay(facts.scan_time);
+  // The store's counters count in the day the scan arrived, as its money
+  // does: a scan sent late cannot fill a past day of the leaderboard.
+  const std::string day = ChinaDay(facts.arrival_time);
   auto count = [&](const char* column, uint64_t store_id, const std::string& region) {
     auto st = PrepareText(c, absl::StrCat("INSERT INTO store_daily (store_id, day, brand, region, ", column,
                                       ") VALUES (?,?,?,?,1) ON DUPLICATE KEY UPDATE ", column, " = ",
@@ -387,7 +389,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
       return side;
     }
     auto bind = PrepareText(c, "INSERT IGNORE INTO case_stores (case_code_id, brand, store_id, region, region_source, "
-                           "latitude, longitude, client_scan_id, open_time) VALUES (?,?,?,?,?,?,?,?,?)");
+                           "latitude, longitude, client_scan_id, open_time, record_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
     bind->setUInt64(1, facts.code_id);
     bind->setString(2, facts.brand);
     bind->setUInt64(3, side.store_id);
@@ -396,6 +398,7 @@ absl::StatusOr<RulesEngine::StoreSide> RulesEngine::StoreScan(sql::Connection& c
     storage::SetLocation(*bind, 6, req.latitude(), req.longitude());
     bind->setString(8, req.client_scan_id());
     bind->setString(9, common::SqlTime(facts.scan_time));
+    bind->setString(10, common::SqlTime(facts.arrival_time));
     youma::v1::StoreBinding* b = answer->mutable_store();
     if (bind->executeUpdate() == 1) {
       count("cases_opened", side.store_id, region);

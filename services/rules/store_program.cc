@@ -126,7 +126,8 @@ struct Evidence {
     int source = 0;
     bool located = false;
     double lat = 0, lng = 0;
-    absl::Time time;
+    absl::Time time;     // when the owner's phone scanned it
+    absl::Time arrived;  // when the scan reached the server
   };
   int64_t cases_opened = 0, consumer_scans = 0, rebate_fen = 0;
   std::vector<Open> opens;                              // the latest thousand, latest first
@@ -147,7 +148,7 @@ std::map<uint64_t, Evidence> GatherEvidence(sql::Connection& c, const youma::v1:
     absl::StrAppend(&ids, ids.empty() ? "" : ",", s->store_id());
     // The latest thousand case opens are evidence enough.
     absl::StrAppend(&opens, opens.empty() ? "" : " UNION ALL ",
-                    "(SELECT store_id, region, region_source, latitude, longitude, open_time FROM case_stores "
+                    "(SELECT store_id, region, region_source, latitude, longitude, open_time, record_time FROM case_stores "
                     "WHERE store_id = ", s->store_id(), " ORDER BY open_time DESC LIMIT 1000)");
     if (Located(s->latitude(), s->longitude())) {
       absl::StrAppend(&near, near.empty() ? "" : " UNION ALL ",
@@ -179,7 +180,7 @@ std::map<uint64_t, Evidence> GatherEvidence(sql::Connection& c, const youma::v1:
     out[rs.getUInt64(1)].opens.push_back({rs.getString(2), rs.getInt(3), located,
                                           located ? static_cast<double>(rs.getDouble(4)) : 0.0,
                                           located ? static_cast<double>(rs.getDouble(5)) : 0.0,
-                                          common::ParseSqlTime(rs.getString(6))});
+                                          common::ParseSqlTime(rs.getString(6)), common::ParseSqlTime(rs.getString(7))});
   });
   for (auto& [id, e] : out) {
     std::stable_sort(e.opens.begin(), e.opens.end(),
@@ -223,7 +224,9 @@ void Evaluate(const youma::v1::StorePolicy& policy, const Evidence& e, youma::v1
     const bool gps = o.source == youma::v1::REGION_SOURCE_GPS;
     if (gps && o.region.substr(0, 4) == city) {
       ++in_city;
-      days.insert(common::ChinaDay(o.time));
+      // Days by arrival: an owner cannot make a history of many days by
+      // sending, in one sitting, scans dated on past days.
+      days.insert(common::ChinaDay(o.arrived));
     }
     if ((gps && o.region.substr(0, 4) == city) || (!gps && o.region.substr(0, 2) == province)) {
       ++in_region_any;

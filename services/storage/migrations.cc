@@ -443,6 +443,14 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   refill_time DATETIME(6) NOT NULL
 ) ENGINE=InnoDB)sql",
        }},
+      {11,
+       "case opens: when each reached the server (store verification counts those days)",
+       {
+           "ALTER TABLE case_stores ADD COLUMN IF NOT EXISTS record_time DATETIME(6) NULL AFTER open_time",
+           // Opens recorded before: the time the owner's phone said is all there is.
+           "UPDATE case_stores SET record_time = open_time WHERE record_time IS NULL",
+           "ALTER TABLE case_stores MODIFY record_time DATETIME(6) NOT NULL",
+       }},
   };
   return migrations;
 }
