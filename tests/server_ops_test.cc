@@ -9,9 +9,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <map>
+#include <thread>
+
+#include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/files.h"
+#include "services/common/rpc.h"
 #include "tests/harness.h"
 
 namespace youma::testing {
@@ -143,6 +148,37 @@ TEST_CASE("Prometheus metrics count RPCs by method and code, and codes issued") 
   // Read from the database at the scrape: no campaign is live, none flagged yet.
   CHECK(page.find("# TYPE youma_campaign_budget_left_fen gauge") != std::string::npos);
   CHECK(page.find("# TYPE youma_diversion_flags gauge") != std::string::npos);
+}
+
+TEST_CASE("RPC metrics made by many threads at once count every call once, under one series per code") {
+  prometheus::Registry registry;
+  common::RpcMetrics metrics(registry);
+  common::RpcContext rpc("ScanService", nullptr, nullptr, &metrics);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) rpc.Record("Scan", i % 10 == t % 2 ? grpc::NOT_FOUND : grpc::OK, 0.001);
+    });
+  }
+  for (auto& th : threads) th.join();
+  metrics.Record("ScanService", "Scan", static_cast<grpc::StatusCode>(99), 0.001);
+  std::map<std::string, double> by_code;
+  double observed = 0;
+  for (const auto& family : registry.Collect()) {
+    for (const auto& m : family.metric) {
+      if (family.name == "youma_rpc_requests_total") {
+        for (const auto& l : m.label) {
+          if (l.name == "code") by_code[l.value] += m.counter.value;
+        }
+      }
+      if (family.name == "youma_rpc_duration_seconds") observed += static_cast<double>(m.histogram.sample_count);
+    }
+  }
+  CHECK(by_code.size() == 3);
+  CHECK(by_code["NOT_FOUND"] == 800);
+  CHECK(by_code["OK"] == 7200);
+  CHECK(by_code["OTHER"] == 1);
+  CHECK(observed == 8001);
 }
 
 TEST_CASE("TLS from certificate files: TLS clients get through, plaintext ones do not") {

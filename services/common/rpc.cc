@@ -91,37 +91,42 @@ RpcMetrics::RpcMetrics(prometheus::Registry& registry)
                     .Help("gRPC call latency by service and method")
                     .Register(registry)) {}
 
-void RpcMetrics::Record(const std::string& service, const std::string& method,
-                        grpc::StatusCode code, double seconds) {
-  const std::string key = absl::StrCat(service, "/", method);
-  const std::string counter_key = absl::StrCat(key, "/", CodeName(code));
-  prometheus::Counter* counter;
-  prometheus::Histogram* histogram;
-  {
-    // Children are made once per (method, code) and then only looked up.
-    std::lock_guard<std::mutex> lock(mu_);
-    auto c = counters_.find(counter_key);
-    if (c == counters_.end()) {
-      c = counters_
-              .emplace(counter_key, &requests_.Add({{"service", service},
-                                                    {"method", method},
-                                                    {"code", CodeName(code)}}))
-              .first;
-    }
-    counter = c->second;
-    auto h = histograms_.find(key);
-    if (h == histograms_.end()) {
-      h = histograms_
-              .emplace(key, &duration_.Add({{"service", service}, {"method", method}},
-                                           prometheus::Histogram::BucketBoundaries{
-                                               0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                               0.1, 0.25, 0.5, 1, 2.5, 5, 10}))
-              .first;
-    }
-    histogram = h->second;
+RpcMetrics::Method* RpcMetrics::For(const std::string& service, const std::string& method) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<Method>& m = methods_[{service, method}];
+  if (m == nullptr) {
+    prometheus::Histogram* duration =
+        &duration_.Add({{"service", service}, {"method", method}},
+                       prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                               0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    m.reset(new Method(this, service, method, duration));
+  }
+  return m.get();
+}
+
+prometheus::Counter* RpcMetrics::RequestCounter(const Method& m, grpc::StatusCode code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The family hands back the same child for the same labels, so two threads
+  // making a code's counter at once make one.
+  return &requests_.Add({{"service", m.service_}, {"method", m.method_}, {"code", CodeName(code)}});
+}
+
+void RpcMetrics::Method::Record(grpc::StatusCode code, double seconds) {
+  const size_t i = code >= 0 && code < 17 ? static_cast<size_t>(code) : 17;
+  prometheus::Counter* counter = requests_[i].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = owner_->RequestCounter(*this, code);
+    requests_[i].store(counter, std::memory_order_release);
   }
   counter->Increment();
-  histogram->Observe(seconds);
+  duration_->Observe(seconds);
+}
+
+RpcMetrics::Method* RpcContext::MethodMetrics(const char* method) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RpcMetrics::Method*& m = methods_[method];
+  if (m == nullptr) m = metrics_->For(service_, method);
+  return m;
 }
 
 absl::StatusOr<Principal> RpcContext::Authenticate(grpc::CallbackServerContext* ctx) {

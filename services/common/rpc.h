@@ -16,6 +16,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -51,19 +53,42 @@ class Executor {
 };
 
 // youma_rpc_requests_total{service,method,code} and
-// youma_rpc_duration_seconds{service,method}.
+// youma_rpc_duration_seconds{service,method}. Thread-safe.
 class RpcMetrics {
  public:
+  // One method's series, made once: recording a call allocates nothing and
+  // takes no lock (a status code's counter is made on its first use).
+  class Method {
+   public:
+    void Record(grpc::StatusCode code, double seconds);
+
+   private:
+    friend class RpcMetrics;
+    Method(RpcMetrics* owner, std::string service, std::string method, prometheus::Histogram* duration)
+        : owner_(owner), service_(std::move(service)), method_(std::move(method)), duration_(duration) {}
+    RpcMetrics* owner_;
+    const std::string service_, method_;
+    prometheus::Histogram* duration_;
+    // By status code, 0 to 16, then any other.
+    std::array<std::atomic<prometheus::Counter*>, 18> requests_{};
+  };
+
   explicit RpcMetrics(prometheus::Registry& registry);
+  // The series of `service`'s `method`, which live as long as this object.
+  Method* For(const std::string& service, const std::string& method);
+  // For callers whose method names vary (the web front's routes).
   void Record(const std::string& service, const std::string& method, grpc::StatusCode code,
-              double seconds);
+              double seconds) {
+    For(service, method)->Record(code, seconds);
+  }
 
  private:
+  prometheus::Counter* RequestCounter(const Method& m, grpc::StatusCode code);
+
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
   std::mutex mu_;
-  std::map<std::string, prometheus::Counter*> counters_;
-  std::map<std::string, prometheus::Histogram*> histograms_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Method>> methods_;
 };
 
 // Per-service helper binding the executor, the token store and metrics.
@@ -82,16 +107,21 @@ class RpcContext {
   // hop per call.
   void WithCaller(grpc::CallbackServerContext* ctx,
                   std::function<void(absl::StatusOr<Principal>)> then);
+  // `method` is a string literal: its series are found by its address.
   void Record(const char* method, grpc::StatusCode code, double seconds) {
-    metrics_->Record(service_, method, code, seconds);
+    MethodMetrics(method)->Record(code, seconds);
   }
   Executor* executor() { return executor_; }
 
  private:
+  RpcMetrics::Method* MethodMetrics(const char* method);
+
   const std::string service_;
   Executor* executor_;
   TokenStore* tokens_;
   RpcMetrics* metrics_;
+  std::mutex mu_;
+  std::map<const char*, RpcMetrics::Method*> methods_;
 };
 
 }  // namespace youma::common
