@@ -25,13 +25,15 @@ using RulesStub = youma::v1::RulesService::Stub;
 
 inline std::atomic<int> g_scan_counter{0};
 
-// The value of a counter in the server's metrics: `family` with `label` = `value`.
-inline double CounterValue(TestServer& server, const std::string& family, const std::string& label,
-                           const std::string& value) {
+// The value of a counter in the server's metrics: `family` with `label` =
+// `value`, or every series of `family` when `label` is empty.
+inline double CounterValue(TestServer& server, const std::string& family, const std::string& label = "",
+                           const std::string& value = "") {
   double total = 0;
   for (const auto& f : server.app().registry().Collect()) {
     if (f.name != family) continue;
     for (const auto& m : f.metric) {
+      if (label.empty()) total += m.counter.value;
       for (const auto& l : m.label) {
         if (l.name == label && l.value == value) total += m.counter.value;
       }

@@ -271,6 +271,28 @@ TEST_CASE("a scan's own time: up to 5 minutes ahead and 30 days back; anything e
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
 }
 
+TEST_CASE("scan groups committed later than the scan-log export's hold-back are counted, for an export of that window again") {
+  auto scan_three = [](Fixture& f) {
+    const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 3);
+    for (const auto& c : codes) CHECK(MustScan(f.scanner, Req(c.url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  };
+  {
+    // Within the default 5 s: none.
+    Fixture f;
+    const double before = CounterValue(f.server, "youma_scan_slow_commits_total");
+    const double groups = CounterValue(f.server, "youma_scan_groups_total");
+    scan_three(f);
+    CHECK(CounterValue(f.server, "youma_scan_groups_total") >= groups + 3);
+    CHECK(CounterValue(f.server, "youma_scan_slow_commits_total") == before);
+  }
+  // A hold-back no commit can meet: each group, one scan each here, is counted.
+  TestServer server([](app::AppOptions& o) { o.audit.scan_log_hold_back = absl::Nanoseconds(1); });
+  Fixture f(server);
+  scan_three(f);
+  CHECK(CounterValue(server, "youma_scan_groups_total") == 3);
+  CHECK(CounterValue(server, "youma_scan_slow_commits_total") == 3);
+}
+
 TEST_CASE("a phone's clock ahead of the server's does not scan a code before its activation") {
   Fixture f;
   const absl::Time now = absl::Now();

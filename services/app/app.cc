@@ -140,8 +140,10 @@ absl::Status App::Init() {
   if (serve_scan) {
     scan_pool_ = std::make_unique<storage::ConnectionPool>(
         db, storage::PoolOptions{.max_connections = options_.scan.writers + 1, .multi_statements = true});
+    scan::ScanOptions scan = options_.scan;
+    scan.record_settle = options_.audit.scan_log_hold_back;
     pipeline_ = std::make_unique<scan::ScanPipeline>(scan_pool_.get(), keysets_.get(), batch_index_.get(),
-                                                     rules_.get(), options_.scan, scan_metrics_.get());
+                                                     rules_.get(), scan, scan_metrics_.get());
   }
   scan_rpc_ = std::make_unique<common::RpcContext>("ScanService", executor_.get(), tokens_.get(),
                                                    metrics_.get());

@@ -110,6 +110,13 @@ void AddServeCommand(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option_function<int>(
+         "--scan-log-hold-back-seconds",
+         [f](int s) { f->options.audit.scan_log_hold_back = absl::Seconds(s); },
+         "the scan-log export leaves out scans recorded this recently, so that a commit still in flight "
+         "is not passed; scan groups that commit later than this are counted in "
+         "youma_scan_slow_commits_total (default 5; the same on every server)")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option_function<int>(
          "--max-connection-age-seconds",
          [f](int s) { f->options.max_connection_age = absl::Seconds(s); },
          "clients reconnect after this long, spreading them over new servers (0: never)")

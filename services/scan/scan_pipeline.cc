@@ -98,7 +98,14 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
                  .Add({})),
       contention(RetryCounter(registry, "contention")),
       retried_scan_id(RetryCounter(registry, "retried_scan_id")),
-      split(RetryCounter(registry, "split")) {
+      split(RetryCounter(registry, "split")),
+      slow_commits(prometheus::BuildCounter()
+                       .Name("youma_scan_slow_commits_total")
+                       .Help("Groups of scans committed longer after their record time than the scan-log "
+                             "export's hold-back: an incremental export that read meanwhile may have passed "
+                             "them; export that window again")
+                       .Register(registry)
+                       .Add({})) {
   auto& family =
       prometheus::BuildCounter().Name("youma_scans_total").Help("Scans by verdict").Register(registry);
   for (int v = youma::v1::SCAN_VERDICT_GENUINE; v <= youma::v1::SCAN_VERDICT_FROZEN; ++v) {
@@ -228,7 +235,11 @@ void ScanPipeline::Writer() {
 }
 
 void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
-  absl::Status st = CommitWithRetries(group);
+  absl::Time record_time = absl::InfinitePast();
+  absl::Status st = CommitWithRetries(group, &record_time);
+  if (st.ok() && metrics_ != nullptr && options_.now() - record_time > options_.record_settle) {
+    metrics_->slow_commits.Increment();
+  }
   // One scan the database refuses fails its whole transaction: unless the
   // database is out of reach, each half is committed on its own, until the
   // scan that fails is alone and the others are recorded.
@@ -255,7 +266,7 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
   }
 }
 
-absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
+absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group, absl::Time* record_time) {
   absl::Status st;
   // Retried scans (a client scan id already recorded) are rare: the first
   // attempt does not look for them, and a duplicate scan id fails its INSERT
@@ -266,7 +277,8 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
       p.answer.Clear();
       p.duplicate = false;
     }
-    st = CommitGroup(group, find_retries);
+    *record_time = absl::InfinitePast();
+    st = CommitGroup(group, find_retries, record_time);
     if (absl::IsAlreadyExists(st) && metrics_ != nullptr) metrics_->retried_scan_id.Increment();
     if (absl::IsAlreadyExists(st) && !find_retries) {
       find_retries = true;
@@ -283,7 +295,7 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group) {
   return st;
 }
 
-absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries) {
+absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries, absl::Time* record_time) {
   return pool_->InTransactionWithTail([&](sql::Connection& c, storage::StatementBatch& tail) -> absl::Status {
     // 1. Retries: a client scan id seen before gets its first answer.
     std::map<std::pair<std::string, std::string>, Pending*> firsts;
@@ -478,7 +490,8 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       sql.reserve(size);
       sql += "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, "
              "region, region_source, latitude, longitude, scan_time, record_time, verdict, answer) VALUES ";
-      const std::string now = common::SqlTime(options_.now());
+      *record_time = options_.now();
+      const std::string now = common::SqlTime(*record_time);
       for (size_t i = 0; i < fresh.size(); ++i) {
         const Pending& p = *fresh[i];
         const auto& r = p.request;

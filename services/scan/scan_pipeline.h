@@ -51,13 +51,17 @@ struct ScanOptions {
   int writers = 2;
   size_t max_group = 256;
   absl::Duration counterfeit_flush = absl::Seconds(5);
+  // The scan-log export's hold-back (audit::AuditOptions): a group committed
+  // longer than this after its record time may have been passed by an
+  // incremental export that read meanwhile, and is counted (slow_commits).
+  absl::Duration record_settle = absl::Seconds(5);
   // The server's clock: a scan's own time is checked against it, and it says
   // when a scan arrived, which the rules count money by. Tests set it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
 // youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
-// youma_scan_group_retries_total{reason}.
+// youma_scan_group_retries_total{reason}, youma_scan_slow_commits_total.
 class ScanMetrics {
  public:
   explicit ScanMetrics(prometheus::Registry& registry);
@@ -70,6 +74,7 @@ class ScanMetrics {
   prometheus::Counter& contention;
   prometheus::Counter& retried_scan_id;
   prometheus::Counter& split;
+  prometheus::Counter& slow_commits;
 
  private:
   std::map<int, prometheus::Counter*> verdicts_;
@@ -111,10 +116,11 @@ class ScanPipeline {
   // Commits the group (splitting it when one scan fails it) and answers it.
   void CommitAndAnswer(std::vector<Pending>& group);
   // CommitGroup, again after deadlocks and with retries looked up.
-  absl::Status CommitWithRetries(std::vector<Pending>& group);
+  // `record_time`: the record time of the scans it wrote (InfinitePast: none).
+  absl::Status CommitWithRetries(std::vector<Pending>& group, absl::Time* record_time);
   // One transaction for the group. `find_retries`: look up which client scan
   // ids were recorded before (else a recorded one fails with ALREADY_EXISTS).
-  absl::Status CommitGroup(std::vector<Pending>& group, bool find_retries);
+  absl::Status CommitGroup(std::vector<Pending>& group, bool find_retries, absl::Time* record_time);
   void CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& request, absl::Time now);
   void Flusher();
 
