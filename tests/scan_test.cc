@@ -5,11 +5,14 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/app/database_gauges.h"
+#include "services/common/event_log.h"
 #include "services/common/time_util.h"
 #include "services/rules/campaign.h"
 #include "tests/harness.h"
@@ -111,7 +114,10 @@ TEST_CASE("a client scan id ending in a space is refused: the database would tak
 TEST_CASE("a scan the database refuses fails alone; the scans grouped with it are recorded") {
   // A trigger makes MariaDB refuse one scan's row, as it would a value it
   // cannot store: that scan's group fails, and the pipeline splits it.
-  Fixture f;
+  std::ostringstream lines;
+  common::EventLog log(&lines);
+  TestServer server([&](app::AppOptions& o) { o.log = &log; });
+  Fixture f(server);
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 12);
   const std::string poison = Unique("poison");
   auto execute = [&](const std::string& sql) {
@@ -151,6 +157,14 @@ TEST_CASE("a scan the database refuses fails alone; the scans grouped with it ar
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id IN (", ids, ")")) == 11);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM code_scans WHERE code_id IN (", ids, ")")) == 11);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '", poison, "'")) == 0);
+  // The operator's log names the refused scan and why, once.
+  const std::vector<std::string> logged = absl::StrSplit(lines.str(), '\n', absl::SkipEmpty());
+  REQUIRE(logged.size() == 1);
+  const nlohmann::json j = nlohmann::json::parse(logged[0]);
+  CHECK(j["event"] == "scan_refused");
+  CHECK(j["client_scan_id"] == poison);
+  CHECK(j["code"] == "INTERNAL");
+  CHECK(j["message"].get<std::string>().find("refused by the test trigger") != std::string::npos);
 }
 
 TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only counts") {
@@ -285,12 +299,33 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
     CHECK(CounterValue(f.server, "youma_scan_groups_total") >= groups + 3);
     CHECK(CounterValue(f.server, "youma_scan_slow_commits_total") == before);
   }
-  // A hold-back no commit can meet: each group, one scan each here, is counted.
-  TestServer server([](app::AppOptions& o) { o.audit.scan_log_hold_back = absl::Nanoseconds(1); });
+  // A hold-back no commit can meet: each group, one scan each here, is
+  // counted and logged with the record time to export again from.
+  std::ostringstream lines;
+  common::EventLog log(&lines);
+  TestServer server([&](app::AppOptions& o) {
+    o.audit.scan_log_hold_back = absl::Nanoseconds(1);
+    o.log = &log;
+  });
   Fixture f(server);
+  const absl::Time start = absl::Now();
   scan_three(f);
   CHECK(CounterValue(server, "youma_scan_groups_total") == 3);
   CHECK(CounterValue(server, "youma_scan_slow_commits_total") == 3);
+  const std::vector<std::string> logged = absl::StrSplit(lines.str(), '\n', absl::SkipEmpty());
+  REQUIRE(logged.size() == 3);
+  for (const std::string& line : logged) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    CHECK(j["level"] == "warn");
+    CHECK(j["event"] == "scan_commit_slow");
+    CHECK(j["scans"] == 1);
+    absl::Time recorded;
+    std::string error;
+    REQUIRE(absl::ParseTime(absl::RFC3339_full, j["record_time"].get<std::string>(), &recorded, &error));
+    CHECK(recorded >= start);
+    CHECK(recorded <= absl::Now());
+    CHECK(j["hold_back_seconds"].get<double>() < 1e-6);
+  }
 }
 
 TEST_CASE("a phone's clock ahead of the server's does not scan a code before its activation") {

@@ -142,6 +142,7 @@ absl::Status App::Init() {
         db, storage::PoolOptions{.max_connections = options_.scan.writers + 1, .multi_statements = true});
     scan::ScanOptions scan = options_.scan;
     scan.record_settle = options_.audit.scan_log_hold_back;
+    scan.log = options_.log;
     pipeline_ = std::make_unique<scan::ScanPipeline>(scan_pool_.get(), keysets_.get(), batch_index_.get(),
                                                      rules_.get(), scan, scan_metrics_.get());
   }

@@ -22,6 +22,7 @@
 #include "codegen/keyset_file.h"
 #include "services/app/database_gauges.h"
 #include "services/common/auth.h"
+#include "services/common/event_log.h"
 #include "services/common/keyset_registry.h"
 #include "services/common/rpc.h"
 #include "services/issuer/batch_index.h"
@@ -72,6 +73,8 @@ struct AppOptions {
   // The HTTP front (scan page, JSON API, console), beside the scan service;
   // off while web.listen is empty.
   web::WebOptions web;
+  // Structured logs (null: none); `youma serve` writes them to stderr.
+  common::EventLog* log = nullptr;
   // Relaxes MariaDB durability for tests (innodb_flush_log_at_trx_commit=2).
   bool fast_unsafe_storage = false;
 };

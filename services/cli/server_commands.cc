@@ -20,6 +20,7 @@
 #include "services/cli/cli_util.h"
 #include "services/cli/commands.h"
 #include "services/common/auth.h"
+#include "services/common/event_log.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
@@ -156,6 +157,8 @@ void AddServeCommand(CLI::App& root) {
       if (!f->mysql.empty()) {
         YOUMA_ASSIGN_OR_RETURN(options.mysql, MySqlFromFlags(f->mysql, f->mysql_password_file));
       }
+      common::EventLog log(&std::cerr);
+      options.log = &log;
       // Signals go to sigwait below, not to the server's threads.
       sigset_t signals;
       sigemptyset(&signals);
@@ -187,12 +190,21 @@ void AddServeCommand(CLI::App& root) {
                   << " --brand BRAND --role factory\n";
       }
       std::cerr << "youma serve: ready; SIGTERM or Ctrl-C stops it\n";
+      log.Info("serve_started", {{"services", f->services},
+                                 {"address", server->address()},
+                                 {"tls", !options.tls_cert_file.empty()},
+                                 {"database", server->database()},
+                                 {"http", server->http_address()},
+                                 {"metrics", options.metrics_listen}});
       int sig = 0;
       sigwait(&signals, &sig);
+      log.Info("serve_stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                  {"grace_seconds", f->grace_seconds}});
       std::cerr << "youma serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                 << ": finishing running calls (up to " << f->grace_seconds << " s)\n";
       server->Shutdown(absl::Seconds(f->grace_seconds));
       server.reset();
+      log.Info("serve_stopped");
       std::cerr << "youma serve: stopped\n";
       return absl::OkStatus();
     });

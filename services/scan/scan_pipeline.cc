@@ -237,8 +237,17 @@ void ScanPipeline::Writer() {
 void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
   absl::Time record_time = absl::InfinitePast();
   absl::Status st = CommitWithRetries(group, &record_time);
-  if (st.ok() && metrics_ != nullptr && options_.now() - record_time > options_.record_settle) {
-    metrics_->slow_commits.Increment();
+  if (const absl::Duration took = options_.now() - record_time; st.ok() && took > options_.record_settle) {
+    if (metrics_ != nullptr) metrics_->slow_commits.Increment();
+    if (options_.log != nullptr) {
+      options_.log->Warn("scan_commit_slow",
+                         {{"scans", group.size()},
+                          {"record_time", absl::FormatTime(absl::RFC3339_full, record_time, absl::UTCTimeZone())},
+                          {"seconds", absl::ToDoubleSeconds(took)},
+                          {"hold_back_seconds", absl::ToDoubleSeconds(options_.record_settle)},
+                          {"advice", "an incremental scan-log export may have passed these scans: "
+                                     "export again from record_time"}});
+    }
   }
   // One scan the database refuses fails its whole transaction: unless the
   // database is out of reach, each half is committed on its own, until the
@@ -253,6 +262,15 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
     return;
   }
   if (metrics_ != nullptr && st.ok()) metrics_->groups.Increment();
+  if (!st.ok() && options_.log != nullptr) {
+    nlohmann::json fields = {{"scans", group.size()},
+                             {"code", absl::StatusCodeToString(st.code())},
+                             {"message", std::string(st.message())}};
+    // Alone after halving (the database is in reach): it refused this scan.
+    const bool refused = group.size() == 1 && !absl::IsUnavailable(st);
+    if (group.size() == 1) fields["client_scan_id"] = group[0].request.client_scan_id();
+    options_.log->Warn(refused ? "scan_refused" : "scan_group_failed", std::move(fields));
+  }
   for (Pending& p : group) {
     if (!st.ok()) {
       p.done(st);
@@ -541,8 +559,19 @@ absl::Status ScanPipeline::FlushCounterfeits() {
   });
   if (!st.ok()) {
     // Keep the counts for the next flush rather than lose them.
-    std::lock_guard<std::mutex> lock(counterfeit_mu_);
-    for (const auto& [key, n] : counts) counterfeits_[key] += n;
+    uint64_t kept = 0;
+    {
+      std::lock_guard<std::mutex> lock(counterfeit_mu_);
+      for (const auto& [key, n] : counts) {
+        counterfeits_[key] += n;
+        kept += n;
+      }
+    }
+    if (options_.log != nullptr) {
+      options_.log->Warn("counterfeit_counts_not_written",
+                         {{"scans", kept}, {"code", absl::StatusCodeToString(st.code())},
+                          {"message", std::string(st.message())}, {"kept_for_next_flush", true}});
+    }
   }
   return st;
 }

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "services/common/event_log.h"
 #include "services/common/keyset_registry.h"
 #include "services/issuer/batch_index.h"
 #include "services/rules/rules_engine.h"
@@ -55,6 +56,9 @@ struct ScanOptions {
   // longer than this after its record time may have been passed by an
   // incremental export that read meanwhile, and is counted (slow_commits).
   absl::Duration record_settle = absl::Seconds(5);
+  // Failed groups, refused scans, slow commits and unwritten counterfeit
+  // counts are logged here (null: not logged).
+  common::EventLog* log = nullptr;
   // The server's clock: a scan's own time is checked against it, and it says
   // when a scan arrived, which the rules count money by. Tests set it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
