@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
+#include "services/payout/payout_desk.h"
 #include "tests/harness.h"
 #include "tests/scan_fixture.h"
 
@@ -143,11 +144,12 @@ TEST_CASE("two payer streams at once share the brand's rate and each user's dail
   // Two payers (say, two replicas of the WeChat Pay adapter) drain together.
   std::mutex mu;
   std::map<std::string, std::set<std::string>> paid;  // user -> payout ids the bank paid
-  std::atomic<int> distinct{0};
+  std::atomic<int> distinct{0}, received{0};
   grpc::ClientContext contexts[2];
   auto payer = [&](grpc::ClientContext& ctx) {
     auto stream = OpenPayouts(f.admin, ctx);
     for (youma::v1::PayoutOrder order; stream->Read(&order);) {
+      ++received;
       {
         std::lock_guard<std::mutex> lock(mu);
         if (paid[order.user_id()].insert(order.payout_id()).second) ++distinct;
@@ -165,6 +167,9 @@ TEST_CASE("two payer streams at once share the brand's rate and each user's dail
   first.join();
   second.join();
   CHECK(distinct == 12);
+  // Neither stream sent again what the other, alive, had sent.
+  CHECK(received == 12);
+  CHECK(f.server.QueryInt("SELECT MAX(attempts) FROM payouts") == 1);
   CHECK(paid.size() == 4);
   for (const auto& [user, ids] : paid) {
     CAPTURE(user);
@@ -174,6 +179,50 @@ TEST_CASE("two payer streams at once share the brand's rate and each user's dail
   // stream sends them (each stream pacing itself would take half that).
   CHECK(secs >= 0.5);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 4);
+}
+
+TEST_CASE("what a payer stream sent goes out again at once when it closes or goes silent, not while it lives") {
+  PayoutFixture f;
+  f.Award(/*users=*/3, /*per_user=*/2);  // 6 awards, all within the caps
+  payout::PayoutDesk desk(&f.server.app().pool(), {.rate_per_second = 1000, .user_daily_count = 10});
+  absl::Duration wait;
+  // `n` payouts claimed on `stream` (the brand's bucket refills at 1000/s).
+  auto claim = [&](const std::string& stream, int n) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 50 && static_cast<int>(ids.size()) < n; ++i) {
+      ASSIGN_OR_FAIL(const std::vector<youma::v1::PayoutOrder> orders,
+                     desk.Claim("alpha", n - static_cast<int>(ids.size()), stream, &wait));
+      for (const auto& o : orders) ids.insert(o.payout_id());
+      if (orders.empty()) absl::SleepFor(wait);
+    }
+    return ids;
+  };
+  ASSIGN_OR_FAIL(const std::string a, desk.OpenStream("alpha"));
+  ASSIGN_OR_FAIL(const std::string b, desk.OpenStream("alpha"));
+  absl::SleepFor(absl::Milliseconds(20));
+  const std::set<std::string> sent_by_a = claim(a, 2);
+  REQUIRE(sent_by_a.size() == 2);
+  // A lives: b gets new payouts, not a's.
+  const std::set<std::string> first_of_b = claim(b, 2);
+  CHECK(first_of_b.size() == 2);
+  for (const auto& id : first_of_b) CHECK(sent_by_a.count(id) == 0);
+  // a's server dies: its row stays, silent past stream_silence (10 s), and b re-sends a's first.
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM payer_streams WHERE stream_id = '", a, "'")) == 1);
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("UPDATE payer_streams SET seen_time = seen_time - INTERVAL 11 SECOND "
+                                     "WHERE stream_id = '", a, "'"));
+    return absl::OkStatus();
+  }));
+  CHECK(claim(b, 2) == sent_by_a);
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM payouts WHERE attempts = 2 AND sent_by = '", b, "'")) == 2);
+  // b closes with its first two unanswered: a new stream sends them at once.
+  REQUIRE_OK(desk.CloseStream(b));
+  ASSIGN_OR_FAIL(const std::string c, desk.OpenStream("alpha"));
+  const std::set<std::string> resent = claim(c, 4);
+  CHECK(resent.size() == 4);
+  for (const auto& id : first_of_b) CHECK(resent.count(id) == 1);
+  for (const auto& id : sent_by_a) CHECK(resent.count(id) == 1);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 2);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 #include "services/payout/payout_desk.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/common/status_macros.h"
@@ -22,8 +25,38 @@ std::pair<std::string, std::string> ChinaDayWindow(absl::Time now) {
 
 }  // namespace
 
+absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
+  unsigned char id[16];
+  randombytes_buf(id, sizeof id);
+  const std::string stream_id = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    auto st = Prepare(c, "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES (?,?,?)");
+    st->setString(1, stream_id);
+    st->setString(2, brand);
+    st->setString(3, common::SqlTime(absl::Now()));
+    st->executeUpdate();
+    // Streams of servers that died long ago: their payouts are re-sent anyway.
+    auto old = Prepare(c, "DELETE FROM payer_streams WHERE brand = ? AND seen_time < ?");
+    old->setString(1, brand);
+    old->setString(2, common::SqlTime(absl::Now() - absl::Hours(24)));
+    old->executeUpdate();
+    return absl::OkStatus();
+  }));
+  return stream_id;
+}
+
+absl::Status PayoutDesk::CloseStream(const std::string& stream_id) {
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    auto st = Prepare(c, "DELETE FROM payer_streams WHERE stream_id = ?");
+    st->setString(1, stream_id);
+    st->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
-    const std::string& brand, int n, absl::Time resend_sent_before, absl::Duration* wait) {
+    const std::string& brand, int n, const std::string& stream_id, absl::Duration* wait) {
   constexpr absl::Duration kIdle = absl::Milliseconds(100);  // nothing due: ask again after this
   *wait = kIdle;
   if (n <= 0) return std::vector<youma::v1::PayoutOrder>{};
@@ -84,8 +117,20 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
         rows.push_back(std::move(r));
       }
     };
-    const std::string stale = common::SqlTime(std::max(now - options_.resend_after, resend_sent_before));
-    take(absl::StrCat("state = 2 AND sent_time < '", stale, "'"), n, true);
+    {
+      // This stream is alive (made again if a long outage outlasted its row).
+      auto seen = Prepare(c, "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES (?,?,?) "
+                             "ON DUPLICATE KEY UPDATE seen_time = VALUES(seen_time)");
+      seen->setString(1, stream_id);
+      seen->setString(2, brand);
+      seen->setString(3, common::SqlTime(now));
+      seen->executeUpdate();
+    }
+    take(absl::StrCat("state = 2 AND (sent_time < '", common::SqlTime(now - options_.resend_after),
+                      "' OR sent_by IS NULL OR sent_by NOT IN (SELECT stream_id FROM payer_streams WHERE brand = ",
+                      storage::Quote(c, brand), " AND seen_time >= '",
+                      common::SqlTime(now - options_.stream_silence), "'))"),
+         n, true);
     if (static_cast<int>(rows.size()) < n) take("state = 1", 4 * n, false);
     // Daily caps: what each user was sent or paid today (China time).
     std::map<std::string, std::pair<int, int64_t>> today;
@@ -101,7 +146,8 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
       if (rs->next()) used = {rs->getInt(1), rs->getInt64(2)};
     }
     std::vector<youma::v1::PayoutOrder> out;
-    auto mark = Prepare(c, "UPDATE payouts SET state = 2, attempts = attempts + 1, sent_time = ? WHERE payout_id = ?");
+    auto mark = Prepare(c, "UPDATE payouts SET state = 2, attempts = attempts + 1, sent_time = ?, sent_by = ? "
+                           "WHERE payout_id = ?");
     for (Row& r : rows) {
       if (static_cast<int>(out.size()) >= n) break;
       auto& used = today[r.order.user_id()];
@@ -115,7 +161,8 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
         used.second += r.order.amount_fen();
       }
       mark->setString(1, common::SqlTime(now));
-      mark->setString(2, r.order.payout_id());
+      mark->setString(2, stream_id);
+      mark->setString(3, r.order.payout_id());
       mark->executeUpdate();
       out.push_back(std::move(r.order));
     }

@@ -5,9 +5,11 @@
 // WeChat Pay) pays it once.
 //
 //   PayoutDesk desk(&pool, {.rate_per_second = 30});
+//   YOUMA_ASSIGN_OR_RETURN(std::string stream, desk.OpenStream("moutai"));
 //   absl::Duration wait;
-//   YOUMA_ASSIGN_OR_RETURN(auto orders, desk.Claim("moutai", 10, stream_start, &wait));
+//   YOUMA_ASSIGN_OR_RETURN(auto orders, desk.Claim("moutai", 10, stream, &wait));
 //   YOUMA_RETURN_IF_ERROR(desk.Record("moutai", result));
+//   desk.CloseStream(stream);
 #pragma once
 
 #include <vector>
@@ -28,6 +30,9 @@ struct PayoutOptions {
   int64_t user_daily_fen = 100'000;
   // SENT without a result for this long: send again (same payout id).
   absl::Duration resend_after = absl::Seconds(60);
+  // A stream that has not claimed for this long is gone (its server died):
+  // what it sent without a result goes out again at once.
+  absl::Duration stream_silence = absl::Seconds(10);
   int max_attempts = 5;
 };
 
@@ -35,15 +40,19 @@ class PayoutDesk {
  public:
   PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options) : pool_(pool), options_(options) {}
 
-  // Up to `n` payouts to send now, oldest award first, within the brand's rate
-  // and each user's daily caps; marks them SENT. SENT payouts without a result
-  // come first when they were sent before `resend_sent_before` (by a payer
-  // stream that has since ended, say in a crash) or longer than resend_after
-  // ago. Claims of one brand (from any stream or server) take turns. When none
-  // is returned, `wait` says when to ask again: when the rate allows the next,
+  // A payer's stream: its id, which its claims name. CloseStream when it ends.
+  absl::StatusOr<std::string> OpenStream(const std::string& brand);
+  absl::Status CloseStream(const std::string& stream_id);
+  // Up to `n` payouts to send now on `stream_id`, oldest award first, within
+  // the brand's rate and each user's daily caps; marks them SENT by it. SENT
+  // payouts without a result come first when the stream that sent them is
+  // closed or silent (stream_silence: its server died) or they were sent
+  // longer than resend_after ago; another live stream's are left to it.
+  // Claims of one brand (from any stream or server) take turns. When none is
+  // returned, `wait` says when to ask again: when the rate allows the next,
   // or a short while when nothing is due.
   absl::StatusOr<std::vector<youma::v1::PayoutOrder>> Claim(const std::string& brand, int n,
-                                                            absl::Time resend_sent_before, absl::Duration* wait);
+                                                            const std::string& stream_id, absl::Duration* wait);
   // Records the payer's answer. NOT_FOUND for another brand's or unknown id.
   absl::Status Record(const std::string& brand, const youma::v1::PayoutResult& result);
   absl::StatusOr<youma::v1::Payout> Get(const std::string& brand, const std::string& payout_id);

@@ -30,6 +30,8 @@ grpc::Status PayoutServiceImpl::Payouts(
   if (*brand == common::kAllBrands) {
     return finish(absl::InvalidArgumentError("a payer connects with its brand's admin token"));
   }
+  absl::StatusOr<std::string> stream_id = desk_->OpenStream(*brand);
+  if (!stream_id.ok()) return finish(stream_id.status());
   // Results come back on their own thread; orders go out paced on this one.
   std::atomic<bool> reads_done{false};
   std::thread reader([&] {
@@ -37,14 +39,13 @@ grpc::Status PayoutServiceImpl::Payouts(
     while (stream->Read(&result)) (void)desk_->Record(*brand, result);
     reads_done = true;
   });
-  // SENT payouts older than this stream were sent by an earlier one that never
-  // got their results: they go out again first, with the same payout ids.
-  // The pace is the brand's (the desk's), whatever streams its payers hold.
-  const absl::Time stream_start = absl::Now();
+  // SENT payouts of streams that ended without their results go out again
+  // first, with the same payout ids. The pace is the brand's (the desk's),
+  // whatever streams its payers hold.
   absl::Status status;
   while (!reads_done && !ctx->IsCancelled() && !stopping_) {
     absl::Duration wait;
-    absl::StatusOr<std::vector<youma::v1::PayoutOrder>> orders = desk_->Claim(*brand, 100, stream_start, &wait);
+    absl::StatusOr<std::vector<youma::v1::PayoutOrder>> orders = desk_->Claim(*brand, 100, *stream_id, &wait);
     if (!orders.ok()) {
       if (!absl::IsUnavailable(orders.status())) {
         status = orders.status();
@@ -60,6 +61,9 @@ grpc::Status PayoutServiceImpl::Payouts(
   }
   ctx->TryCancel();  // ends the reader if the payer is still connected
   reader.join();
+  // Its payouts without results go out on the next stream at once (a
+  // failure here leaves them for stream_silence).
+  (void)desk_->CloseStream(*stream_id);
   return finish(status);
 }
 

@@ -451,6 +451,19 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            "UPDATE case_stores SET record_time = open_time WHERE record_time IS NULL",
            "ALTER TABLE case_stores MODIFY record_time DATETIME(6) NOT NULL",
        }},
+      {12,
+       "payer streams: which stream sent a payout, and which streams are alive",
+       {
+           "ALTER TABLE payouts ADD COLUMN IF NOT EXISTS sent_by CHAR(32) NULL AFTER sent_time",
+           // One row per open Payouts stream, refreshed by its claims: a payout
+           // SENT by a stream that ended or went silent goes out again at once.
+           R"sql(CREATE TABLE IF NOT EXISTS payer_streams (
+  stream_id CHAR(32) NOT NULL PRIMARY KEY,
+  brand VARCHAR(64) NOT NULL,
+  seen_time DATETIME(6) NOT NULL,
+  KEY payer_streams_brand (brand, seen_time)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
