@@ -446,7 +446,7 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
       {11,
        "case opens: when each reached the server (store verification counts those days)",
        {
-           "ALTER TABLE case_stores ADD COLUMN IF NOT EXISTS record_time DATETIME(6) NULL AFTER open_time",
+           "ALTER TABLE case_stores ADD COLUMN record_time DATETIME(6) NULL AFTER open_time",
            // Opens recorded before: the time the owner's phone said is all there is.
            "UPDATE case_stores SET record_time = open_time WHERE record_time IS NULL",
            "ALTER TABLE case_stores MODIFY record_time DATETIME(6) NOT NULL",
@@ -454,7 +454,7 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
       {12,
        "payer streams: which stream sent a payout, and which streams are alive",
        {
-           "ALTER TABLE payouts ADD COLUMN IF NOT EXISTS sent_by CHAR(32) NULL AFTER sent_time",
+           "ALTER TABLE payouts ADD COLUMN sent_by CHAR(32) NULL AFTER sent_time",
            // One row per open Payouts stream, refreshed by its claims: a payout
            // SENT by a stream that ended or went silent goes out again at once.
            R"sql(CREATE TABLE IF NOT EXISTS payer_streams (
