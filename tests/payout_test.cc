@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/common/event_log.h"
 #include "services/common/time_util.h"
 #include "services/payout/payout_desk.h"
 #include "tests/harness.h"
@@ -59,7 +60,26 @@ struct FakePayer {
 };
 
 struct PayoutFixture {
-  TestServer server{[](app::AppOptions& o) {
+  // The server's structured log, kept for the tests to read.
+  struct Log {
+    std::mutex mu;
+    std::vector<nlohmann::json> lines;
+    common::EventLog log{[this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mu);
+      lines.push_back(nlohmann::json::parse(line));
+    }};
+    // The `event` lines logged so far.
+    std::vector<nlohmann::json> Events(const std::string& event) {
+      std::lock_guard<std::mutex> lock(mu);
+      std::vector<nlohmann::json> out;
+      for (const nlohmann::json& j : lines) {
+        if (j["event"] == event) out.push_back(j);
+      }
+      return out;
+    }
+  } log;
+  TestServer server{[this](app::AppOptions& o) {
+    o.log = &log.log;
     o.payout.rate_per_second = 20;
     o.payout.user_daily_count = 3;
     o.payout.user_daily_fen = 100'000;
@@ -134,6 +154,21 @@ TEST_CASE("a crash between SENT and the result re-sends the same payout ids and 
   }
   CHECK(first_ids == second_ids);  // the same bill numbers
   CHECK(again.paid.size() == 6);   // each paid once
+  // The log tells the operator: the first stream sent six and heard nothing
+  // back; the second sent the same six again and got their results.
+  std::vector<nlohmann::json> closed;
+  for (int i = 0; i < 100 && closed.size() < 2; ++i) {
+    closed = f.log.Events("payer_stream_closed");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  REQUIRE(closed.size() == 2);
+  CHECK(closed[0]["orders_sent"] == 6);
+  CHECK(closed[0]["orders_resent"] == 0);
+  CHECK(closed[0]["results"] == 0);
+  CHECK(closed[1]["orders_sent"] == 6);
+  CHECK(closed[1]["orders_resent"] == 6);
+  CHECK(closed[1]["results"] == 6);
+  CHECK(f.log.Events("payer_stream_opened").size() == 2);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 3") == 6);
   CHECK(f.server.QueryInt("SELECT SUM(amount_fen) FROM payouts WHERE state = 3") == 600);
 }

@@ -165,7 +165,7 @@ absl::Status App::Init() {
 
   payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);
   payout_service_ = std::make_unique<payout::PayoutServiceImpl>(payout_desk_.get(), tokens_.get(),
-                                                                metrics_.get());
+                                                                metrics_.get(), options_.log);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

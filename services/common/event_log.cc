@@ -18,7 +18,7 @@ void EventLog::Write(std::string_view level, std::string_view event, nlohmann::j
   // Invalid UTF-8 (a client's bytes in a message) is replaced, not thrown on.
   const std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
-  *out_ << text << std::flush;
+  sink_(text);
 }
 
 }  // namespace youma::common

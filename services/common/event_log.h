@@ -13,6 +13,7 @@
 #include <functional>
 #include <mutex>
 #include <ostream>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -24,9 +25,13 @@ namespace youma::common {
 
 class EventLog {
  public:
+  // Each line, with its newline, goes to `sink`, one call at a time.
+  using Sink = std::function<void(const std::string& line)>;
   // Writes to `out`, which must outlive this; `now` stamps the lines.
   explicit EventLog(std::ostream* out, std::function<absl::Time()> now = [] { return absl::Now(); })
-      : out_(out), now_(std::move(now)) {}
+      : EventLog([out](const std::string& line) { *out << line << std::flush; }, std::move(now)) {}
+  explicit EventLog(Sink sink, std::function<absl::Time()> now = [] { return absl::Now(); })
+      : sink_(std::move(sink)), now_(std::move(now)) {}
 
   void Info(std::string_view event, nlohmann::json fields = nlohmann::json::object()) {
     Write("info", event, std::move(fields));
@@ -41,7 +46,7 @@ class EventLog {
  private:
   void Write(std::string_view level, std::string_view event, nlohmann::json fields);
 
-  std::ostream* out_;
+  Sink sink_;
   std::function<absl::Time()> now_;
   std::mutex mu_;
 };

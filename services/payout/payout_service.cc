@@ -32,11 +32,17 @@ grpc::Status PayoutServiceImpl::Payouts(
   }
   absl::StatusOr<std::string> stream_id = desk_->OpenStream(*brand);
   if (!stream_id.ok()) return finish(stream_id.status());
+  if (log_ != nullptr) log_->Info("payer_stream_opened", {{"brand", *brand}, {"stream_id", *stream_id}});
+  std::atomic<uint64_t> results{0};
+  uint64_t sent = 0, resent = 0;
   // Results come back on their own thread; orders go out paced on this one.
   std::atomic<bool> reads_done{false};
   std::thread reader([&] {
     youma::v1::PayoutResult result;
-    while (stream->Read(&result)) (void)desk_->Record(*brand, result);
+    while (stream->Read(&result)) {
+      (void)desk_->Record(*brand, result);
+      ++results;
+    }
     reads_done = true;
   });
   // SENT payouts of streams that ended without their results go out again
@@ -56,6 +62,8 @@ grpc::Status PayoutServiceImpl::Payouts(
     }
     for (const auto& order : *orders) {
       if (!stream->Write(order)) break;
+      ++sent;
+      resent += order.attempt() > 1;
     }
     if (orders->empty()) std::this_thread::sleep_for(absl::ToChronoNanoseconds(wait));
   }
@@ -64,6 +72,16 @@ grpc::Status PayoutServiceImpl::Payouts(
   // Its payouts without results go out on the next stream at once (a
   // failure here leaves them for stream_silence).
   (void)desk_->CloseStream(*stream_id);
+  if (log_ != nullptr) {
+    // `resent`: orders sent again (attempt > 1) after another stream, or
+    // this one's server, went away without their results.
+    log_->Info("payer_stream_closed", {{"brand", *brand},
+                                       {"stream_id", *stream_id},
+                                       {"orders_sent", sent},
+                                       {"orders_resent", resent},
+                                       {"results", results.load()},
+                                       {"code", absl::StatusCodeToString(status.code())}});
+  }
   return finish(status);
 }
 

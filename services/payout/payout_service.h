@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "services/common/auth.h"
+#include "services/common/event_log.h"
 #include "services/common/rpc.h"
 #include "services/payout/payout_desk.h"
 #include "youma/v1/payout.grpc.pb.h"
@@ -13,8 +14,10 @@ namespace youma::payout {
 
 class PayoutServiceImpl final : public youma::v1::PayoutService::Service {
  public:
-  PayoutServiceImpl(PayoutDesk* desk, common::TokenStore* tokens, common::RpcMetrics* metrics)
-      : desk_(desk), tokens_(tokens), metrics_(metrics) {}
+  // `log` (may be null): payer streams opened and closed, payouts re-sent.
+  PayoutServiceImpl(PayoutDesk* desk, common::TokenStore* tokens, common::RpcMetrics* metrics,
+                    common::EventLog* log = nullptr)
+      : desk_(desk), tokens_(tokens), metrics_(metrics), log_(log) {}
 
   grpc::Status Payouts(grpc::ServerContext* ctx,
                        grpc::ServerReaderWriter<youma::v1::PayoutOrder, youma::v1::PayoutResult>* stream) override;
@@ -29,6 +32,7 @@ class PayoutServiceImpl final : public youma::v1::PayoutService::Service {
   PayoutDesk* desk_;
   common::TokenStore* tokens_;
   common::RpcMetrics* metrics_;
+  common::EventLog* log_;
   std::atomic<bool> stopping_{false};
 };
 
