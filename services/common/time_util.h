@@ -24,9 +24,9 @@ absl::StatusOr<absl::Time> RequestTimeOr(bool given, const google::protobuf::Tim
 // the client says: at most kMaxClockSkew ahead of the server's clock `now`
 // (phones' clocks drift; such a time is taken as `now`) and kMaxClientDelay
 // behind it (an inspection app that was offline brings its scans in late);
-// `now` when not sent. Else
-// INVALID_ARGUMENT naming `field`, by how much and what to send instead. What
-// counts money goes by the server's clock, not by this time.
+// `now` when not sent. Else INVALID_ARGUMENT naming `field`, by how much and
+// what to send instead. What counts money goes by the server's clock, not by
+// this time.
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 inline constexpr absl::Duration kMaxClientDelay = absl::Hours(24 * 30);
 absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,

@@ -30,16 +30,17 @@ absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
   randombytes_buf(id, sizeof id);
   const std::string stream_id = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  const absl::Time now = absl::Now();
   YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     auto st = Prepare(c, "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES (?,?,?)");
     st->setString(1, stream_id);
     st->setString(2, brand);
-    st->setString(3, common::SqlTime(absl::Now()));
+    st->setString(3, common::SqlTime(now));
     st->executeUpdate();
     // Streams of servers that died long ago: their payouts are re-sent anyway.
     auto old = Prepare(c, "DELETE FROM payer_streams WHERE brand = ? AND seen_time < ?");
     old->setString(1, brand);
-    old->setString(2, common::SqlTime(absl::Now() - absl::Hours(24)));
+    old->setString(2, common::SqlTime(now - absl::Hours(24)));
     old->executeUpdate();
     return absl::OkStatus();
   }));

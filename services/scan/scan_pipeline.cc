@@ -237,7 +237,9 @@ void ScanPipeline::Writer() {
 void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
   absl::Time record_time = absl::InfinitePast();
   absl::Status st = CommitWithRetries(group, &record_time);
-  if (const absl::Duration took = options_.now() - record_time; st.ok() && took > options_.record_settle) {
+  // A group that wrote no scan (retries of recorded ones only) has no record time.
+  if (const absl::Duration took = options_.now() - record_time;
+      st.ok() && record_time != absl::InfinitePast() && took > options_.record_settle) {
     if (metrics_ != nullptr) metrics_->slow_commits.Increment();
     if (options_.log != nullptr) {
       options_.log->Warn("scan_commit_slow",
