@@ -1,8 +1,10 @@
 // The `youma` binary end to end: keys, codes, verify, qr, as an operator runs them.
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -281,6 +283,113 @@ TEST_CASE("every command's --help explains it with an example") {
   }
   CHECK(Youma("--help").exit_code == 0);
   CHECK(Youma("frobnicate").exit_code == 2);
+}
+
+TEST_CASE("serve --print-config shows the defaults, then the file's settings, then the flags over them") {
+  Workdir wd;
+  const Run defaults = Youma("serve --print-config");
+  INFO(defaults.output);
+  REQUIRE(defaults.exit_code == 0);
+  const std::vector<std::string> lines = Lines(defaults.output);
+  auto has = [](const std::vector<std::string>& l, const std::string& line) {
+    return std::find(l.begin(), l.end(), line) != l.end();
+  };
+  CHECK(has(lines, "listen = \"127.0.0.1:7443\""));
+  CHECK(has(lines, "scan-writers = 2"));
+  CHECK(has(lines, "scan-log-hold-back-seconds = 5"));
+  CHECK(has(lines, "trust-forwarded-for = false"));
+  CHECK(has(lines, "# mysql = \"\""));  // no default: shown commented out
+  CHECK(has(lines, "# group-commit writers: each commits one group of scans at a time, while the next gathers"));
+  CHECK_FALSE(Contains(defaults.output, "config ="));  // the file does not name itself
+
+  // The printed file, edited, is a config file; a flag still wins over it.
+  std::string edited = defaults.output;
+  edited.replace(edited.find("scan-writers = 2"), 16, "scan-writers = 5");
+  edited.replace(edited.find("listen = \"127.0.0.1:7443\""), 25, "listen = \"127.0.0.1:7000\"");
+  edited.replace(edited.find("trust-forwarded-for = false"), 27, "trust-forwarded-for = true");
+  {
+    std::ofstream(wd / "youma.toml") << edited;
+  }
+  const Run mixed = Youma("serve --config " + (wd / "youma.toml") + " --scan-writers 7 --print-config");
+  INFO(mixed.output);
+  REQUIRE(mixed.exit_code == 0);
+  const std::vector<std::string> mixed_lines = Lines(mixed.output);
+  CHECK(has(mixed_lines, "listen = \"127.0.0.1:7000\""));
+  CHECK(has(mixed_lines, "scan-writers = 7"));
+  CHECK(has(mixed_lines, "trust-forwarded-for = true"));
+  CHECK(has(mixed_lines, "grace-seconds = 20"));
+  // $YOUMA_CONFIG names the file when --config does not.
+  const Run from_env = Youma("serve --print-config", "YOUMA_CONFIG=" + (wd / "youma.toml"));
+  CHECK(from_env.exit_code == 0);
+  CHECK(has(Lines(from_env.output), "scan-writers = 5"));
+}
+
+TEST_CASE("a config file's unknown key, section or refused value stops serve, naming the file and the key") {
+  Workdir wd;
+  auto serve_with = [&](const std::string& text) {
+    {
+      std::ofstream(wd / "bad.toml") << text;
+    }
+    return Youma("serve --config " + (wd / "bad.toml") + " --data-dir " + (wd / "var"));
+  };
+  Run r = serve_with("listen = \"127.0.0.1:7000\"\nlistn = \"127.0.0.1:7001\"\n");
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "bad.toml: 'listn' is not a setting of `youma serve`; the settings are: listen, "));
+  r = serve_with("[serve]\nlisten = \"127.0.0.1:7000\"\n");
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "bad.toml: [serve]: settings go at the top level, without sections"));
+  r = serve_with("scan-writers = 100\n");
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "bad.toml: 'scan-writers': --scan-writers: Value 100 not in range 1 to 64"));
+  r = serve_with("secure-cookies = maybe\n");
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "bad.toml: 'secure-cookies'"));
+  r = Youma("serve --config " + (wd / "missing.toml"));
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "missing.toml does not exist"));
+  // Nothing started: no data directory was made.
+  CHECK_FALSE(std::filesystem::exists(wd / "var"));
+}
+
+TEST_CASE("serve runs on its config file's settings, with the command line's over them") {
+  Workdir wd;
+  {
+    std::ofstream(wd / "youma.toml") << "# a small scan server\n"
+                                        "listen = \"127.0.0.1:0\"\n"
+                                        "metrics-listen = \"\"\n"
+                                        "http-listen = \"\"\n"
+                                        "data-dir = \"" << (wd / "var") << "\"\n"
+                                        "services = \"scan\"\n"
+                                        "grace-seconds = 7\n";
+  }
+  const std::string log = wd / "serve.log";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string config = wd / "youma.toml";
+    (void)freopen(log.c_str(), "w", stderr);
+    ::unsetenv("YOUMA_MASTER_KEY");
+    execl(YOUMA_BINARY, YOUMA_BINARY, "serve", "--config", config.c_str(), "--grace-seconds", "3", nullptr);
+    _exit(127);
+  }
+  auto read_log = [&] {
+    std::ifstream in(log);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (int i = 0; i < 600 && !Contains(read_log(), "\"event\":\"serve_started\""); ++i) usleep(100'000);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string out = read_log();
+  INFO(out);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(Contains(out, "\"event\":\"serve_started\""));
+  CHECK(Contains(out, "\"services\":\"scan\""));  // from the file
+  CHECK(Contains(out, "\"metrics\":\"\""));
+  CHECK(Contains(out, "\"grace_seconds\":3"));  // the flag over the file's 7
+  CHECK(Contains(out, "embedded MariaDB under " + (wd / "var/mariadb")));
+  CHECK(std::filesystem::exists(wd / "var/admin.token"));
 }
 
 TEST_CASE("the demo runs the whole flow and says what it shows") {

@@ -18,6 +18,7 @@
 #include "services/app/app.h"
 #include "services/cli/client.h"
 #include "services/cli/cli_util.h"
+#include "services/cli/config_file.h"
 #include "services/cli/commands.h"
 #include "services/common/auth.h"
 #include "services/common/event_log.h"
@@ -68,6 +69,8 @@ struct ServeFlags {
   int grace_seconds = 20;
   std::string http_listen = "127.0.0.1:8080";
   std::string web_assets = YOUMA_WEB_ASSETS;
+  std::string config;
+  bool print_config = false;
 };
 
 void AddServeCommand(CLI::App& root) {
@@ -115,12 +118,14 @@ void AddServeCommand(CLI::App& root) {
          [f](int s) { f->options.audit.scan_log_hold_back = absl::Seconds(s); },
          "the scan-log export leaves out scans recorded this recently, so that a commit still in flight "
          "is not passed; scan groups that commit later than this are counted in "
-         "youma_scan_slow_commits_total (default 5; the same on every server)")
+         "youma_scan_slow_commits_total (the same on every server)")
+      ->default_str("5")
       ->check(CLI::Range(1, 3600));
   cmd->add_option_function<int>(
          "--max-connection-age-seconds",
          [f](int s) { f->options.max_connection_age = absl::Seconds(s); },
          "clients reconnect after this long, spreading them over new servers (0: never)")
+      ->default_str("0")
       ->check(CLI::Range(0, 86400));
   cmd->add_option("--http-listen", f->http_listen,
                   "HTTP front: the scan page, the JSON API and the console (empty: off)")
@@ -137,14 +142,29 @@ void AddServeCommand(CLI::App& root) {
                 "behind a proxy: the client IP is the first X-Forwarded-For entry");
   cmd->add_flag("--secure-cookies", f->options.web.secure_cookies,
                 "the HTTP front is reached over HTTPS (cookies get the Secure attribute)");
+  cmd->add_option("--config", f->config,
+                  "settings from a TOML file: the long flag names without dashes (listen = \"0.0.0.0:7443\"); "
+                  "flags given here win")
+      ->envname("YOUMA_CONFIG")
+      ->configurable(false);
+  cmd->add_flag("--print-config", f->print_config,
+                "print the settings this command would run with, as a config file, and exit")
+      ->configurable(false);
   cmd->footer(
       "Examples:\n"
       "  youma serve                       # embedded MariaDB under ./var, 127.0.0.1:7443\n"
+      "  youma serve --print-config > youma.toml   # every setting with its default, to edit\n"
+      "  youma serve --config youma.toml --listen 127.0.0.1:7444\n"
       "  youma serve --mysql mysql://youma@db:3306/youma --mysql-password-file /run/secrets/pw \\\n"
       "      --master-key-file /run/secrets/master.key --keyset-dir /run/secrets/keysets \\\n"
       "      --listen 0.0.0.0:7443 --tls-cert tls.crt --tls-key tls.key");
-  cmd->callback([f] {
+  cmd->callback([f, cmd] {
     Run([&]() -> absl::Status {
+      if (!f->config.empty()) YOUMA_RETURN_IF_ERROR(ApplyConfigFile(*cmd, f->config));
+      if (f->print_config) {
+        std::cout << ConfigFileText(*cmd);
+        return absl::OkStatus();
+      }
       app::AppOptions options = f->options;
       options.services.clear();
       for (absl::string_view s : absl::StrSplit(f->services, ',', absl::SkipEmpty())) {
