@@ -12,8 +12,12 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
 
@@ -63,6 +67,25 @@ struct TestClient {
     } else {
       return (issuer.get()->*method)(ctx.get(), req, resp);
     }
+  }
+};
+
+// A structured log whose lines the test reads: set `options.log = &capture.log`.
+struct LogCapture {
+  std::mutex mu;
+  std::vector<nlohmann::json> lines;
+  common::EventLog log{[this](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(nlohmann::json::parse(line));
+  }};
+  // The `event` lines logged so far.
+  std::vector<nlohmann::json> Events(const std::string& event) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<nlohmann::json> out;
+    for (const nlohmann::json& j : lines) {
+      if (j["event"] == event) out.push_back(j);
+    }
+    return out;
   }
 };
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/time/clock.h"
 #include "services/common/files.h"
 #include "tests/test_util.h"
@@ -67,6 +69,58 @@ TEST_CASE("a keyset that cannot be read at a refresh keeps the keys already load
   CHECK(keys->keyset.brand() == "fenjiu");
   CHECK(keys->keyset.keys().size() == ks.keys().size());
   CHECK(registry.Get("nobody").status().code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("a refresh that fails is logged once and keeps the keys; a rotation, a new brand and a removed one are logged") {
+  Folder f;
+  std::vector<nlohmann::json> lines;
+  EventLog log([&](const std::string& line) { lines.push_back(nlohmann::json::parse(line)); });
+  ASSIGN_OR_FAIL(Keyset ks, Keyset::Create({.brand = "fenjiu"}, absl::Now()));
+  REQUIRE_OK(SaveKeyset(f.Path("fenjiu"), ks, f.master));
+  KeysetRegistry registry(f.dir, f.master, absl::ZeroDuration(), &log);
+  REQUIRE_OK(registry.Load());
+  REQUIRE_OK(registry.Get("fenjiu").status());
+  CHECK(lines.empty());  // nothing changed
+
+  {
+    std::ofstream damaged(f.Path("fenjiu"), std::ios::binary | std::ios::trunc);
+    damaged << "YOUMAKS1 not a keyset";
+  }
+  for (int i = 0; i < 3; ++i) REQUIRE_OK(registry.Get("fenjiu").status());
+  REQUIRE(lines.size() == 1);  // the same failure, logged once
+  CHECK(lines[0]["level"] == "warn");
+  CHECK(lines[0]["event"] == "keysets_not_reloaded");
+  CHECK(lines[0]["kept_brands"] == nlohmann::json::array({"fenjiu"}));
+  CHECK(lines[0]["message"].get<std::string>().find("fenjiu.keyset") != std::string::npos);
+
+  // Mended with a rotated key, and a second brand added.
+  ASSIGN_OR_FAIL(uint32_t rotated, ks.Rotate(Scheme::kCompact, absl::Now()));
+  REQUIRE_OK(SaveKeyset(f.Path("fenjiu"), ks, f.master));
+  ASSIGN_OR_FAIL(Keyset other, Keyset::Create({.brand = "langjiu"}, absl::Now()));
+  REQUIRE_OK(SaveKeyset(f.Path("langjiu"), other, f.master));
+  REQUIRE_OK(registry.Get("fenjiu").status());
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[1]["event"] == "keysets_reloaded");
+  CHECK(lines[1]["brands"] == 2);
+  CHECK(lines[2]["event"] == "keyset_changed");
+  CHECK(lines[2]["brand"] == "fenjiu");
+  CHECK(lines[2]["new_brand"] == false);
+  int primaries_rotated = 0;
+  for (const nlohmann::json& k : lines[2]["keys"]) {
+    primaries_rotated += k["key_id"] == rotated && k["primary"] == true && k["scheme"] == "compact";
+  }
+  CHECK(primaries_rotated == 1);
+  CHECK(lines[2]["keys"].size() == ks.keys().size());
+  CHECK(lines[3]["event"] == "keyset_changed");
+  CHECK(lines[3]["brand"] == "langjiu");
+  CHECK(lines[3]["new_brand"] == true);
+
+  std::filesystem::remove(f.Path("langjiu"));
+  REQUIRE_OK(registry.Get("fenjiu").status());
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[4]["event"] == "keyset_removed");
+  CHECK(lines[4]["brand"] == "langjiu");
+  CHECK(registry.Get("langjiu").status().code() == absl::StatusCode::kNotFound);
 }
 
 }  // namespace

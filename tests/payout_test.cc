@@ -61,23 +61,7 @@ struct FakePayer {
 
 struct PayoutFixture {
   // The server's structured log, kept for the tests to read.
-  struct Log {
-    std::mutex mu;
-    std::vector<nlohmann::json> lines;
-    common::EventLog log{[this](const std::string& line) {
-      std::lock_guard<std::mutex> lock(mu);
-      lines.push_back(nlohmann::json::parse(line));
-    }};
-    // The `event` lines logged so far.
-    std::vector<nlohmann::json> Events(const std::string& event) {
-      std::lock_guard<std::mutex> lock(mu);
-      std::vector<nlohmann::json> out;
-      for (const nlohmann::json& j : lines) {
-        if (j["event"] == event) out.push_back(j);
-      }
-      return out;
-    }
-  } log;
+  LogCapture log;
   TestServer server{[this](app::AppOptions& o) {
     o.log = &log.log;
     o.payout.rate_per_second = 20;

@@ -150,6 +150,64 @@ TEST_CASE("Prometheus metrics count RPCs by method and code, and codes issued") 
   CHECK(page.find("# TYPE youma_diversion_flags gauge") != std::string::npos);
 }
 
+TEST_CASE("every call but a scan is logged with its caller, status and time; a code export with its batch and count") {
+  LogCapture capture;
+  TestServer server([&](app::AppOptions& o) { o.log = &capture.log; });
+  server.EnsureProduct("alpha");
+  TestClient factory = server.Connect("alpha", youma::v1::ROLE_FACTORY);
+  const std::string token_id = factory.token.substr(3, 16);  // ym_<id>_<secret>
+  const youma::v1::Batch batch = MakeBatch(factory, youma::v1::BATCH_KIND_BOTTLE, 5);
+  const std::vector<youma::v1::Code> codes = StreamAll(factory, batch.batch_id());
+  REQUIRE(codes.size() == 5);
+  youma::v1::CreateBatchRequest other;
+  other.set_brand("beta");
+  other.set_gtin(kGtin);
+  other.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+  other.set_quantity(1);
+  other.set_request_id("not mine");
+  youma::v1::Batch ignored;
+  CHECK(factory.Call(&Stub::CreateBatch, other, &ignored).error_code() == grpc::PERMISSION_DENIED);
+  youma::v1::GetBatchRequest get;
+  get.set_batch_id(batch.batch_id());
+  CHECK(server.ConnectWithToken("ym_0000000000000000_nope").Call(&Stub::GetBatch, get, &ignored).error_code() ==
+        grpc::UNAUTHENTICATED);
+  youma::v1::ScanRequest scan;
+  scan.set_code(codes[0].url());
+  scan.set_role(youma::v1::SCAN_ROLE_CONSUMER);
+  scan.set_user_id("u1");
+  scan.set_client_scan_id("logged-or-not");
+  youma::v1::ScanAnswer answer;
+  REQUIRE(server.Connect("alpha", youma::v1::ROLE_SCANNER)
+              .Call(&youma::v1::ScanService::Stub::Scan, scan, &answer)
+              .ok());
+
+  std::map<std::string, std::vector<nlohmann::json>> by_method;
+  for (const nlohmann::json& j : capture.Events("rpc")) by_method[j["method"]].push_back(j);
+  CHECK(by_method.count("Scan") == 0);  // the scan log is the database's
+  REQUIRE(by_method["CreateBatch"].size() == 2);
+  const nlohmann::json& made = by_method["CreateBatch"][0];
+  CHECK(made["level"] == "info");
+  CHECK(made["service"] == "IssuerService");
+  CHECK(made["code"] == "OK");
+  CHECK(made["brand"] == "alpha");
+  CHECK(made["role"] == "factory");
+  CHECK(made["token_id"] == token_id);
+  CHECK(made["ms"].get<double>() >= 0);
+  CHECK_FALSE(made.contains("message"));
+  const nlohmann::json& refused = by_method["CreateBatch"][1];
+  CHECK(refused["code"] == "PERMISSION_DENIED");
+  CHECK(refused["token_id"] == token_id);
+  CHECK(refused["message"].get<std::string>().find("beta") != std::string::npos);
+  REQUIRE(by_method["StreamCodes"].size() == 1);
+  CHECK(by_method["StreamCodes"][0]["code"] == "OK");
+  CHECK(by_method["StreamCodes"][0]["batch_id"] == batch.batch_id());
+  CHECK(by_method["StreamCodes"][0]["codes"] == 5);
+  CHECK(by_method["StreamCodes"][0]["token_id"] == token_id);
+  REQUIRE(by_method["GetBatch"].size() == 1);
+  CHECK(by_method["GetBatch"][0]["code"] == "UNAUTHENTICATED");
+  CHECK_FALSE(by_method["GetBatch"][0].contains("brand"));  // no caller known
+}
+
 TEST_CASE("RPC metrics made by many threads at once count every call once, under one series per code") {
   prometheus::Registry registry;
   common::RpcMetrics metrics(registry);

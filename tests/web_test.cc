@@ -16,6 +16,7 @@ using Json = nlohmann::json;
 using StoreStub = youma::v1::StoreService::Stub;
 
 struct Web : Fixture {
+  explicit Web(TestServer& on = TestServer::Shared()) : Fixture(on) {}
   httplib::Client http{"http://" + server.http()};
   std::string Path(const youma::v1::Code& c) const { return c.url().substr(c.url().rfind('/')); }
   static httplib::Headers Bearer(const TestClient& c) { return {{"Authorization", "Bearer " + c.token}}; }
@@ -224,7 +225,9 @@ TEST_CASE("the JSON API: scans, store registration, open-case and the leaderboar
 }
 
 TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the brand's own; logout ends it") {
-  Web w;
+  LogCapture capture;
+  TestServer server([&](app::AppOptions& o) { o.log = &capture.log; });
+  Web w(server);
   TestClient auditor = w.server.Connect("alpha", youma::v1::ROLE_AUDITOR);
   CHECK(w.http.Get("/console/api/me")->status == 401);
   auto login = [&](const TestClient& who) {
@@ -244,6 +247,25 @@ TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the br
   CHECK(cookie.find("HttpOnly") != std::string::npos);
   CHECK(cookie.find("SameSite=Strict") != std::string::npos);
   CHECK(cookie.find(auditor.token) == std::string::npos);
+  // Logins are logged, refused ones with why, and never with a token's secret.
+  const std::vector<nlohmann::json> refused = capture.Events("console_login_refused");
+  REQUIRE(refused.size() == 3);
+  CHECK(refused[0]["code"] == "PERMISSION_DENIED");
+  CHECK(refused[1]["code"] == "UNAUTHENTICATED");
+  CHECK(refused[2]["code"] == "INVALID_ARGUMENT");
+  CHECK(refused[0]["client_ip"] == "127.0.0.1");
+  const std::vector<nlohmann::json> logins = capture.Events("console_login");
+  REQUIRE(logins.size() == 1);
+  CHECK(logins[0]["brand"] == "alpha");
+  CHECK(logins[0]["role"] == "auditor");
+  CHECK(logins[0]["token_id"] == auditor.token.substr(3, 16));
+  {
+    std::lock_guard<std::mutex> lock(capture.mu);
+    for (const nlohmann::json& line : capture.lines) {
+      CHECK(line.dump().find(auditor.token.substr(20)) == std::string::npos);
+      CHECK(line.dump().find(w.scanner.token.substr(20)) == std::string::npos);
+    }
+  }
   const std::string session = cookie.substr(0, cookie.find(';'));
   const httplib::Headers with{{"Cookie", session}};
 

@@ -91,8 +91,8 @@ absl::Status App::Init() {
     YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(admin_token_file_, admin.token + "\n", 0600));
   }
 
-  keysets_ = std::make_unique<common::KeysetRegistry>(options_.keyset_dir,
-                                                      std::move(options_.master_key));
+  keysets_ = std::make_unique<common::KeysetRegistry>(options_.keyset_dir, std::move(options_.master_key),
+                                                      absl::Seconds(30), options_.log);
   YOUMA_RETURN_IF_ERROR(keysets_->Load());
 
   registry_ = std::make_shared<prometheus::Registry>();
@@ -114,9 +114,9 @@ absl::Status App::Init() {
   issuer_ = std::make_unique<issuer::Issuer>(pool_.get(), keysets_.get(), batch_index_.get(),
                                              options_.issuer, issuer_metrics_.get());
   issuer_rpc_ = std::make_unique<common::RpcContext>("IssuerService", executor_.get(),
-                                                     tokens_.get(), metrics_.get());
+                                                     tokens_.get(), metrics_.get(), options_.log);
   admin_rpc_ = std::make_unique<common::RpcContext>("AdminService", executor_.get(), tokens_.get(),
-                                                    metrics_.get());
+                                                    metrics_.get(), options_.log);
   issuer_service_ = std::make_unique<issuer::IssuerServiceImpl>(issuer_.get(), issuer_rpc_.get());
   admin_service_ =
       std::make_unique<issuer::AdminServiceImpl>(tokens_.get(), keysets_.get(), admin_rpc_.get());
@@ -147,20 +147,20 @@ absl::Status App::Init() {
                                                      rules_.get(), scan, scan_metrics_.get());
   }
   scan_rpc_ = std::make_unique<common::RpcContext>("ScanService", executor_.get(), tokens_.get(),
-                                                   metrics_.get());
+                                                   metrics_.get(), options_.log);
   rules_rpc_ = std::make_unique<common::RpcContext>("RulesService", executor_.get(), tokens_.get(),
-                                                    metrics_.get());
+                                                    metrics_.get(), options_.log);
   if (serve_scan) scan_service_ = std::make_unique<scan::ScanServiceImpl>(pipeline_.get(), scan_rpc_.get());
   rules_service_ = std::make_unique<scan::RulesServiceImpl>(campaigns_.get(), rules_rpc_.get());
   stores_ = std::make_unique<rules::StoreProgram>(pool_.get(), rules_.get());
   store_rpc_ = std::make_unique<common::RpcContext>("StoreService", executor_.get(), tokens_.get(),
-                                                    metrics_.get());
+                                                    metrics_.get(), options_.log);
   store_service_ = std::make_unique<scan::StoreServiceImpl>(stores_.get(), store_rpc_.get());
 
   auditor_ = std::make_unique<audit::Auditor>(pool_.get(), campaigns_.get(), batch_index_.get(),
                                               keysets_.get(), options_.audit);
   audit_rpc_ = std::make_unique<common::RpcContext>("AuditService", executor_.get(), tokens_.get(),
-                                                    metrics_.get());
+                                                    metrics_.get(), options_.log);
   audit_service_ = std::make_unique<audit::AuditServiceImpl>(auditor_.get(), audit_rpc_.get());
 
   payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);
@@ -225,6 +225,7 @@ absl::Status App::Init() {
     deps.issuer = issuer_.get();
     deps.pool = pool_.get();
     deps.metrics = metrics_.get();
+    deps.log = options_.log;
     YOUMA_ASSIGN_OR_RETURN(web_, web::WebFront::Start(options_.web, deps));
   }
   return absl::OkStatus();

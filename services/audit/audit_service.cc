@@ -1,6 +1,7 @@
 #include "services/audit/audit_service.h"
 
 #include <chrono>
+#include <optional>
 
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
@@ -23,6 +24,7 @@ class ScanLogWriter final : public grpc::ServerWriteReactor<youma::v1::ScanLogCh
       absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
       absl::Status st = who.status();
       if (st.ok()) {
+        who_ = *who;
         absl::StatusOr<std::string> brand = Authorize(*who, req_->brand(), {ROLE_AUDITOR, ROLE_ADMIN});
         st = brand.status();
         if (st.ok()) brand_ = *brand;
@@ -63,8 +65,9 @@ class ScanLogWriter final : public grpc::ServerWriteReactor<youma::v1::ScanLogCh
   }
 
   void Done(const grpc::Status& status) {
-    rpc_->Record("ExportScanLog", status.error_code(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    rpc_->Finished("ExportScanLog", who_ ? &*who_ : nullptr, status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+                   {{"brand", brand_}, {"rows", sent_}});
     Finish(status);
   }
 
@@ -72,6 +75,7 @@ class ScanLogWriter final : public grpc::ServerWriteReactor<youma::v1::ScanLogCh
   common::RpcContext* rpc_;
   const youma::v1::ExportScanLogRequest* req_;
   std::chrono::steady_clock::time_point start_;
+  std::optional<Principal> who_;
   std::string brand_;
   std::string cursor_;
   int64_t sent_ = 0;

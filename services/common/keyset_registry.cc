@@ -15,8 +15,9 @@ absl::StatusOr<codegen::CodeMinter> BrandKeys::MinterFor(uint32_t key_id,
   return codegen::CodeMinter::ForKey(keyset, key_id, {.prefix = std::nullopt, .gtin = gtin});
 }
 
-KeysetRegistry::KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh)
-    : dir_(std::move(dir)), master_key_(std::move(master_key)), refresh_(refresh) {}
+KeysetRegistry::KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh,
+                               EventLog* log)
+    : dir_(std::move(dir)), master_key_(std::move(master_key)), refresh_(refresh), log_(log) {}
 
 absl::Status KeysetRegistry::Load() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -50,6 +51,8 @@ absl::Status KeysetRegistry::LoadLocked() {
         BrandKeys{*ks, codegen::CodeVerifier::ForKeyset(*ks)});
     loaded.emplace(brand, std::move(keys));
   }
+  // A folder that stops being readable midway must not leave brands missing.
+  if (ec) return absl::UnavailableError(absl::StrCat("keyset folder ", dir_, " cannot be read: ", ec.message()));
   brands_ = std::move(loaded);
   return absl::OkStatus();
 }
@@ -59,10 +62,8 @@ absl::StatusOr<std::shared_ptr<const BrandKeys>> KeysetRegistry::Get(const std::
   auto it = brands_.find(brand);
   const absl::Duration since = absl::Now() - last_scan_;
   if ((it == brands_.end() && since > absl::Seconds(1)) || since >= refresh_) {
-    // A keyset may have been added or changed since: look again, keeping
-    // what we had if the folder cannot be read now.
-    auto before = brands_;
-    if (!LoadLocked().ok()) brands_ = std::move(before);
+    // A keyset may have been added or changed since: look again.
+    ReloadLocked();
     it = brands_.find(brand);
   }
   if (it == brands_.end()) {
@@ -72,6 +73,52 @@ absl::StatusOr<std::shared_ptr<const BrandKeys>> KeysetRegistry::Get(const std::
         "`"));
   }
   return it->second;
+}
+
+namespace {
+
+// A brand's keys as a log line shows them: id, scheme, status, primary.
+nlohmann::json KeysJson(const codegen::Keyset& keyset) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const codegen::KeyInfo& k : keyset.List()) {
+    keys.push_back({{"key_id", k.key_id},
+                    {"scheme", std::string(codegen::SchemeName(k.scheme))},
+                    {"status", std::string(codegen::KeyStatusName(k.status))},
+                    {"primary", k.primary}});
+  }
+  return keys;
+}
+
+}  // namespace
+
+void KeysetRegistry::ReloadLocked() {
+  auto before = brands_;
+  if (absl::Status st = LoadLocked(); !st.ok()) {
+    brands_ = std::move(before);
+    if (log_ != nullptr && st.message() != last_failure_) {
+      std::vector<std::string> kept;
+      for (const auto& [brand, keys] : brands_) kept.push_back(brand);
+      log_->Warn("keysets_not_reloaded", {{"folder", dir_},
+                                          {"code", absl::StatusCodeToString(st.code())},
+                                          {"message", std::string(st.message())},
+                                          {"kept_brands", kept}});
+    }
+    last_failure_ = std::string(st.message());
+    return;
+  }
+  if (log_ == nullptr) return;
+  if (!last_failure_.empty()) log_->Info("keysets_reloaded", {{"folder", dir_}, {"brands", brands_.size()}});
+  last_failure_.clear();
+  for (const auto& [brand, keys] : brands_) {
+    auto old = before.find(brand);
+    nlohmann::json now = KeysJson(keys->keyset);
+    if (old == before.end() || KeysJson(old->second->keyset) != now) {
+      log_->Info("keyset_changed", {{"brand", brand}, {"new_brand", old == before.end()}, {"keys", now}});
+    }
+  }
+  for (const auto& [brand, keys] : before) {
+    if (!brands_.count(brand)) log_->Warn("keyset_removed", {{"brand", brand}, {"folder", dir_}});
+  }
 }
 
 std::vector<std::string> KeysetRegistry::Brands() const {

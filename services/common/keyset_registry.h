@@ -12,7 +12,8 @@
 // folder is read again every `refresh` (30 s), so a rotated or disabled key
 // reaches every server without a restart (a Kubernetes Secret update lands in
 // the mounted folder within a minute). A folder that cannot be read keeps the
-// keys already loaded. Thread-safe.
+// keys already loaded, and says so in `log` (once per distinct error); each
+// brand whose keys changed on a re-read is logged too. Thread-safe.
 #pragma once
 
 #include <map>
@@ -25,6 +26,7 @@
 #include "codegen/code_format.h"
 #include "codegen/keyset.h"
 #include "codegen/keyset_file.h"
+#include "services/common/event_log.h"
 
 namespace youma::common {
 
@@ -38,7 +40,8 @@ struct BrandKeys {
 
 class KeysetRegistry {
  public:
-  KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh = absl::Seconds(30));
+  KeysetRegistry(std::string dir, codegen::MasterKey master_key, absl::Duration refresh = absl::Seconds(30),
+                 EventLog* log = nullptr);
 
   // Loads every keyset in the folder. An unreadable keyset is an error: a
   // server must not start with a brand silently missing.
@@ -49,10 +52,14 @@ class KeysetRegistry {
 
  private:
   absl::Status LoadLocked();
+  // A re-read while serving: keeps the keys loaded when it fails, and logs.
+  void ReloadLocked();
 
   const std::string dir_;
   const codegen::MasterKey master_key_;
   const absl::Duration refresh_;
+  EventLog* const log_;
+  std::string last_failure_;  // the re-read error last logged ("" after a good one)
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const BrandKeys>> brands_;
   absl::Time last_scan_ = absl::InfinitePast();

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
@@ -164,11 +165,35 @@ grpc::ServerUnaryReactor* RpcContext::Unary(grpc::CallbackServerContext* ctx, co
       status = work(*who);
     }
     const grpc::Status grpc_status = ToGrpcStatus(status);
-    Record(method, grpc_status.error_code(),
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    Finished(method, who.ok() ? &*who : nullptr, grpc_status,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     reactor->Finish(grpc_status);
   });
   return reactor;
+}
+
+void RpcContext::Finished(const char* method, const Principal* who, const grpc::Status& status,
+                          double seconds, nlohmann::json details) {
+  Record(method, status.error_code(), seconds);
+  if (log_ == nullptr) return;
+  nlohmann::json fields = {{"service", service_},
+                           {"method", method},
+                           {"code", CodeName(status.error_code())},
+                           {"ms", std::round(seconds * 1e4) / 10}};
+  fields.update(details);
+  if (who != nullptr) {
+    fields["brand"] = who->brand;
+    fields["role"] = std::string(RoleName(who->role));
+    fields["token_id"] = who->token_id;
+  }
+  if (!status.ok()) fields["message"] = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS: log_->Error("rpc", std::move(fields)); break;
+    case grpc::StatusCode::UNAVAILABLE: log_->Warn("rpc", std::move(fields)); break;
+    default: log_->Info("rpc", std::move(fields));
+  }
 }
 
 }  // namespace youma::common

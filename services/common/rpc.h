@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "services/common/auth.h"
+#include "services/common/event_log.h"
 
 namespace youma::common {
 
@@ -91,11 +92,15 @@ class RpcMetrics {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Method>> methods_;
 };
 
-// Per-service helper binding the executor, the token store and metrics.
+// Per-service helper binding the executor, the token store, metrics and the
+// call log: every call but the Scan RPC's gets one `rpc` line in `log` (null:
+// none) with its method, caller, status and time, an access log and audit
+// trail of who issued, revoked, exported or launched what.
 class RpcContext {
  public:
-  RpcContext(std::string service, Executor* executor, TokenStore* tokens, RpcMetrics* metrics)
-      : service_(std::move(service)), executor_(executor), tokens_(tokens), metrics_(metrics) {}
+  RpcContext(std::string service, Executor* executor, TokenStore* tokens, RpcMetrics* metrics,
+             EventLog* log = nullptr)
+      : service_(std::move(service)), executor_(executor), tokens_(tokens), metrics_(metrics), log_(log) {}
 
   // Authenticates, runs `work` on the executor and finishes with its status.
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
@@ -108,9 +113,16 @@ class RpcContext {
   void WithCaller(grpc::CallbackServerContext* ctx,
                   std::function<void(absl::StatusOr<Principal>)> then);
   // `method` is a string literal: its series are found by its address.
+  // Metrics only: for the Scan RPC, whose calls are too many to log.
   void Record(const char* method, grpc::StatusCode code, double seconds) {
     MethodMetrics(method)->Record(code, seconds);
   }
+  // Records a finished call and logs it: `who` is the caller, null when the
+  // call failed before it was known. Server faults (INTERNAL, UNKNOWN,
+  // DATA_LOSS) are logged as errors, UNAVAILABLE as a warning. `details` are
+  // further fields of the line (a stream's counts, say).
+  void Finished(const char* method, const Principal* who, const grpc::Status& status, double seconds,
+                nlohmann::json details = nlohmann::json::object());
   Executor* executor() { return executor_; }
 
  private:
@@ -120,6 +132,7 @@ class RpcContext {
   Executor* executor_;
   TokenStore* tokens_;
   RpcMetrics* metrics_;
+  EventLog* log_;
   std::mutex mu_;
   std::map<const char*, RpcMetrics::Method*> methods_;
 };

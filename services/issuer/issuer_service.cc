@@ -1,6 +1,7 @@
 #include "services/issuer/issuer_service.h"
 
 #include <chrono>
+#include <optional>
 
 #include "services/common/status_macros.h"
 
@@ -100,11 +101,12 @@ class CodeWriter final : public grpc::ServerWriteReactor<youma::v1::CodeChunk> {
  public:
   CodeWriter(common::RpcContext* rpc, Issuer* issuer, grpc::CallbackServerContext* ctx,
              const youma::v1::StreamCodesRequest* req)
-      : rpc_(rpc), start_(std::chrono::steady_clock::now()) {
+      : rpc_(rpc), start_(std::chrono::steady_clock::now()), batch_id_(req->batch_id()) {
     rpc_->executor()->Post([this, issuer, ctx, req] {
       absl::StatusOr<Principal> who = rpc_->Authenticate(ctx);
       absl::Status st = who.status();
       if (st.ok()) {
+        who_ = *who;
         absl::StatusOr<std::string> brand = Authorize(*who, req->brand(), YOUMA_WRITE);
         st = brand.status();
         if (st.ok()) {
@@ -134,6 +136,7 @@ class CodeWriter final : public grpc::ServerWriteReactor<youma::v1::CodeChunk> {
  private:
   void Produce() {
     if (cursor_->Next(&chunk_)) {
+      codes_ += static_cast<uint64_t>(chunk_.codes_size());
       StartWrite(&chunk_);
     } else {
       Done(grpc::Status::OK);
@@ -141,13 +144,18 @@ class CodeWriter final : public grpc::ServerWriteReactor<youma::v1::CodeChunk> {
   }
 
   void Done(const grpc::Status& status) {
-    rpc_->Record("StreamCodes", status.error_code(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    // Who took how many codes of which batch: the audit trail of code exports.
+    rpc_->Finished("StreamCodes", who_ ? &*who_ : nullptr, status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+                   {{"batch_id", batch_id_}, {"codes", codes_}});
     Finish(status);
   }
 
   common::RpcContext* rpc_;
   std::chrono::steady_clock::time_point start_;
+  const uint64_t batch_id_;
+  std::optional<Principal> who_;
+  uint64_t codes_ = 0;  // handed to gRPC to send
   std::unique_ptr<CodeCursor> cursor_;
   youma::v1::CodeChunk chunk_;
 };

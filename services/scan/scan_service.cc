@@ -1,6 +1,7 @@
 #include "services/scan/scan_service.h"
 
 #include <chrono>
+#include <optional>
 #include <deque>
 
 #include "services/common/status_macros.h"
@@ -28,6 +29,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
       if (st.ok() && who->all_brands()) {
         st = absl::InvalidArgumentError("StreamScans needs a brand's scanner token");
       }
+      if (who.ok()) who_ = *who;
       if (!st.ok()) {
         Done(common::ToGrpcStatus(st));
         return;
@@ -82,6 +84,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
       Done(grpc::Status(grpc::CANCELLED, "the client went away"));
       return;
     }
+    ++state_->answered;
     WriteNextLocked();
     MaybeFinishLocked();
   }
@@ -101,6 +104,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
     std::deque<youma::v1::ScanAnswer> queue;
     int outstanding = 0;
     bool writing = false;
+    uint64_t answered = 0;  // answers written
     bool reads_done = false;
     bool finished = false;
     bool failed = false;
@@ -125,8 +129,9 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
   void Done(const grpc::Status& status) {
     if (state_->finished) return;
     state_->finished = true;
-    rpc_->Record("StreamScans", status.error_code(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    rpc_->Finished("StreamScans", who_ ? &*who_ : nullptr, status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+                   {{"answers", state_->answered}});
     Finish(status);
   }
 
@@ -134,6 +139,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
   common::RpcContext* rpc_;
   std::chrono::steady_clock::time_point start_;
   std::shared_ptr<State> state_;
+  std::optional<Principal> who_;
   std::string brand_;
   youma::v1::ScanRequest request_;
 };

@@ -214,7 +214,6 @@ void WebFront::Routes() {
   });
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     // Only the route's kind: never a token, a cookie or a body.
-    if (deps_.metrics == nullptr) return;
     static const std::set<std::string> kApi = {"/api/v1/scan", "/api/v1/stores", "/api/v1/stores/open-case",
                                                "/api/v1/stores/leaderboard"};
     const std::string route = kApi.count(req.path) > 0                         ? req.path
@@ -223,6 +222,10 @@ void WebFront::Routes() {
                               : absl::StartsWith(req.path, "/console")      ? "/console"
                               : req.path == "/healthz"                       ? "/healthz"
                                                                              : "/scan-page";
+    if (deps_.log != nullptr && res.status >= 500) {
+      deps_.log->Error("http_failed", {{"method", req.method}, {"route", route}, {"status", res.status}});
+    }
+    if (deps_.metrics == nullptr) return;
     deps_.metrics->Record("WebFront", absl::StrCat(req.method == "POST" ? "POST " : "GET ", route),
                           res.status < 400    ? grpc::StatusCode::OK
                           : res.status == 401 ? grpc::StatusCode::UNAUTHENTICATED
@@ -489,9 +492,22 @@ void WebFront::ConsoleLogin(const httplib::Request& req, httplib::Response& res)
                                               absl::ToInt64Seconds(options_.session_ttl),
                                               options_.secure_cookies ? "; Secure" : ""));
     SetJson(res, 200, Json{{"brand", brand}, {"role", std::string(common::RoleName(who.role))}}.dump());
+    if (deps_.log != nullptr) {
+      deps_.log->Info("console_login", {{"brand", brand},
+                                        {"role", std::string(common::RoleName(who.role))},
+                                        {"token_id", who.token_id},
+                                        {"client_ip", ClientIp(req)}});
+    }
     return absl::OkStatus();
   }();
-  if (!st.ok()) SetError(res, st);
+  if (!st.ok()) {
+    if (deps_.log != nullptr) {
+      deps_.log->Warn("console_login_refused", {{"code", absl::StatusCodeToString(st.code())},
+                                                {"message", std::string(st.message())},
+                                                {"client_ip", ClientIp(req)}});
+    }
+    SetError(res, st);
+  }
 }
 
 void WebFront::ConsoleLogout(const httplib::Request& req, httplib::Response& res) {

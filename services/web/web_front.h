@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "services/audit/auditor.h"
 #include "services/common/auth.h"
+#include "services/common/event_log.h"
 #include "services/common/keyset_registry.h"
 #include "services/common/rpc.h"
 #include "services/issuer/issuer.h"
@@ -70,6 +71,8 @@ struct WebDeps {
   issuer::Issuer* issuer = nullptr;
   storage::ConnectionPool* pool = nullptr;
   common::RpcMetrics* metrics = nullptr;
+  // Console logins (who, from where, or why not) and server errors (null: none).
+  common::EventLog* log = nullptr;
 };
 
 class WebFront {
