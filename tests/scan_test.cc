@@ -114,9 +114,8 @@ TEST_CASE("a client scan id ending in a space is refused: the database would tak
 TEST_CASE("a scan the database refuses fails alone; the scans grouped with it are recorded") {
   // A trigger makes MariaDB refuse one scan's row, as it would a value it
   // cannot store: that scan's group fails, and the pipeline splits it.
-  std::ostringstream lines;
-  common::EventLog log(&lines);
-  TestServer server([&](app::AppOptions& o) { o.log = &log; });
+  LogCapture log;
+  TestServer server([&](app::AppOptions& o) { o.log = &log.log; });
   Fixture f(server);
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 12);
   const std::string poison = Unique("poison");
@@ -158,10 +157,10 @@ TEST_CASE("a scan the database refuses fails alone; the scans grouped with it ar
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM code_scans WHERE code_id IN (", ids, ")")) == 11);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '", poison, "'")) == 0);
   // The operator's log names the refused scan and why, once.
-  const std::vector<std::string> logged = absl::StrSplit(lines.str(), '\n', absl::SkipEmpty());
-  REQUIRE(logged.size() == 1);
-  const nlohmann::json j = nlohmann::json::parse(logged[0]);
-  CHECK(j["event"] == "scan_refused");
+  CHECK(log.Events("scan_group_failed").empty());
+  const std::vector<nlohmann::json> refused = log.Events("scan_refused");
+  REQUIRE(refused.size() == 1);
+  const nlohmann::json& j = refused[0];
   CHECK(j["client_scan_id"] == poison);
   CHECK(j["code"] == "INTERNAL");
   CHECK(j["message"].get<std::string>().find("refused by the test trigger") != std::string::npos);
@@ -306,21 +305,19 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
   }
   // A hold-back no commit can meet: each group, one scan each here, is
   // counted and logged with the record time to export again from.
-  std::ostringstream lines;
-  common::EventLog log(&lines);
+  LogCapture log;
   TestServer server([&](app::AppOptions& o) {
     o.audit.scan_log_hold_back = absl::Nanoseconds(1);
-    o.log = &log;
+    o.log = &log.log;
   });
   Fixture f(server);
   const absl::Time start = absl::Now();
   scan_three(f);
   CHECK(CounterValue(server, "youma_scan_groups_total") == 3);
   CHECK(CounterValue(server, "youma_scan_slow_commits_total") == 3);
-  const std::vector<std::string> logged = absl::StrSplit(lines.str(), '\n', absl::SkipEmpty());
+  const std::vector<nlohmann::json> logged = log.Events("scan_commit_slow");
   REQUIRE(logged.size() == 3);
-  for (const std::string& line : logged) {
-    const nlohmann::json j = nlohmann::json::parse(line);
+  for (const nlohmann::json& j : logged) {
     CHECK(j["level"] == "warn");
     CHECK(j["event"] == "scan_commit_slow");
     CHECK(j["scans"] == 1);
