@@ -330,6 +330,84 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
   }
 }
 
+TEST_CASE("a stalled database costs bounded waits: scans past max_queued are refused UNAVAILABLE at once, then all goes through") {
+  LogCapture log;
+  TestServer server([&](app::AppOptions& o) {
+    o.scan.writers = 1;
+    o.scan.max_queued = 3;
+    o.log = &log.log;
+  });
+  Fixture f(server);
+  auto gauge = [&](const std::string& name) {
+    for (const auto& family : server.app().registry().Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
+    }
+    return -1.0;
+  };
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 5);
+  MustScan(f.scanner, Req(codes[0].url()));  // its history row exists now
+  // Another session holds that row: the writer's next group waits on it.
+  std::promise<void> locked, release;
+  std::thread holder([&] {
+    REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+      storage::Execute(c, "BEGIN");
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+          "SELECT scan_count FROM code_scans WHERE code_id = ", codes[0].code_id(), " FOR UPDATE")));
+      locked.set_value();
+      release.get_future().wait();
+      storage::Execute(c, "ROLLBACK");
+      return absl::OkStatus();
+    }));
+  });
+  locked.get_future().wait();
+  std::vector<std::future<ScanAnswer>> waiting;
+  waiting.push_back(std::async(std::launch::async, [&] { return MustScan(f.scanner, Req(codes[0].url())); }));
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  REQUIRE(wait_for([&] {
+    return server.QueryInt("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'") == 1;
+  }));
+  for (int i = 1; i <= 3; ++i) {
+    waiting.push_back(std::async(std::launch::async, [&, i] { return MustScan(f.scanner, Req(codes[i].url())); }));
+  }
+  REQUIRE(wait_for([&] { return gauge("youma_scans_queued") == 3; }));
+
+  // The fourth one waiting is one too many: refused at once, nothing written.
+  const ScanRequest refused_req = Req(codes[4].url());
+  ScanAnswer refused;
+  const auto asked = absl::Now();
+  const grpc::Status st = f.scanner.Call(&ScanStub::Scan, refused_req, &refused);
+  CHECK(absl::Now() - asked < absl::Seconds(2));
+  CHECK(st.error_code() == grpc::UNAVAILABLE);
+  CHECK(st.error_message() ==
+        "the scan service is overloaded: 3 scans are waiting for the database; retry this scan with the same "
+        "client_scan_id in a moment");
+  CHECK(CounterValue(server, "youma_scans_shed_total") == 1);
+  const std::vector<nlohmann::json> shed = log.Events("scans_shed");
+  REQUIRE(shed.size() == 1);
+  CHECK(shed[0]["scans"] == 1);
+  CHECK(shed[0]["queued"] == 3);
+  CHECK(shed[0]["max_queued"] == 3);
+
+  release.set_value();
+  holder.join();
+  CHECK(waiting[0].get().history().scan_count() == 2);
+  for (int i = 1; i <= 3; ++i) {
+    const ScanAnswer a = waiting[i].get();
+    CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+    CHECK(a.history().scan_count() == 1);
+  }
+  CHECK(gauge("youma_scans_queued") == 0);
+  // The refused scan, retried with its id, is its code's first.
+  const ScanAnswer retried = MustScan(f.scanner, refused_req);
+  CHECK(retried.history().scan_count() == 1);
+  CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '",
+                                     refused_req.client_scan_id(), "'")) == 1);
+}
+
 TEST_CASE("a phone's clock ahead of the server's does not scan a code before its activation") {
   Fixture f;
   const absl::Time now = absl::Now();

@@ -113,6 +113,12 @@ void AddServeCommand(CLI::App& root) {
                   "next gathers (more help when the database is far away)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--scan-max-queued", f->options.scan.max_queued,
+                  "scans waiting for the database beyond this many are refused at once with UNAVAILABLE "
+                  "(callers retry with the same client scan id), so that a stalled database costs bounded "
+                  "memory and waits")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
   cmd->add_option_function<int>(
          "--scan-log-hold-back-seconds",
          [f](int s) { f->options.audit.scan_log_hold_back = absl::Seconds(s); },

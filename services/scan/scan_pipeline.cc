@@ -105,7 +105,18 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
                              "export's hold-back: an incremental export that read meanwhile may have passed "
                              "them; export that window again")
                        .Register(registry)
-                       .Add({})) {
+                       .Add({})),
+      queued(prometheus::BuildGauge()
+                 .Name("youma_scans_queued")
+                 .Help("Scans waiting for a group-commit writer")
+                 .Register(registry)
+                 .Add({})),
+      shed(prometheus::BuildCounter()
+               .Name("youma_scans_shed_total")
+               .Help("Scans refused with UNAVAILABLE because too many were waiting for the database "
+                     "(the callers retry them with the same client scan id)")
+               .Register(registry)
+               .Add({})) {
   auto& family =
       prometheus::BuildCounter().Name("youma_scans_total").Help("Scans by verdict").Register(registry);
   for (int v = youma::v1::SCAN_VERDICT_GENUINE; v <= youma::v1::SCAN_VERDICT_FROZEN; ++v) {
@@ -212,10 +223,34 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
   p.arrival = now;
   p.done = std::move(done);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (const size_t queued = queue_.size(); queued >= options_.max_queued) {
+      lock.unlock();
+      CountShed(queued, now);
+      p.done(absl::UnavailableError(absl::StrCat(
+          "the scan service is overloaded: ", queued, " scans are waiting for the database; retry this scan "
+          "with the same client_scan_id in a moment")));
+      return;
+    }
     queue_.push_back(std::move(p));
+    if (metrics_ != nullptr) metrics_->queued.Set(static_cast<double>(queue_.size()));
   }
   cv_.notify_one();
+}
+
+void ScanPipeline::CountShed(size_t queued, absl::Time now) {
+  if (metrics_ != nullptr) metrics_->shed.Increment();
+  if (options_.log == nullptr) return;
+  std::lock_guard<std::mutex> lock(shed_mu_);
+  ++shed_unlogged_;
+  if (now - shed_logged_ < absl::Seconds(10)) return;
+  options_.log->Warn("scans_shed", {{"scans", shed_unlogged_},
+                                    {"queued", queued},
+                                    {"max_queued", options_.max_queued},
+                                    {"advice", "the database is not keeping up with the scans: see "
+                                               "youma_scan_group_retries_total and the database's own health"}});
+  shed_logged_ = now;
+  shed_unlogged_ = 0;
 }
 
 void ScanPipeline::Writer() {
@@ -229,6 +264,7 @@ void ScanPipeline::Writer() {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      if (metrics_ != nullptr) metrics_->queued.Set(static_cast<double>(queue_.size()));
     }
     CommitAndAnswer(group);
   }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "absl/status/statusor.h"
@@ -51,6 +52,11 @@ struct ScanOptions {
   // database is across a network and each group waits longer on round trips.
   int writers = 2;
   size_t max_group = 256;
+  // Scans waiting for a writer beyond this many are refused at once with
+  // UNAVAILABLE (the caller retries with the same client scan id): when the
+  // database stalls, memory and every caller's wait stay bounded, and the
+  // backlog a recovering database must clear stays small.
+  size_t max_queued = 20'000;
   absl::Duration counterfeit_flush = absl::Seconds(5);
   // The scan-log export's hold-back (audit::AuditOptions): a group committed
   // longer than this after its record time may have been passed by an
@@ -65,7 +71,8 @@ struct ScanOptions {
 };
 
 // youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
-// youma_scan_group_retries_total{reason}, youma_scan_slow_commits_total.
+// youma_scan_group_retries_total{reason}, youma_scan_slow_commits_total,
+// youma_scans_queued (waiting for a writer), youma_scans_shed_total.
 class ScanMetrics {
  public:
   explicit ScanMetrics(prometheus::Registry& registry);
@@ -79,6 +86,8 @@ class ScanMetrics {
   prometheus::Counter& retried_scan_id;
   prometheus::Counter& split;
   prometheus::Counter& slow_commits;
+  prometheus::Gauge& queued;
+  prometheus::Counter& shed;
 
  private:
   std::map<int, prometheus::Counter*> verdicts_;
@@ -126,6 +135,9 @@ class ScanPipeline {
   // ids were recorded before (else a recorded one fails with ALREADY_EXISTS).
   absl::Status CommitGroup(std::vector<Pending>& group, bool find_retries, absl::Time* record_time);
   void CountCounterfeit(const std::string& brand, const youma::v1::ScanRequest& request, absl::Time now);
+  // Counts a scan refused because `queued` scans were waiting, and logs the
+  // refusals at most every 10 s.
+  void CountShed(size_t queued, absl::Time now);
   void Flusher();
 
   storage::ConnectionPool* pool_;
@@ -138,7 +150,6 @@ class ScanPipeline {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
-  int in_flight_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> writers_;
   std::atomic<uint64_t> group_seq_{0};
@@ -149,6 +160,10 @@ class ScanPipeline {
   std::map<std::tuple<std::string, std::string, int64_t>, uint64_t> counterfeits_;
   bool flusher_stop_ = false;
   std::thread flusher_;
+
+  std::mutex shed_mu_;
+  absl::Time shed_logged_ = absl::InfinitePast();
+  uint64_t shed_unlogged_ = 0;  // refused since the last log line
 
   std::mutex products_mu_;
   std::map<std::pair<std::string, std::string>, std::string> product_names_;
