@@ -222,7 +222,9 @@ void WebFront::Routes() {
                               : absl::StartsWith(req.path, "/console")      ? "/console"
                               : req.path == "/healthz"                       ? "/healthz"
                                                                              : "/scan-page";
-    if (deps_.log != nullptr && res.status >= 500) {
+    // Scans' failures are the pipeline's to log (per group, and shed scans at
+    // most every 10 s): a line per failed scan would flood the log in an outage.
+    if (deps_.log != nullptr && res.status >= 500 && route != "/scan-page" && route != "/api/v1/scan") {
       deps_.log->Error("http_failed", {{"method", req.method}, {"route", route}, {"status", res.status}});
     }
     if (deps_.metrics == nullptr) return;
