@@ -351,6 +351,20 @@ TEST_CASE("a config file's unknown key, section or refused value stops serve, na
   CHECK_FALSE(std::filesystem::exists(wd / "var"));
 }
 
+TEST_CASE("MySQL TLS flags that cannot work stop serve, migrate and tokens bootstrap before they connect") {
+  Workdir wd;
+  Run r = Youma("serve --data-dir " + (wd / "var") + " --mysql-ca " + (wd / "ca.pem"));
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "--mysql-ca, --mysql-cert and --mysql-key are for an external --mysql"));
+  CHECK_FALSE(std::filesystem::exists(wd / "var"));
+  r = Youma("migrate --mysql mysql://youma@db.invalid:3306/youma --mysql-ca " + (wd / "ca.pem"));
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "--mysql-ca " + (wd / "ca.pem") + " cannot be read"));
+  r = Youma("tokens bootstrap --mysql mysql://youma@db.invalid:3306/youma --mysql-cert " + (wd / "c.pem"));
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "--mysql-cert and --mysql-key need --mysql-ca"));
+}
+
 TEST_CASE("serve runs on its config file's settings, with the command line's over them") {
   Workdir wd;
   {

@@ -1,5 +1,6 @@
 // Storage: MySQL URLs, migrations, status mapping and the embedded MariaDB.
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -11,6 +12,9 @@
 
 namespace youma::storage {
 namespace {
+
+using testing::FreePort;
+using testing::RunCommand;
 
 TEST_CASE("MySQL URLs name host and port or a unix socket, and never a password") {
   ASSIGN_OR_FAIL(MySqlConfig tcp, ParseMySqlUrl("mysql://youma@db.internal:3307/codes"));
@@ -51,6 +55,146 @@ struct Db {
     std::filesystem::remove_all(dir);
   }
 };
+
+// A CA and certificates it signed, made with the openssl command: the server
+// as 127.0.0.1, the server under another name, and a client; and a second CA.
+struct Pki {
+  std::string dir;
+  explicit Pki(std::string d) : dir(std::move(d)) {
+    {
+      std::ofstream(dir + "/pki.sh") << R"sh(set -e
+key="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $key -keyout ca.key -out ca.pem -days 30 -subj "/CN=youma test CA"
+openssl req -x509 $key -keyout other-ca.key -out other-ca.pem -days 30 -subj "/CN=another CA"
+sign() {
+  openssl req $key -keyout $1.key -out $1.csr -subj "/CN=$1"
+  echo "$2" > $1.ext
+  openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $1.pem -days 30 -extfile $1.ext
+}
+sign server subjectAltName=IP:127.0.0.1
+sign elsewhere subjectAltName=DNS:db.example.cn
+sign client extendedKeyUsage=clientAuth
+)sh";
+    }
+    std::string out;
+    const int rc = RunCommand("cd " + dir + " && bash pki.sh", &out);
+    INFO(out);
+    REQUIRE(rc == 0);
+  }
+  std::string operator/(const std::string& file) const { return dir + "/" + file; }
+};
+
+TEST_CASE("TLS to MySQL: encrypted and checked against the CA; another CA, another name, no TLS, no client certificate are refused") {
+  char tmpl[] = "/tmp/youma-tls-db-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const Pki pki(dir);
+  const int port = FreePort();
+  auto started = LocalMariaDb::Start({.data_dir = dir + "/db", .buffer_pool = "32M", .flush_log_at_trx_commit = 2,
+                                      .tcp_port = port,
+                                      .server_args = {"--ssl-ca=" + (pki / "ca.pem"), "--ssl-cert=" + (pki / "server.pem"),
+                                                      "--ssl-key=" + (pki / "server.key")}});
+  REQUIRE_OK(started.status());
+  std::unique_ptr<LocalMariaDb> db = *std::move(started);
+  ConnectionPool admin(db->config(), {.max_connections = 1});
+  REQUIRE_OK(admin.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "CREATE USER 'youma'@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL");
+    Execute(c, "GRANT ALL ON youma.* TO 'youma'@'127.0.0.1'");
+    Execute(c, "CREATE USER 'youma_x509'@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE X509");
+    Execute(c, "GRANT ALL ON youma.* TO 'youma_x509'@'127.0.0.1'");
+    return absl::OkStatus();
+  }));
+  auto config = [&](const std::string& user, const std::string& ca, const std::string& cert = "",
+                    const std::string& key = "") {
+    absl::StatusOr<MySqlConfig> c = ParseMySqlUrl(absl::StrCat("mysql://", user, "@127.0.0.1:", port, "/youma"));
+    REQUIRE_OK(c.status());
+    c->password = "pw";
+    REQUIRE_OK(SetMySqlTls(*c, ca, cert, key));
+    return *c;
+  };
+  auto cipher = [](sql::Connection& c) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SHOW SESSION STATUS LIKE 'Ssl_cipher'"));
+    REQUIRE(rs->next());
+    return std::string(rs->getString(2));
+  };
+
+  const MySqlConfig good = config("youma", pki / "ca.pem");
+  CHECK(good.Describe() == absl::StrCat("mysql://youma@127.0.0.1:", port, "/youma with TLS"));
+  {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(good);
+    REQUIRE_OK(c.status());
+    CHECK_FALSE(cipher(**c).empty());
+  }
+  // The user requires TLS; without youma's TLS the server says no.
+  CHECK(Connect(config("youma", "")).status().code() == absl::StatusCode::kUnavailable);
+  // A server certificate the given CA did not sign.
+  const absl::Status other_ca = Connect(config("youma", pki / "other-ca.pem")).status();
+  CHECK(other_ca.code() == absl::StatusCode::kUnavailable);
+  CHECK(std::string(other_ca.message()).find("cannot connect to mysql://youma@127.0.0.1") == 0);
+  // A user that needs a client certificate: refused without, let in with one.
+  CHECK(Connect(config("youma_x509", pki / "ca.pem")).status().code() == absl::StatusCode::kUnavailable);
+  {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> c =
+        Connect(config("youma_x509", pki / "ca.pem", pki / "client.pem", pki / "client.key"));
+    REQUIRE_OK(c.status());
+    CHECK_FALSE(cipher(**c).empty());
+  }
+  // The server now shows a certificate for another host name (same CA).
+  std::filesystem::copy_file(pki / "elsewhere.pem", pki / "server.pem", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(pki / "elsewhere.key", pki / "server.key", std::filesystem::copy_options::overwrite_existing);
+  REQUIRE_OK(admin.WithConnection([](sql::Connection& c) -> absl::Status {
+    Execute(c, "FLUSH SSL");
+    return absl::OkStatus();
+  }));
+  CHECK(Connect(good).status().code() == absl::StatusCode::kUnavailable);
+  db.reset();
+
+  // A server that offers no TLS at all: no plaintext fallback.
+  const int plain_port = FreePort();
+  auto plain = LocalMariaDb::Start({.data_dir = dir + "/plain", .buffer_pool = "32M", .flush_log_at_trx_commit = 2,
+                                    .tcp_port = plain_port});
+  REQUIRE_OK(plain.status());
+  {
+    ConnectionPool plain_admin((*plain)->config(), {.max_connections = 1});
+    REQUIRE_OK(plain_admin.WithConnection([](sql::Connection& c) -> absl::Status {
+      Execute(c, "CREATE USER 'youma'@'127.0.0.1' IDENTIFIED BY 'pw'");
+      Execute(c, "GRANT ALL ON youma.* TO 'youma'@'127.0.0.1'");
+      return absl::OkStatus();
+    }));
+  }
+  absl::StatusOr<MySqlConfig> to_plain =
+      ParseMySqlUrl(absl::StrCat("mysql://youma@127.0.0.1:", plain_port, "/youma"));
+  REQUIRE_OK(to_plain.status());
+  to_plain->password = "pw";
+  REQUIRE_OK(Connect(*to_plain).status());  // reachable in plaintext
+  REQUIRE_OK(SetMySqlTls(*to_plain, pki / "ca.pem", "", ""));
+  CHECK(Connect(*to_plain).status().code() == absl::StatusCode::kUnavailable);
+  plain->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("MySQL TLS settings that cannot work are refused before connecting, saying why") {
+  char tmpl[] = "/tmp/youma-tls-flags-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  { std::ofstream(dir + "/ca.pem") << "x"; }
+  ASSIGN_OR_FAIL(MySqlConfig tcp, ParseMySqlUrl("mysql://youma@db:3306/youma"));
+  ASSIGN_OR_FAIL(MySqlConfig socket, ParseMySqlUrl("mysql://youma@unix(/run/mysqld/mysqld.sock)/youma"));
+  auto refused = [](MySqlConfig c, const std::string& ca, const std::string& cert, const std::string& key) {
+    const absl::Status st = SetMySqlTls(c, ca, cert, key);
+    CHECK(st.code() == absl::StatusCode::kInvalidArgument);
+    CHECK(c.tls_ca.empty());
+    return std::string(st.message());
+  };
+  CHECK(refused(tcp, "", dir + "/ca.pem", dir + "/ca.pem").find("need --mysql-ca") != std::string::npos);
+  CHECK(refused(tcp, dir + "/ca.pem", dir + "/ca.pem", "").find("go together") != std::string::npos);
+  CHECK(refused(socket, dir + "/ca.pem", "", "").find("not a unix socket") != std::string::npos);
+  CHECK(refused(tcp, dir + "/missing.pem", "", "") == "--mysql-ca " + dir + "/missing.pem cannot be read");
+  REQUIRE_OK(SetMySqlTls(tcp, "", "", ""));  // no TLS asked for
+  CHECK(tcp.tls_ca.empty());
+  REQUIRE_OK(SetMySqlTls(tcp, dir + "/ca.pem", "", ""));
+  CHECK(tcp.tls_ca == dir + "/ca.pem");
+  std::filesystem::remove_all(dir);
+}
 
 TEST_CASE("migrations apply once, are recorded, and a second run applies nothing") {
   Db d;

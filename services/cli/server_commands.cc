@@ -33,18 +33,38 @@ namespace {
 using common::ReadFile;
 using common::WriteFileAtomic;
 
-absl::StatusOr<storage::MySqlConfig> MySqlFromFlags(const std::string& url,
-                                                    const std::string& password_file) {
-  YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, storage::ParseMySqlUrl(url));
-  if (!password_file.empty()) {
-    YOUMA_ASSIGN_OR_RETURN(std::string pw, ReadFile(password_file));
-    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-    config.password = pw;
-  } else if (const char* env = std::getenv("YOUMA_MYSQL_PASSWORD")) {
-    config.password = env;
+// How a command reaches an external MySQL: --mysql and its password and TLS files.
+struct MySqlFlags {
+  std::string url, password_file, ca, cert, key;
+
+  // `required`: the command has no embedded default to fall back on.
+  void Add(CLI::App* cmd, bool required) {
+    auto* opt = cmd->add_option("--mysql", url,
+                                required ? "mysql://USER@HOST:PORT/DB"
+                                         : "use this MySQL instead of the embedded MariaDB: "
+                                           "mysql://USER@HOST:PORT/DB");
+    if (required) opt->required();
+    cmd->add_option("--mysql-password-file", password_file, "MySQL password file (default $YOUMA_MYSQL_PASSWORD)");
+    cmd->add_option("--mysql-ca", ca,
+                    "CA certificate (PEM) of the MySQL server: the connection is then TLS only, and the "
+                    "server's certificate must chain to it and name the host");
+    cmd->add_option("--mysql-cert", cert, "client certificate (PEM) for MySQL, with --mysql-key");
+    cmd->add_option("--mysql-key", key, "client certificate's private key (PEM) for MySQL");
   }
-  return config;
-}
+
+  absl::StatusOr<storage::MySqlConfig> Config() const {
+    YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, storage::ParseMySqlUrl(url));
+    if (!password_file.empty()) {
+      YOUMA_ASSIGN_OR_RETURN(std::string pw, ReadFile(password_file));
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+      config.password = pw;
+    } else if (const char* env = std::getenv("YOUMA_MYSQL_PASSWORD")) {
+      config.password = env;
+    }
+    YOUMA_RETURN_IF_ERROR(storage::SetMySqlTls(config, ca, cert, key));
+    return config;
+  }
+};
 
 youma::v1::CodeScheme SchemeFlag(const std::string& s) {
   if (s == "compact") return youma::v1::CODE_SCHEME_COMPACT;
@@ -61,8 +81,7 @@ std::string RandomRequestId() {
 
 struct ServeFlags {
   app::AppOptions options;
-  std::string mysql;
-  std::string mysql_password_file;
+  MySqlFlags mysql;
   std::string master_key_file;
   std::string services = "issuer,scan,audit";
   bool no_migrate = false;
@@ -83,10 +102,7 @@ void AddServeCommand(CLI::App& root) {
   cmd->add_option("--data-dir", f->options.data_dir,
                   "state: embedded MariaDB, admin token, keysets")
       ->capture_default_str();
-  cmd->add_option("--mysql", f->mysql,
-                  "use this MySQL instead of the embedded MariaDB: mysql://USER@HOST:PORT/DB");
-  cmd->add_option("--mysql-password-file", f->mysql_password_file,
-                  "MySQL password file (default $YOUMA_MYSQL_PASSWORD)");
+  f->mysql.Add(cmd, /*required=*/false);
   cmd->add_option("--keyset-dir", f->options.keyset_dir,
                   "folder of brand keysets (default <data-dir>/keysets)");
   cmd->add_option("--master-key-file", f->master_key_file,
@@ -180,8 +196,10 @@ void AddServeCommand(CLI::App& root) {
       options.web.listen = f->http_listen;
       options.web.regions_file = f->web_assets + "/regions.tsv";
       options.web.console_dir = f->web_assets + "/console";
-      if (!f->mysql.empty()) {
-        YOUMA_ASSIGN_OR_RETURN(options.mysql, MySqlFromFlags(f->mysql, f->mysql_password_file));
+      if (!f->mysql.url.empty()) {
+        YOUMA_ASSIGN_OR_RETURN(options.mysql, f->mysql.Config());
+      } else if (!f->mysql.ca.empty() || !f->mysql.cert.empty() || !f->mysql.key.empty()) {
+        return absl::InvalidArgumentError("--mysql-ca, --mysql-cert and --mysql-key are for an external --mysql");
       }
       common::EventLog log(&std::cerr);
       options.log = &log;
@@ -193,10 +211,10 @@ void AddServeCommand(CLI::App& root) {
       pthread_sigmask(SIG_BLOCK, &signals, nullptr);
       YOUMA_ASSIGN_OR_RETURN(options.master_key,
                              ServerMasterKey(f->master_key_file, options.data_dir,
-                                             /*embedded=*/f->mysql.empty()));
-      std::cerr << "youma serve: starting (" << (f->mysql.empty() ? "embedded MariaDB under " +
+                                             /*embedded=*/f->mysql.url.empty()));
+      std::cerr << "youma serve: starting (" << (f->mysql.url.empty() ? "embedded MariaDB under " +
                                                                         options.data_dir + "/mariadb"
-                                                                  : f->mysql)
+                                                                  : f->mysql.url)
                 << ")\n";
       YOUMA_ASSIGN_OR_RETURN(std::unique_ptr<app::App> server, app::App::Start(options));
       if (!server->http_address().empty()) {
@@ -237,15 +255,13 @@ void AddServeCommand(CLI::App& root) {
   });
 
   auto* migrate = root.add_subcommand("migrate", "Apply schema migrations to a MySQL database");
-  auto m = std::make_shared<std::pair<std::string, std::string>>();
-  migrate->add_option("--mysql", m->first, "mysql://USER@HOST:PORT/DB")->required();
-  migrate->add_option("--mysql-password-file", m->second,
-                      "MySQL password file (default $YOUMA_MYSQL_PASSWORD)");
+  auto m = std::make_shared<MySqlFlags>();
+  m->Add(migrate, /*required=*/true);
   migrate->footer("Example (a helm hook Job runs this once per release):\n"
                   "  youma migrate --mysql mysql://youma@db:3306/youma --mysql-password-file pw");
   migrate->callback([m] {
     Run([&]() -> absl::Status {
-      YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, MySqlFromFlags(m->first, m->second));
+      YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, m->Config());
       storage::ConnectionPool pool(config, {.max_connections = 1});
       YOUMA_ASSIGN_OR_RETURN(int applied, storage::ApplyMigrations(pool));
       std::cout << "applied " << applied << " migration(s); schema is at version "
@@ -293,11 +309,11 @@ void AddTokenCommands(CLI::App& root) {
     auto* cmd = tokens->add_subcommand(
         "bootstrap", "Create a token directly in the database (first admin token of an installation)");
     struct Opts {
-      std::string mysql, password_file, brand = "*", role = "admin", description = "bootstrap", out;
+      MySqlFlags mysql;
+      std::string brand = "*", role = "admin", description = "bootstrap", out;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("--mysql", o->mysql, "mysql://USER@HOST:PORT/DB")->required();
-    cmd->add_option("--mysql-password-file", o->password_file, "MySQL password file (default $YOUMA_MYSQL_PASSWORD)");
+    o->mysql.Add(cmd, /*required=*/true);
     cmd->add_option("--brand", o->brand, "a brand, or * for every brand")->capture_default_str();
     cmd->add_option("--role", o->role, "factory, scanner, auditor or admin")->capture_default_str();
     cmd->add_option("--description", o->description, "what the token is for")->capture_default_str();
@@ -308,7 +324,7 @@ void AddTokenCommands(CLI::App& root) {
     cmd->callback([o] {
       Run([&]() -> absl::Status {
         YOUMA_ASSIGN_OR_RETURN(youma::v1::Role r, common::ParseRole(o->role));
-        YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, MySqlFromFlags(o->mysql, o->password_file));
+        YOUMA_ASSIGN_OR_RETURN(storage::MySqlConfig config, o->mysql.Config());
         storage::ConnectionPool pool(config, {.max_connections = 1});
         common::TokenStore store(&pool);
         YOUMA_ASSIGN_OR_RETURN(common::TokenStore::Created t, store.Create(o->brand, r, o->description));

@@ -154,6 +154,12 @@ absl::Status LocalMariaDb::Launch() {
       "--tmpdir=" + options_.data_dir + "/tmp",
   };
   if (::geteuid() == 0) argv.push_back("--user=root");
+  if (options_.tcp_port != 0) {
+    std::erase(argv, "--skip-networking");
+    argv.push_back("--port=" + std::to_string(options_.tcp_port));
+    argv.push_back("--bind-address=127.0.0.1");
+  }
+  argv.insert(argv.end(), options_.server_args.begin(), options_.server_args.end());
   YOUMA_ASSIGN_OR_RETURN(pid_, Spawn(argv, log, options_.data_dir + "/tmp"));
   const absl::Time deadline = absl::Now() + absl::Seconds(options_.start_timeout_seconds);
   absl::Status last;

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/storage/mysql_config.h"
@@ -28,6 +29,10 @@ struct LocalMariaDbOptions {
   // Durability: 1 flushes the redo log at every commit (production); tests may use 2.
   int flush_log_at_trx_commit = 1;
   int start_timeout_seconds = 60;
+  // Also listen on 127.0.0.1 at this TCP port (0: the unix socket only), and
+  // further mariadbd options (TLS files, say): for tests of remote access.
+  int tcp_port = 0;
+  std::vector<std::string> server_args = {};
 };
 
 class LocalMariaDb {

@@ -55,7 +55,25 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlConfig& conf
     options["OPT_WRITE_TIMEOUT"] = 60;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
     if (multi_statements) options["CLIENT_MULTI_STATEMENTS"] = true;
+    if (!config.tls_ca.empty()) {
+      options["sslCA"] = sql::SQLString(config.tls_ca);
+      options["sslVerify"] = true;   // the certificate chains to the CA and names the host
+      options["sslEnforce"] = true;  // no plaintext fallback
+      if (!config.tls_cert.empty()) {
+        options["sslCert"] = sql::SQLString(config.tls_cert);
+        options["sslKey"] = sql::SQLString(config.tls_key);
+      }
+    }
     std::unique_ptr<sql::Connection> c(driver->connect(options));
+    if (!config.tls_ca.empty()) {
+      // Checked on the session itself, whatever the connector made of the options.
+      std::unique_ptr<sql::Statement> st(c->createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SHOW SESSION STATUS LIKE 'Ssl_cipher'"));
+      if (!rs->next() || rs->getString(2).length() == 0) {
+        return absl::UnavailableError(absl::StrCat("the connection to ", config.Describe(),
+                                                   " is not encrypted: the server does not offer TLS"));
+      }
+    }
     // Row locks only, no gap locks: concurrent scan groups then contend on the
     // rows they share, not on the gaps between them. Every check-then-write in
     // youma holds a row lock (FOR UPDATE) or a unique key.

@@ -1,5 +1,8 @@
 #include "services/storage/mysql_config.h"
 
+#include <fstream>
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,7 +19,33 @@ std::string MySqlConfig::Describe() const {
   return absl::StrCat("mysql://", user, "@",
                       socket.empty() ? absl::StrCat(host, ":", port)
                                      : absl::StrCat("unix(", socket, ")"),
-                      "/", database);
+                      "/", database, tls_ca.empty() ? "" : " with TLS");
+}
+
+absl::Status SetMySqlTls(MySqlConfig& config, const std::string& ca, const std::string& cert,
+                         const std::string& key) {
+  if (ca.empty() && cert.empty() && key.empty()) return absl::OkStatus();
+  if (ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--mysql-cert and --mysql-key need --mysql-ca: the CA that signed the server's certificate");
+  }
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--mysql-cert and --mysql-key go together: a client certificate and its key");
+  }
+  if (!config.socket.empty()) {
+    return absl::InvalidArgumentError("TLS to MySQL is for a TCP address (mysql://USER@HOST:PORT/DB), not a unix socket");
+  }
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--mysql-ca", ca},
+                                   {"--mysql-cert", cert},
+                                   {"--mysql-key", key}}) {
+    if (path.empty()) continue;
+    std::ifstream in(path);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, " cannot be read"));
+  }
+  config.tls_ca = ca;
+  config.tls_cert = cert;
+  config.tls_key = key;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MySqlConfig> ParseMySqlUrl(absl::string_view url) {

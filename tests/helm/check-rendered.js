@@ -126,7 +126,14 @@ for (const role of enabledRoles) {
   const volumes = pod.volumes || [];
   for (const m of mounts) check(volumes.some((x) => x.name === m.name), `${id(d)}: volume ${m.name} exists`);
   const mountOf = (file) => mounts.find((m) => file === m.mountPath || file.startsWith(`${m.mountPath}/`));
-  for (const f of ['mysql-password-file', 'master-key-file', 'keyset-dir', 'data-dir', 'tls-cert', 'tls-key']) {
+  const mysqlTls = values.mysql.tls;
+  check((flag('mysql-ca') !== undefined) === !!mysqlTls.caSecret,
+        `${id(d)}: --mysql-ca ${mysqlTls.caSecret ? 'set' : 'absent'} as mysql.tls.caSecret says`);
+  check((flag('mysql-cert') !== undefined) === !!mysqlTls.clientSecret &&
+        (flag('mysql-key') !== undefined) === !!mysqlTls.clientSecret,
+        `${id(d)}: --mysql-cert and --mysql-key ${mysqlTls.clientSecret ? 'set' : 'absent'} as mysql.tls.clientSecret says`);
+  for (const f of ['mysql-password-file', 'mysql-ca', 'mysql-cert', 'mysql-key', 'master-key-file', 'keyset-dir',
+                   'data-dir', 'tls-cert', 'tls-key']) {
     const file = flag(f);
     if (file === undefined) continue;
     const m = mountOf(file);
@@ -335,6 +342,24 @@ for (const j of jobs) {
   check(c.args[0] === 'migrate' && c.args.includes(`--mysql=${values.mysql.url}`) &&
         c.args.includes('--mysql-password-file=/run/secrets/youma/mysql/password'),
         `${id(j)} runs \`youma migrate\` against mysql.url with the password file`);
+  {
+    const mysqlTls = values.mysql.tls;
+    const ca = c.args.find((a) => a.startsWith('--mysql-ca='));
+    const cert = c.args.find((a) => a.startsWith('--mysql-cert='));
+    const key = c.args.find((a) => a.startsWith('--mysql-key='));
+    check((ca !== undefined) === !!mysqlTls.caSecret && (cert !== undefined) === !!mysqlTls.clientSecret &&
+          (key !== undefined) === !!mysqlTls.clientSecret,
+          `${id(j)}: the MySQL TLS flags as mysql.tls says`);
+    for (const a of [ca, cert, key]) {
+      if (a === undefined) continue;
+      const file = a.slice(a.indexOf('=') + 1);
+      const m = (c.volumeMounts || []).find((x) => file.startsWith(`${x.mountPath}/`));
+      const vol = m && (pod.volumes || []).find((x) => x.name === m.name);
+      check(vol && vol.secret && m.readOnly === true &&
+            vol.secret.items.some((it) => it.path === file.slice(m.mountPath.length + 1)),
+            `${id(j)}: ${file} comes from a Secret volume, mounted read-only`);
+    }
+  }
   check(pod.restartPolicy === 'Never', `${id(j)}: restartPolicy Never`);
   check(c.securityContext.readOnlyRootFilesystem === true && pod.securityContext.runAsNonRoot === true,
         `${id(j)}: the same security context as the servers`);

@@ -167,7 +167,7 @@ Included by every template that renders pods.
 
 {{/* Where the Secrets and scratch space are mounted in every container. */}}
 {{- define "youma.paths" -}}
-{{- dict "data" "/var/lib/youma" "tmp" "/tmp" "mysqlDir" "/run/secrets/youma/mysql" "masterKeyDir" "/run/secrets/youma/master-key" "keysetDir" "/run/secrets/youma/keysets" "tlsDir" "/run/secrets/youma/tls" | toJson -}}
+{{- dict "data" "/var/lib/youma" "tmp" "/tmp" "mysqlDir" "/run/secrets/youma/mysql" "mysqlCaDir" "/run/secrets/youma/mysql-ca" "mysqlClientDir" "/run/secrets/youma/mysql-client" "masterKeyDir" "/run/secrets/youma/master-key" "keysetDir" "/run/secrets/youma/keysets" "tlsDir" "/run/secrets/youma/tls" | toJson -}}
 {{- end -}}
 
 {{/* The pod-level security context of every youma pod. */}}
@@ -207,6 +207,55 @@ seccompProfile:
         path: password
 {{- end -}}
 
+{{/* TLS to MySQL: the CA (and client certificate) volumes, their mounts and the flags naming them. */}}
+{{- define "youma.mysqlTlsVolumes" -}}
+{{- with .Values.mysql.tls.caSecret }}
+- name: mysql-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $.Values.mysql.tls.caKey }}
+        path: ca.pem
+{{- end }}
+{{- with .Values.mysql.tls.clientSecret }}
+- name: mysql-client
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end -}}
+
+{{- define "youma.mysqlTlsMounts" -}}
+{{- $p := include "youma.paths" . | fromJson -}}
+{{- if .Values.mysql.tls.caSecret }}
+- name: mysql-ca
+  mountPath: {{ $p.mysqlCaDir }}
+  readOnly: true
+{{- end }}
+{{- if .Values.mysql.tls.clientSecret }}
+- name: mysql-client
+  mountPath: {{ $p.mysqlClientDir }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "youma.mysqlTlsArgs" -}}
+{{- $p := include "youma.paths" . | fromJson -}}
+{{- if .Values.mysql.tls.caSecret }}
+- --mysql-ca={{ $p.mysqlCaDir }}/ca.pem
+{{- end }}
+{{- if .Values.mysql.tls.clientSecret }}
+- --mysql-cert={{ $p.mysqlClientDir }}/tls.crt
+- --mysql-key={{ $p.mysqlClientDir }}/tls.key
+{{- end }}
+{{- end -}}
+
 {{- define "youma.tmpVolume" -}}
 - name: tmp
   emptyDir:
@@ -220,6 +269,7 @@ seccompProfile:
     sizeLimit: {{ .Values.scratch.dataSizeLimit }}
 {{ include "youma.tmpVolume" . }}
 {{ include "youma.mysqlPasswordVolume" . }}
+{{- include "youma.mysqlTlsVolumes" . }}
 - name: master-key
   secret:
     secretName: {{ .Values.masterKey.secretName }}
@@ -254,6 +304,7 @@ seccompProfile:
 - name: mysql-password
   mountPath: {{ $p.mysqlDir }}
   readOnly: true
+{{- include "youma.mysqlTlsMounts" . }}
 - name: master-key
   mountPath: {{ $p.masterKeyDir }}
   readOnly: true
@@ -280,6 +331,7 @@ seccompProfile:
 - --no-migrate
 - --mysql={{ include "youma.mysqlUrl" $root }}
 - --mysql-password-file={{ $p.mysqlDir }}/password
+{{- include "youma.mysqlTlsArgs" $root }}
 - --master-key-file={{ $p.masterKeyDir }}/master.key
 - --keyset-dir={{ $p.keysetDir }}
 {{- if $root.Values.tls.enabled }}
