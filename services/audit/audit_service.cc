@@ -67,7 +67,7 @@ class ScanLogWriter final : public grpc::ServerWriteReactor<youma::v1::ScanLogCh
   void Done(const grpc::Status& status) {
     rpc_->Finished("ExportScanLog", who_ ? &*who_ : nullptr, status,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
-                   {{"brand", brand_}, {"rows", sent_}});
+                   {{"exported_brand", brand_}, {"rows", sent_}});
     Finish(status);
   }
 

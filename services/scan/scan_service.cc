@@ -1,8 +1,8 @@
 #include "services/scan/scan_service.h"
 
 #include <chrono>
-#include <optional>
 #include <deque>
+#include <optional>
 
 #include "services/common/status_macros.h"
 
