@@ -2,24 +2,29 @@
 //
 //   1. Durable scans per second through gRPC, unary with many clients and on
 //      StreamScans, beside an empty unary RPC (gRPC health Check) on the same
-//      server and channels, all through gRPC's callback client API, measured before and
-//      after the scans (the better run counts); p50 and p99 latency at half of
-//      the peak rate. Then the unary scans and the empty RPC again with MariaDB
-//      pinned to cores of its own (as on its own host in production) and this
-//      process to the rest; and unary scans of forged codes, which are the Scan
-//      RPC without the database.
+//      server and channels, all through gRPC's callback client API. Unary
+//      calls come from 128 threads each waiting on its call, and from 512
+//      calls kept in flight with no thread per call; the empty RPC is
+//      measured with both clients, before and after the scans, and the best
+//      of those runs is the limit of every ratio. p50 and p99 latency at half
+//      of the 128 clients' peak rate. Then the unary scans and the empty RPC
+//      again with MariaDB pinned to cores of its own (as on its own host in
+//      production) and this process to the rest; and unary scans of forged
+//      codes, which are the Scan RPC without the database.
 //   2. Forged-code rejection per second on one core, in process.
 //   3. Process memory with 100,000 batches in the scan index.
 //
 //   build/bench/scan_bench            # 5 s per measurement
 //   build/bench/scan_bench --smoke    # a fraction of a second each (CI)
 #include <grpcpp/generic/generic_stub.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -120,6 +125,32 @@ class StreamClient final : public grpc::ClientBidiReactor<youma::v1::ScanRequest
   bool writing_ = false, closed_ = false;
   std::promise<grpc::Status> done_;
 };
+
+// Keeps `calls` unary calls in flight for `secs`, through the callback API with
+// no thread per call (each call's completion starts the next), as a backend
+// multiplexing many users does; returns calls/s. `start(n, done)` starts
+// call n and arranges for done(ok) to run when it completes.
+double InFlight(int calls, double secs, const std::function<void(uint64_t, std::function<void(bool)>)>& start) {
+  std::atomic<uint64_t> started{0}, completed{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  int live = calls;
+  const Clock::time_point begin = Clock::now();
+  const Clock::time_point end = begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+  std::function<void()> next = [&] {
+    start(started++, [&](bool ok) {
+      if (!ok) Die("a call kept in flight failed");
+      ++completed;
+      if (Clock::now() < end) return next();
+      std::lock_guard<std::mutex> lock(mu);
+      if (--live == 0) cv.notify_all();
+    });
+  };
+  for (int i = 0; i < calls; ++i) next();
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return live == 0; });
+  return static_cast<double>(completed) / youma::bench::SecondsSince(begin);
+}
 
 }  // namespace
 
@@ -233,6 +264,43 @@ int main(int argc, char** argv) {
     youma::v1::ScanAnswer a;
     return call_scan(t, forge(request(scan_no++)), &a) && a.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT;
   };
+  // The same two calls with no thread per call: `kInFlight` calls kept in
+  // flight through the callback API, as a mini-program backend multiplexing
+  // many users keeps them. Durable scans wait for a group commit, so they
+  // need more calls in flight than the empty RPC to keep the cores busy.
+  constexpr int kInFlight = 512;
+  auto empty_async = [&](uint64_t i, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext c;
+      grpc::ByteBuffer req, resp;
+    };
+    auto* call = new Call;
+    grpc::Slice none("");
+    call->req = grpc::ByteBuffer(&none, 1);
+    generic[i % generic.size()]->UnaryCall(&call->c, "/grpc.health.v1.Health/Check", {}, &call->req, &call->resp,
+                                           [call, done](grpc::Status st) {
+                                             delete call;
+                                             done(st.ok());
+                                           });
+  };
+  auto scan_async = [&](uint64_t i, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext c;
+      youma::v1::ScanRequest req;
+      youma::v1::ScanAnswer resp;
+    };
+    auto* call = new Call;
+    call->c.AddMetadata("authorization", "Bearer " + token);
+    call->req = request(scan_no++);
+    scan_stubs[i % scan_stubs.size()]->async()->Scan(&call->c, &call->req, &call->resp,
+                                                     [call, done](grpc::Status st) {
+                                                       delete call;
+                                                       done(st.ok());
+                                                     });
+  };
+  auto in_flight = [&](const std::function<void(uint64_t, std::function<void(bool)>)>& start) {
+    return costed([&] { return InFlight(kInFlight, secs, start); });
+  };
   phase("unary forged scans");
   const Costed forged_unary = load(forged_once);
   phase("unary scans");
@@ -258,9 +326,18 @@ int main(int argc, char** argv) {
   const double stream_rate = stream.rate;
   phase("empty RPC, again");
   empty = better(empty, load(empty_once));
-  const double empty_rate = empty.rate;
+  phase("empty RPC, calls in flight");
+  Costed empty_async_run = in_flight(empty_async);
+  phase("unary scans, calls in flight");
+  const Costed unary_async = in_flight(scan_async);
+  phase("empty RPC, calls in flight, again");
+  empty_async_run = better(empty_async_run, in_flight(empty_async));
+  // The limit: the best empty RPC of either client (a run that met a busy
+  // moment of this machine's other tenants would flatter every ratio).
+  const Costed empty_best = better(empty, empty_async_run);
+  const double empty_rate = empty_best.rate;
   phase("latency at half the peak rate");
-  const double peak = std::max(unary_rate, 1.0);
+  const double peak = std::max(unary_rate, 1.0);  // of the 128 waiting clients, whose latency this is
   std::vector<double> lat;
   const double half_rate = Load(threads, secs, scan_once, &lat, peak / 2);
 
@@ -269,7 +346,7 @@ int main(int argc, char** argv) {
   // keeps the same cores for the empty RPC and for the scans.
   const std::vector<int> all_cpus = youma::bench::AllowedCpus();
   const int cpus = static_cast<int>(all_cpus.size());
-  Costed own_empty, own_unary;
+  Costed own_empty, own_unary, own_empty_async, own_unary_async;
   std::vector<int> youma_cpus, db_cpus;
   if (cpus >= 2) {
     for (int i = 0; i < cpus; ++i) (i < cpus - cpus / 2 ? youma_cpus : db_cpus).push_back(all_cpus[i]);
@@ -281,6 +358,12 @@ int main(int argc, char** argv) {
     own_unary = load(scan_once);
     phase("empty RPC again, database on its own cores");
     own_empty = better(own_empty, load(empty_once));
+    phase("empty RPC, calls in flight, database on its own cores");
+    own_empty_async = in_flight(empty_async);
+    phase("unary scans, calls in flight, database on its own cores");
+    own_unary_async = in_flight(scan_async);
+    phase("empty RPC, calls in flight, again, database on its own cores");
+    own_empty_async = better(own_empty_async, in_flight(empty_async));
     youma::bench::PinProcess(::getpid(), all_cpus);
     youma::bench::PinProcess(server.database_pid(), all_cpus);
   }
@@ -349,6 +432,9 @@ int main(int argc, char** argv) {
       return absl::OkStatus();
     }), "inserting batches");
     youma::issuer::BatchIndex big(&app->pool());
+    // Freed memory of the measurements before goes back to the system first,
+    // so that the index is not counted as reusing it.
+    malloc_trim(0);
     rss_before = RssMb();
     Check(big.Find(1'000'000'000'000ULL + static_cast<uint64_t>(batches_for_memory - 1) * 100'000).status(),
           "index lookup");
@@ -365,20 +451,25 @@ int main(int argc, char** argv) {
     std::printf("%-40s %12.0f   %-34s %12.0f %6.0f%%   %s\n", what, v, limit_name, limit,
                 limit > 0 ? 100.0 * v / limit : 0.0, target);
   };
-  row("durable scans/s, unary, 128 clients", unary_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
-  row("durable scans/s, StreamScans (8x64)", stream_rate, "empty unary RPC/s (health Check)", empty_rate, ">= 50%");
-  row("forged scans/s, unary (from memory)", forged_unary.rate, "empty unary RPC/s (health Check)", empty_rate,
+  row("durable scans/s, unary, 128 clients", unary_rate, "best empty unary RPC/s", empty_rate, ">= 50%");
+  row("durable scans/s, unary, 512 in flight", unary_async.rate, "best empty unary RPC/s",
+      empty_best.rate, ">= 50%");
+  row("durable scans/s, StreamScans (8x64)", stream_rate, "best empty unary RPC/s", empty_rate, ">= 50%");
+  row("forged scans/s, unary (from memory)", forged_unary.rate, "best empty unary RPC/s", empty_rate,
       "(the Scan RPC without the database)");
   if (own_unary.rate > 0) {
     const std::string cores = absl::StrCat("; youma on ", youma_cpus.size(), ", MariaDB on ", db_cpus.size(),
                                            " of ", cpus, " cores");
-    row("durable scans/s, unary, database apart", own_unary.rate, "empty unary RPC/s, same cores", own_empty.rate,
+    const Costed own_best = better(own_empty, own_empty_async);
+    row("durable scans/s, unary, database apart", own_unary.rate, "best empty unary RPC/s, same cores", own_best.rate,
+        (">= 50%" + cores).c_str());
+    row("  the same, 512 in flight", own_unary_async.rate, "best empty unary RPC/s, same cores", own_best.rate,
         (">= 50%" + cores).c_str());
   } else {
     std::printf("%-40s   one core only: the database cannot have cores of its own\n",
                 "durable scans/s, unary, database apart");
   }
-  row("durable scans/s, unary, live campaign", campaign_unary.rate, "empty unary RPC/s (health Check)", empty_rate,
+  row("durable scans/s, unary, live campaign", campaign_unary.rate, "best empty unary RPC/s", empty_rate,
       "(10% of scans win)");
   std::printf("%-40s %12.0f   p50 %.2f ms, p99 %.2f ms at %.0f scans/s offered\n", "latency at half the peak rate",
               half_rate, Percentile(lat, 0.5), Percentile(lat, 0.99), peak / 2);
@@ -390,9 +481,13 @@ int main(int argc, char** argv) {
   for (const auto& [what, c] : {std::pair<const char*, Costed>{"empty unary RPC", empty},
                                 {"forged scan, unary", forged_unary},
                                 {"durable scan, unary", unary},
+                                {"empty unary RPC, 512 in flight", empty_async_run},
+                                {"durable scan, unary, 512 in flight", unary_async},
                                 {"durable scan, StreamScans", stream},
                                 {"empty unary RPC, database apart", own_empty},
                                 {"durable scan, unary, database apart", own_unary},
+                                {"empty unary RPC, 512 in flight, apart", own_empty_async},
+                                {"durable scan, 512 in flight, apart", own_unary_async},
                                 {"durable scan, unary, live campaign", campaign_unary}}) {
     if (c.rate <= 0) continue;
     std::printf("%-40s %12.1f %12.1f %12.1f %12s\n", what, c.youma_us, c.database_us, c.youma_us + c.database_us,
