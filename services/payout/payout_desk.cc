@@ -25,6 +25,36 @@ std::pair<std::string, std::string> ChinaDayWindow(absl::Time now) {
 
 }  // namespace
 
+PayoutDesk::PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options) : pool_(pool), options_(options) {
+  heartbeat_ = std::thread([this] { Heartbeat(); });
+}
+
+PayoutDesk::~PayoutDesk() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  heartbeat_.join();
+}
+
+void PayoutDesk::Heartbeat() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.stream_silence / 3), [&] { return stopping_; })) {
+    if (open_.empty()) continue;
+    std::string ids;
+    for (const std::string& id : open_) absl::StrAppend(&ids, ids.empty() ? "'" : ",'", id, "'");  // hex ids
+    lock.unlock();
+    // A failure leaves the streams to their own claims until the next beat.
+    (void)pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+      storage::Execute(c, absl::StrCat("UPDATE payer_streams SET seen_time = '", common::SqlTime(absl::Now()),
+                                       "' WHERE stream_id IN (", ids, ")"));
+      return absl::OkStatus();
+    });
+    lock.lock();
+  }
+}
+
 absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
   unsigned char id[16];
   randombytes_buf(id, sizeof id);
@@ -44,10 +74,16 @@ absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
     old->executeUpdate();
     return absl::OkStatus();
   }));
+  std::lock_guard<std::mutex> lock(mu_);
+  open_.insert(stream_id);
   return stream_id;
 }
 
 absl::Status PayoutDesk::CloseStream(const std::string& stream_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_.erase(stream_id);
+  }
   return pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     auto st = Prepare(c, "DELETE FROM payer_streams WHERE stream_id = ?");
     st->setString(1, stream_id);

@@ -12,6 +12,11 @@
 //   desk.CloseStream(stream);
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,15 +35,20 @@ struct PayoutOptions {
   int64_t user_daily_fen = 100'000;
   // SENT without a result for this long: send again (same payout id).
   absl::Duration resend_after = absl::Seconds(60);
-  // A stream that has not claimed for this long is gone (its server died):
-  // what it sent without a result goes out again at once.
+  // A stream not heard of for this long is gone (its server died): what it
+  // sent without a result goes out again at once. A desk keeps its open
+  // streams heard of every third of this, whether or not they claim (a
+  // stream blocked writing to a slow payer is alive).
   absl::Duration stream_silence = absl::Seconds(10);
   int max_attempts = 5;
 };
 
 class PayoutDesk {
  public:
-  PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options) : pool_(pool), options_(options) {}
+  PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options);
+  // Stops keeping its open streams alive: to other servers they then look
+  // like the streams of a server that died.
+  ~PayoutDesk();
 
   // A payer's stream: its id, which its claims name. CloseStream when it ends.
   absl::StatusOr<std::string> OpenStream(const std::string& brand);
@@ -59,8 +69,15 @@ class PayoutDesk {
   const PayoutOptions& options() const { return options_; }
 
  private:
+  void Heartbeat();
+
   storage::ConnectionPool* pool_;
   PayoutOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::set<std::string> open_;  // this desk's streams, kept alive
+  std::thread heartbeat_;
 };
 
 }  // namespace youma::payout
