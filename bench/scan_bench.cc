@@ -326,12 +326,26 @@ int main(int argc, char** argv) {
   const double stream_rate = stream.rate;
   phase("empty RPC, again");
   empty = better(empty, load(empty_once));
-  phase("empty RPC, calls in flight");
-  Costed empty_async_run = in_flight(empty_async);
-  phase("unary scans, calls in flight");
-  const Costed unary_async = in_flight(scan_async);
-  phase("empty RPC, calls in flight, again");
-  empty_async_run = better(empty_async_run, in_flight(empty_async));
+  // Scans between two runs of the empty RPC with the same client; the better
+  // empty run counts.
+  struct Bracketed {
+    Costed empty, scans;
+  };
+  auto bracketed = [&](const std::string& how, const std::function<Costed()>& empty_run,
+                       const std::function<Costed()>& scans_run) {
+    Bracketed b;
+    phase(("empty RPC, " + how).c_str());
+    b.empty = empty_run();
+    phase(("unary scans, " + how).c_str());
+    b.scans = scans_run();
+    phase(("empty RPC again, " + how).c_str());
+    b.empty = better(b.empty, empty_run());
+    return b;
+  };
+  const Bracketed shared_async = bracketed(
+      "calls in flight", [&] { return in_flight(empty_async); }, [&] { return in_flight(scan_async); });
+  const Costed& empty_async_run = shared_async.empty;
+  const Costed& unary_async = shared_async.scans;
   // The limit: the best empty RPC of either client (a run that met a busy
   // moment of this machine's other tenants would flatter every ratio).
   const Costed empty_best = better(empty, empty_async_run);
@@ -352,18 +366,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < cpus; ++i) (i < cpus - cpus / 2 ? youma_cpus : db_cpus).push_back(all_cpus[i]);
     youma::bench::PinProcess(::getpid(), youma_cpus);
     youma::bench::PinProcess(server.database_pid(), db_cpus);
-    phase("empty RPC, database on its own cores");
-    own_empty = load(empty_once);
-    phase("unary scans, database on its own cores");
-    own_unary = load(scan_once);
-    phase("empty RPC again, database on its own cores");
-    own_empty = better(own_empty, load(empty_once));
-    phase("empty RPC, calls in flight, database on its own cores");
-    own_empty_async = in_flight(empty_async);
-    phase("unary scans, calls in flight, database on its own cores");
-    own_unary_async = in_flight(scan_async);
-    phase("empty RPC, calls in flight, again, database on its own cores");
-    own_empty_async = better(own_empty_async, in_flight(empty_async));
+    const Bracketed own = bracketed(
+        "database on its own cores", [&] { return load(empty_once); }, [&] { return load(scan_once); });
+    const Bracketed own_async =
+        bracketed("calls in flight, database on its own cores", [&] { return in_flight(empty_async); },
+                  [&] { return in_flight(scan_async); });
+    own_empty = own.empty;
+    own_unary = own.scans;
+    own_empty_async = own_async.empty;
+    own_unary_async = own_async.scans;
     youma::bench::PinProcess(::getpid(), all_cpus);
     youma::bench::PinProcess(server.database_pid(), all_cpus);
   }

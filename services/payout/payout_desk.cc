@@ -42,13 +42,18 @@ void PayoutDesk::Heartbeat() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.stream_silence / 3), [&] { return stopping_; })) {
     if (open_.empty()) continue;
-    std::string ids;
-    for (const std::string& id : open_) absl::StrAppend(&ids, ids.empty() ? "'" : ",'", id, "'");  // hex ids
+    const std::map<std::string, std::string> streams = open_;
     lock.unlock();
-    // A failure leaves the streams to their own claims until the next beat.
+    // Rows are made again when an outage outlasted them (OpenStream clears
+    // day-old ones). A failure leaves the streams as they were until the next beat.
     (void)pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
-      storage::Execute(c, absl::StrCat("UPDATE payer_streams SET seen_time = '", common::SqlTime(absl::Now()),
-                                       "' WHERE stream_id IN (", ids, ")"));
+      const std::string now = common::SqlTime(absl::Now());
+      std::string sql = "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES ";
+      for (const auto& [id, brand] : streams) {
+        absl::StrAppend(&sql, id == streams.begin()->first ? "(" : ",(", storage::Quote(c, id), ",",
+                        storage::Quote(c, brand), ",'", now, "')");
+      }
+      storage::Execute(c, sql + " ON DUPLICATE KEY UPDATE seen_time = VALUES(seen_time)");
       return absl::OkStatus();
     });
     lock.lock();
@@ -75,7 +80,7 @@ absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
     return absl::OkStatus();
   }));
   std::lock_guard<std::mutex> lock(mu_);
-  open_.insert(stream_id);
+  open_.emplace(stream_id, brand);
   return stream_id;
 }
 
@@ -154,15 +159,6 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
         rows.push_back(std::move(r));
       }
     };
-    {
-      // This stream is alive (made again if a long outage outlasted its row).
-      auto seen = Prepare(c, "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES (?,?,?) "
-                             "ON DUPLICATE KEY UPDATE seen_time = VALUES(seen_time)");
-      seen->setString(1, stream_id);
-      seen->setString(2, brand);
-      seen->setString(3, common::SqlTime(now));
-      seen->executeUpdate();
-    }
     take(absl::StrCat("state = 2 AND (sent_time < '", common::SqlTime(now - options_.resend_after),
                       "' OR sent_by IS NULL OR sent_by NOT IN (SELECT stream_id FROM payer_streams WHERE brand = ",
                       storage::Quote(c, brand), " AND seen_time >= '",

@@ -13,8 +13,8 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,9 +36,9 @@ struct PayoutOptions {
   // SENT without a result for this long: send again (same payout id).
   absl::Duration resend_after = absl::Seconds(60);
   // A stream not heard of for this long is gone (its server died): what it
-  // sent without a result goes out again at once. A desk keeps its open
-  // streams heard of every third of this, whether or not they claim (a
-  // stream blocked writing to a slow payer is alive).
+  // sent without a result goes out again at once. A desk marks its open
+  // streams alive every third of this, whether or not they claim (a stream
+  // blocked writing to a slow payer is alive).
   absl::Duration stream_silence = absl::Seconds(10);
   int max_attempts = 5;
 };
@@ -76,7 +76,7 @@ class PayoutDesk {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::set<std::string> open_;  // this desk's streams, kept alive
+  std::map<std::string, std::string> open_;  // this desk's streams (id -> brand), kept alive
   std::thread heartbeat_;
 };
 
