@@ -112,8 +112,10 @@ class RpcContext {
   // hop per call.
   void WithCaller(grpc::CallbackServerContext* ctx,
                   std::function<void(absl::StatusOr<Principal>)> then);
-  // `method` is a string literal: its series are found by its address.
-  // Metrics only: for the Scan RPC, whose calls are too many to log.
+  // `method`'s series, to record calls with no lookup (the Scan RPC's, whose
+  // calls are too many to log). `method` is a string literal: its series are
+  // found by its address.
+  RpcMetrics::Method* MethodMetrics(const char* method);
   void Record(const char* method, grpc::StatusCode code, double seconds) {
     MethodMetrics(method)->Record(code, seconds);
   }
@@ -126,8 +128,6 @@ class RpcContext {
   Executor* executor() { return executor_; }
 
  private:
-  RpcMetrics::Method* MethodMetrics(const char* method);
-
   const std::string service_;
   Executor* executor_;
   TokenStore* tokens_;

@@ -178,6 +178,24 @@ ScanPipeline::~ScanPipeline() {
 }
 
 void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done) {
+  struct Held {
+    youma::v1::ScanRequest request;
+    youma::v1::ScanAnswer answer;
+    Done done;
+  };
+  auto* held = new Held{request, {}, std::move(done)};
+  Submit(brand, held->request, &held->answer, [held](const absl::Status& st) {
+    std::unique_ptr<Held> h(held);
+    if (st.ok()) {
+      h->done(std::move(h->answer));
+    } else {
+      h->done(st);
+    }
+  });
+}
+
+void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request,
+                          youma::v1::ScanAnswer* answer, Answered done) {
   absl::Time scan_time;
   const absl::Time now = options_.now();
   if (absl::Status st = ValidateRequest(request, now, &scan_time); !st.ok()) {
@@ -190,8 +208,6 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
     return;
   }
   const codegen::Verification v = (*keys)->verifier.Verify(request.code());
-  youma::v1::ScanAnswer answer;
-  answer.set_client_scan_id(request.client_scan_id());
   if (v.verdict == codegen::Verdict::kMalformed || v.verdict == codegen::Verdict::kUnverifiable) {
     done(absl::InvalidArgumentError(absl::StrCat("the code is not a youma code: ", v.problem)));
     return;
@@ -207,15 +223,18 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
     // Forged (or a genuine-looking id no batch holds): answered from memory.
     CountCounterfeit(brand, request, now);
     if (metrics_ != nullptr) metrics_->Verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT)->Increment();
-    answer.set_verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT);
-    answer.set_message(VerdictText(answer.verdict()));
-    answer.set_no_reward_reason("counterfeit codes win nothing");
-    done(answer);
+    answer->Clear();
+    answer->set_client_scan_id(request.client_scan_id());
+    answer->set_verdict(youma::v1::SCAN_VERDICT_COUNTERFEIT);
+    answer->set_message(VerdictText(answer->verdict()));
+    answer->set_no_reward_reason("counterfeit codes win nothing");
+    done(absl::OkStatus());
     return;
   }
   Pending p;
   p.brand = brand;
-  p.request = request;
+  p.request = &request;
+  p.answer = answer;
   p.code_id = v.code_id;
   p.batch = *batch;
   p.is_case = batch->IsCase(v.code_id);
@@ -306,7 +325,7 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
                              {"message", std::string(st.message())}};
     // Alone after halving (the database is in reach): it refused this scan.
     const bool refused = group.size() == 1 && !absl::IsUnavailable(st);
-    if (group.size() == 1) fields["client_scan_id"] = group[0].request.client_scan_id();
+    if (group.size() == 1) fields["client_scan_id"] = group[0].request->client_scan_id();
     options_.log->Warn(refused ? "scan_refused" : "scan_group_failed", std::move(fields));
   }
   for (Pending& p : group) {
@@ -315,10 +334,10 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
       continue;
     }
     if (metrics_ != nullptr && !p.duplicate) {
-      if (auto* c = metrics_->Verdict(p.answer.verdict())) c->Increment();
-      metrics_->awards.Increment(static_cast<double>(p.answer.rewards_size()));
+      if (auto* c = metrics_->Verdict(p.answer->verdict())) c->Increment();
+      metrics_->awards.Increment(static_cast<double>(p.answer->rewards_size()));
     }
-    p.done(std::move(p.answer));
+    p.done(absl::OkStatus());
   }
 }
 
@@ -330,7 +349,7 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group, absl::
   bool find_retries = false;
   for (int attempt = 0; attempt < 30; ++attempt) {
     for (Pending& p : group) {
-      p.answer.Clear();
+      p.answer->Clear();
       p.duplicate = false;
     }
     *record_time = absl::InfinitePast();
@@ -365,7 +384,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       std::string sql = absl::StrCat("SELECT client_scan_id, answer FROM scans WHERE brand = ",
                                      storage::Quote(c, brand), " AND client_scan_id IN (");
       for (size_t i = 0; i < items.size(); ++i) {
-        absl::StrAppend(&sql, i ? "," : "", storage::Quote(c, items[i]->request.client_scan_id()));
+        absl::StrAppend(&sql, i ? "," : "", storage::Quote(c, items[i]->request->client_scan_id()));
       }
       sql += ")";
       std::unique_ptr<sql::Statement> st(c.createStatement());
@@ -374,10 +393,10 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     std::vector<Pending*> fresh;
     for (Pending& p : group) {
-      const auto key = std::make_pair(p.brand, p.request.client_scan_id());
+      const auto key = std::make_pair(p.brand, p.request->client_scan_id());
       if (auto it = stored.find(key); it != stored.end()) {
         p.duplicate = true;
-        if (!p.answer.ParseFromString(it->second)) return absl::DataLossError("a stored answer does not parse");
+        if (!p.answer->ParseFromString(it->second)) return absl::DataLossError("a stored answer does not parse");
       } else if (firsts.count(key)) {
         p.duplicate = true;  // answered below, once its first is known
       } else {
@@ -421,7 +440,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
         const Pending& first = *scans.first;
         absl::StrAppend(&sql, ids.empty() ? "(" : ",(", id, ",", storage::Quote(c, first.brand), ",'",
                         common::SqlTime(first.scan_time), "',",
-                        storage::Quote(c, RecordedRegion(first.request)),
+                        storage::Quote(c, RecordedRegion(*first.request)),
                         ",", states[id].in_group, ",'", common::SqlTime(scans.second->scan_time), "')");
         absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
       }
@@ -459,7 +478,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       facts[i].code_id = p->code_id;
       facts[i].is_case = p->is_case;
       facts[i].batch = p->batch;
-      facts[i].request = &p->request;
+      facts[i].request = p->request;
       facts[i].scan_time = p->scan_time;
       facts[i].arrival_time = p->arrival;
       facts[i].budget_shard = shard;
@@ -478,8 +497,8 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     for (size_t fi = 0; fi < fresh.size(); ++fi) {
       Pending* p = fresh[fi];
-      youma::v1::ScanAnswer& a = p->answer;
-      const youma::v1::ScanRequest& r = p->request;
+      youma::v1::ScanAnswer& a = *p->answer;
+      const youma::v1::ScanRequest& r = *p->request;
       a.set_client_scan_id(r.client_scan_id());
       a.set_verdict(LifecycleVerdict(changes[p->batch.batch_id], p->code_id, p->scan_time));
       a.set_gtin(p->batch.gtin);
@@ -537,8 +556,8 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       answers.reserve(fresh.size());
       size_t size = 256;
       for (const Pending* p : fresh) {
-        answers.push_back(p->answer.SerializeAsString());
-        const auto& r = p->request;
+        answers.push_back(p->answer->SerializeAsString());
+        const auto& r = *p->request;
         size += 256 + 2 * (answers.back().size() + r.client_scan_id().size() + r.user_id().size() +
                            r.device_id().size() + r.client_ip().size() + p->brand.size());
       }
@@ -550,21 +569,21 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       const std::string now = common::SqlTime(*record_time);
       for (size_t i = 0; i < fresh.size(); ++i) {
         const Pending& p = *fresh[i];
-        const auto& r = p.request;
+        const auto& r = *p.request;
         absl::StrAppend(&sql, i ? ",(" : "(", storage::Quote(c, p.brand), ",",
                         storage::Quote(c, r.client_scan_id()), ",", p.code_id, ",", static_cast<int>(r.role()),
                         ",", storage::Quote(c, r.user_id()), ",", storage::Quote(c, r.device_id()), ",",
                         storage::Quote(c, r.client_ip()), ",", storage::Quote(c, RecordedRegion(r)), ",",
                         static_cast<int>(r.region_source()), ",", storage::SqlLocation(r.latitude(), r.longitude()),
-                        ",'", common::SqlTime(p.scan_time), "','", now, "',", static_cast<int>(p.answer.verdict()),
+                        ",'", common::SqlTime(p.scan_time), "','", now, "',", static_cast<int>(p.answer->verdict()),
                         ",", storage::QuoteBytes(answers[i]), ")");
       }
       tail.Add(std::move(sql));
     }
     // Repeats within the group take their first's answer.
     for (Pending& p : group) {
-      if (!p.duplicate || p.answer.verdict() != youma::v1::SCAN_VERDICT_UNSPECIFIED) continue;
-      p.answer = firsts[{p.brand, p.request.client_scan_id()}]->answer;
+      if (!p.duplicate || p.answer->verdict() != youma::v1::SCAN_VERDICT_UNSPECIFIED) continue;
+      *p.answer = *firsts[{p.brand, p.request->client_scan_id()}]->answer;
     }
     return absl::OkStatus();
   });

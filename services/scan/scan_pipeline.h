@@ -14,6 +14,7 @@
 //
 //   ScanPipeline pipeline(deps, {});
 //   pipeline.Submit("moutai", request, [](absl::StatusOr<ScanAnswer> a) { ... });
+//   pipeline.Submit("moutai", *request, answer, [](absl::Status st) { ... });  // in place
 //
 // Thread-safe; callbacks run on writer threads (or the caller's, for forged codes).
 #pragma once
@@ -96,6 +97,7 @@ class ScanMetrics {
 class ScanPipeline {
  public:
   using Done = std::function<void(absl::StatusOr<youma::v1::ScanAnswer>)>;
+  using Answered = std::function<void(const absl::Status&)>;
 
   ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry* keysets,
                issuer::BatchIndex* index, rules::RulesEngine* rules, ScanOptions options,
@@ -108,21 +110,28 @@ class ScanPipeline {
   // on the database, so gRPC's own threads call it, except the first time a
   // code of a batch this server has not seen yet arrives: the batch index
   // then reads the new batches.
+  // The caller's request is copied.
   void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done);
+  // The same without copies, for a caller that holds the request and the
+  // answer (a gRPC call's, on its arena): `*answer` is written in place and
+  // `done` runs with OK once it is complete, or with the error (the answer
+  // then says nothing). Both must stay valid until `done` runs.
+  void Submit(const std::string& brand, const youma::v1::ScanRequest& request, youma::v1::ScanAnswer* answer,
+              Answered done);
   // Writes the counterfeit counts gathered so far.
   absl::Status FlushCounterfeits();
 
  private:
   struct Pending {
     std::string brand;
-    youma::v1::ScanRequest request;
+    const youma::v1::ScanRequest* request = nullptr;
     uint64_t code_id = 0;
     bool is_case = false;
     issuer::BatchInfo batch;
     absl::Time scan_time;
     absl::Time arrival;  // by the server's clock
-    Done done;
-    youma::v1::ScanAnswer answer;
+    youma::v1::ScanAnswer* answer = nullptr;
+    Answered done;
     bool duplicate = false;
   };
   void Writer();

@@ -1,19 +1,93 @@
 #include "services/scan/scan_service.h"
 
+#include <google/protobuf/arena.h>
+#include <grpcpp/support/message_allocator.h>
+
 #include <chrono>
 #include <deque>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include "services/common/status_macros.h"
 
 namespace youma::scan {
-namespace {
 
 using common::Authorize;
 using common::Principal;
 using youma::v1::ROLE_ADMIN;
 using youma::v1::ROLE_AUDITOR;
 using youma::v1::ROLE_SCANNER;
+
+// One unary Scan. Its request and answer live on an arena whose first block
+// is inside this object: parsing the request and building the answer take no
+// heap allocation of their own (a scan's strings took some twenty), and the
+// pipeline works on them in place. Reused through ScanCallPool.
+class ScanCall final : public grpc::MessageHolder<youma::v1::ScanRequest, youma::v1::ScanAnswer> {
+ public:
+  explicit ScanCall(ScanCallPool* pool) : arena_(block_, sizeof(block_)), pool_(pool) { Make(); }
+  void Release() override;
+  // Empties the arena for the next call.
+  void Reset() {
+    arena_.Reset();
+    Make();
+  }
+
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  std::chrono::steady_clock::time_point start;
+
+ private:
+  void Make() {
+    set_request(google::protobuf::Arena::CreateMessage<youma::v1::ScanRequest>(&arena_));
+    set_response(google::protobuf::Arena::CreateMessage<youma::v1::ScanAnswer>(&arena_));
+  }
+
+  // A request and an answer with their strings fit in 2 KiB; longer ones
+  // (a long reward list) grow the arena into the heap.
+  alignas(16) char block_[2048];
+  google::protobuf::Arena arena_;
+  ScanCallPool* pool_;
+};
+
+// gRPC asks this for each Scan call's messages; finished calls come back.
+class ScanCallPool final : public grpc::MessageAllocator<youma::v1::ScanRequest, youma::v1::ScanAnswer> {
+ public:
+  ~ScanCallPool() override {
+    for (ScanCall* c : free_) delete c;
+  }
+  grpc::MessageHolder<youma::v1::ScanRequest, youma::v1::ScanAnswer>* AllocateMessages() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        ScanCall* c = free_.back();
+        free_.pop_back();
+        return c;
+      }
+    }
+    return new ScanCall(this);
+  }
+  void Put(ScanCall* call) {
+    call->Reset();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Enough for the calls a busy server holds at once; a burst beyond
+      // that is given back to the heap.
+      if (free_.size() < 4096) {
+        free_.push_back(call);
+        return;
+      }
+    }
+    delete call;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<ScanCall*> free_;
+};
+
+void ScanCall::Release() { pool_->Put(this); }
+
+namespace {
 
 // One scan stream: answers go out as their scans become durable, one write at
 // a time; the stream ends when the client is done and every answer is out.
@@ -50,27 +124,28 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
       std::lock_guard<std::mutex> lock(state_->mu);
       ++state_->outstanding;
     }
-    youma::v1::ScanRequest req = request_;
-    auto state = state_;
-    auto deliver = [state, id = req.client_scan_id()](absl::StatusOr<youma::v1::ScanAnswer> answer) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      --state->outstanding;
-      if (state->stream == nullptr) return;  // the call is over
-      youma::v1::ScanAnswer out;
-      if (answer.ok()) {
-        out = *std::move(answer);
-      } else {
-        out.set_client_scan_id(id);
-        out.set_error_code(static_cast<int>(answer.status().code()));
-        out.set_error_message(std::string(answer.status().message()));
+    // The scan and its answer stay together until the answer is written.
+    auto* scan = new Scan{state_, {}, {}};
+    scan->request.Swap(&request_);
+    auto deliver = [scan](const absl::Status& st) {
+      std::unique_ptr<Scan> owned(scan);
+      State& state = *scan->state;
+      std::lock_guard<std::mutex> lock(state.mu);
+      --state.outstanding;
+      if (state.stream == nullptr) return;  // the call is over
+      if (!st.ok()) {
+        scan->answer.Clear();
+        scan->answer.set_client_scan_id(scan->request.client_scan_id());
+        scan->answer.set_error_code(static_cast<int>(st.code()));
+        scan->answer.set_error_message(std::string(st.message()));
       }
-      state->queue.push_back(std::move(out));
-      state->stream->WriteNextLocked();
+      state.queue.push_back(std::move(owned));
+      state.stream->WriteNextLocked();
     };
-    if (!req.brand().empty() && req.brand() != brand_) {
+    if (!scan->request.brand().empty() && scan->request.brand() != brand_) {
       deliver(absl::PermissionDeniedError("your token is for another brand"));
     } else {
-      pipeline_->Submit(brand_, req, std::move(deliver));
+      pipeline_->Submit(brand_, scan->request, &scan->answer, std::move(deliver));
     }
     StartRead(&request_);
   }
@@ -93,21 +168,29 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       state_->stream = nullptr;
+      // Answers never written (the client went away) hold the state.
+      state_->queue.clear();
     }
     delete this;
   }
 
  private:
+  struct Scan;
   struct State {
     std::mutex mu;
     ScanStream* stream = nullptr;
-    std::deque<youma::v1::ScanAnswer> queue;
+    std::deque<std::unique_ptr<Scan>> queue;  // answered, to be written
     int outstanding = 0;
     bool writing = false;
     uint64_t answered = 0;  // answers written
     bool reads_done = false;
     bool finished = false;
     bool failed = false;
+  };
+  struct Scan {
+    std::shared_ptr<State> state;
+    youma::v1::ScanRequest request;
+    youma::v1::ScanAnswer answer;
   };
 
   void WriteNextLocked() {
@@ -117,7 +200,7 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
     // gRPC hold it and send them together (the last one goes out at once).
     grpc::WriteOptions options;
     if (state_->queue.size() > 1) options.set_buffer_hint();
-    StartWrite(&state_->queue.front(), options);
+    StartWrite(&state_->queue.front()->answer, options);
   }
 
   void MaybeFinishLocked() {
@@ -146,28 +229,48 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ScanServiceImpl::Scan(grpc::CallbackServerContext* ctx,
-                                                const youma::v1::ScanRequest* req,
-                                                youma::v1::ScanAnswer* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const auto start = std::chrono::steady_clock::now();
-  rpc_->WithCaller(ctx, [this, req, resp, reactor, start](absl::StatusOr<Principal> who) {
-    auto finish = [this, reactor, start](const absl::Status& st) {
-      const grpc::Status g = common::ToGrpcStatus(st);
-      rpc_->Record("Scan", g.error_code(),
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      reactor->Finish(g);
-    };
-    if (!who.ok()) return finish(who.status());
-    absl::StatusOr<std::string> brand = Authorize(*who, req->brand(), {ROLE_SCANNER, ROLE_ADMIN});
-    if (!brand.ok()) return finish(brand.status());
-    pipeline_->Submit(*brand, *req, [resp, finish](absl::StatusOr<youma::v1::ScanAnswer> answer) {
-      if (!answer.ok()) return finish(answer.status());
-      *resp = *std::move(answer);
-      finish(absl::OkStatus());
-    });
-  });
+ScanServiceImpl::ScanServiceImpl(ScanPipeline* pipeline, common::RpcContext* rpc)
+    : pipeline_(pipeline), rpc_(rpc), scan_metrics_(rpc->MethodMetrics("Scan")),
+      calls_(std::make_unique<ScanCallPool>()) {
+  SetMessageAllocatorFor_Scan(calls_.get());
+}
+
+ScanServiceImpl::~ScanServiceImpl() = default;
+
+grpc::ServerUnaryReactor* ScanServiceImpl::Scan(grpc::CallbackServerContext* ctx, const youma::v1::ScanRequest*,
+                                                youma::v1::ScanAnswer*) {
+  // The request and answer are the call's (see ScanCall); the lambdas below
+  // hold one pointer, which std::function keeps without allocating.
+  auto* call = static_cast<ScanCall*>(ctx->GetRpcAllocatorState());
+  call->reactor = ctx->DefaultReactor();
+  call->start = std::chrono::steady_clock::now();
+  grpc::ServerUnaryReactor* reactor = call->reactor;
+  struct Then {
+    ScanServiceImpl* service;
+    ScanCall* call;
+    void operator()(absl::StatusOr<Principal> who) const { service->ScanAs(call, who); }
+  };
+  rpc_->WithCaller(ctx, Then{this, call});
   return reactor;
+}
+
+void ScanServiceImpl::ScanAs(ScanCall* call, const absl::StatusOr<Principal>& who) {
+  if (!who.ok()) return Finish(call, who.status());
+  absl::StatusOr<std::string> brand = Authorize(*who, call->request()->brand(), {ROLE_SCANNER, ROLE_ADMIN});
+  if (!brand.ok()) return Finish(call, brand.status());
+  struct Answered {
+    ScanServiceImpl* service;
+    ScanCall* call;
+    void operator()(const absl::Status& st) const { service->Finish(call, st); }
+  };
+  pipeline_->Submit(*brand, *call->request(), call->response(), Answered{this, call});
+}
+
+void ScanServiceImpl::Finish(ScanCall* call, const absl::Status& status) {
+  const grpc::Status g = common::ToGrpcStatus(status);
+  scan_metrics_->Record(g.error_code(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - call->start).count());
+  call->reactor->Finish(g);
 }
 
 grpc::ServerBidiReactor<youma::v1::ScanRequest, youma::v1::ScanAnswer>* ScanServiceImpl::StreamScans(

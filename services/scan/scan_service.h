@@ -2,6 +2,8 @@
 // (Scan, StreamScans) and RulesService.
 #pragma once
 
+#include <memory>
+
 #include "services/common/rpc.h"
 #include "services/rules/campaign_admin.h"
 #include "services/rules/store_program.h"
@@ -12,9 +14,16 @@
 
 namespace youma::scan {
 
+class ScanCallPool;
+class ScanCall;
+
+// Scan and StreamScans. A unary Scan's request and answer live on an arena of
+// the call's own (from a pool that outlives the server's calls: destroy this
+// after the server has shut down).
 class ScanServiceImpl final : public youma::v1::ScanService::CallbackService {
  public:
-  ScanServiceImpl(ScanPipeline* pipeline, common::RpcContext* rpc) : pipeline_(pipeline), rpc_(rpc) {}
+  ScanServiceImpl(ScanPipeline* pipeline, common::RpcContext* rpc);
+  ~ScanServiceImpl() override;
 
   grpc::ServerUnaryReactor* Scan(grpc::CallbackServerContext* ctx, const youma::v1::ScanRequest* req,
                                  youma::v1::ScanAnswer* resp) override;
@@ -22,8 +31,15 @@ class ScanServiceImpl final : public youma::v1::ScanService::CallbackService {
       grpc::CallbackServerContext* ctx) override;
 
  private:
+  // The rest of a unary Scan, once its caller is known.
+  void ScanAs(ScanCall* call, const absl::StatusOr<common::Principal>& who);
+  // Records the call's metrics and finishes it; `call` is not touched after.
+  void Finish(ScanCall* call, const absl::Status& status);
+
   ScanPipeline* pipeline_;
   common::RpcContext* rpc_;
+  common::RpcMetrics::Method* scan_metrics_;
+  std::unique_ptr<ScanCallPool> calls_;
 };
 
 class RulesServiceImpl final : public youma::v1::RulesService::CallbackService {
