@@ -189,6 +189,61 @@ TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only coun
   CHECK(st.error_message().find("has 4 characters") != std::string::npos);
 }
 
+TEST_CASE("concurrent unary scans each get their own whole answer, with nothing left from an earlier call") {
+  // A unary Scan's request and answer live in a pooled per-call holder: a
+  // forged scan after a genuine one on a reused holder must carry no batch,
+  // product or history, and a refused one no answer at all.
+  Fixture f;
+  constexpr int kThreads = 8, kPerThread = 30;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, kThreads * kPerThread);
+  for (int round = 1; round <= 2; ++round) {
+    std::vector<std::thread> threads;
+    std::atomic<int> genuine{0}, forged{0}, refused{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          const auto& code = codes[t * kPerThread + i];
+          const ScanRequest r = Req(code.url(), youma::v1::SCAN_ROLE_CONSUMER, Unique("u"));
+          const ScanAnswer a = MustScan(f.scanner, r);
+          CHECK(a.client_scan_id() == r.client_scan_id());
+          CHECK(a.code_id() == code.code_id());
+          CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+          CHECK(a.gtin() == kGtin);
+          CHECK(a.history().scan_count() == static_cast<uint32_t>(round));
+          ++genuine;
+
+          std::string bad = code.url();
+          bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';
+          const ScanRequest fr = Req(bad);
+          const ScanAnswer fa = MustScan(f.scanner, fr);
+          CHECK(fa.client_scan_id() == fr.client_scan_id());
+          CHECK(fa.verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT);
+          CHECK(fa.code_id() == 0);
+          CHECK(fa.batch_id() == 0);
+          CHECK(fa.gtin().empty());
+          CHECK(fa.product_name().empty());
+          CHECK_FALSE(fa.has_history());
+          ++forged;
+
+          ScanRequest no_id = r;
+          no_id.clear_client_scan_id();
+          ScanAnswer none;
+          const grpc::Status st = f.scanner.Call(&ScanStub::Scan, no_id, &none);
+          CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
+          CHECK(none.ByteSizeLong() == 0);
+          ++refused;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(genuine == kThreads * kPerThread);
+    CHECK(forged == kThreads * kPerThread);
+    CHECK(refused == kThreads * kPerThread);
+  }
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id BETWEEN ", codes.front().code_id(),
+                                       " AND ", codes.back().code_id())) == 2 * kThreads * kPerThread);
+}
+
 TEST_CASE("counterfeit scans are counted per brand, region and hour") {
   TestServer server([](app::AppOptions& o) { o.scan.counterfeit_flush = absl::Milliseconds(100); });
   server.EnsureProduct("alpha");

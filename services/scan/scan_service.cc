@@ -70,8 +70,8 @@ class ScanCallPool final : public grpc::MessageAllocator<youma::v1::ScanRequest,
     call->Reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // Enough for the calls a busy server holds at once; a burst beyond
-      // that is given back to the heap.
+      // Enough for the calls a busy server holds at once (8 MiB of first
+      // blocks at most); a burst beyond that is given back to the heap.
       if (free_.size() < 4096) {
         free_.push_back(call);
         return;
