@@ -385,6 +385,58 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
   }
 }
 
+// Polls `done` for up to 30 s.
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+// Stalls a one-writer server's group commits: another session locks the
+// history row of `code` (scanned once here, so that the row exists), and the
+// writer's next group that scans it waits on the lock until Release() (or
+// the end of this object's scope).
+class StalledWriter {
+ public:
+  StalledWriter(Fixture& f, const youma::v1::Code& code) : server_(f.server) {
+    MustScan(f.scanner, Req(code.url()));
+    std::promise<void> locked;
+    holder_ = std::thread([&, id = code.code_id()] {
+      REQUIRE_OK(server_.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+        storage::Execute(c, "BEGIN");
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+            absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ", id, " FOR UPDATE")));
+        locked.set_value();
+        release_.get_future().wait();
+        storage::Execute(c, "ROLLBACK");
+        return absl::OkStatus();
+      }));
+    });
+    locked.get_future().wait();
+  }
+  ~StalledWriter() { Release(); }
+  // Whether the writer's first statement waits on the row (seen in the
+  // server's process list; InnoDB's transaction table can lag under load).
+  bool WriterWaits() {
+    return WaitFor([&] {
+      return server_.QueryInt("SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE "
+                              "'INSERT INTO code_scans%'") == 1;
+    });
+  }
+  void Release() {
+    if (released_) return;
+    released_ = true;
+    release_.set_value();
+    holder_.join();
+  }
+
+ private:
+  TestServer& server_;
+  std::promise<void> release_;
+  std::thread holder_;
+  bool released_ = false;
+};
+
 TEST_CASE("a stalled database costs bounded waits: scans past max_queued are refused UNAVAILABLE at once, then all goes through") {
   LogCapture log;
   TestServer server([&](app::AppOptions& o) {
@@ -400,49 +452,16 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
     return -1.0;
   };
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 5);
-  MustScan(f.scanner, Req(codes[0].url()));  // its history row exists now
-  // Another session holds that row: the writer's next group waits on it.
-  std::promise<void> locked, release;
-  std::thread holder([&] {
-    REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
-      storage::Execute(c, "BEGIN");
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-          "SELECT scan_count FROM code_scans WHERE code_id = ", codes[0].code_id(), " FOR UPDATE")));
-      locked.set_value();
-      release.get_future().wait();
-      storage::Execute(c, "ROLLBACK");
-      return absl::OkStatus();
-    }));
-  });
-  locked.get_future().wait();
   std::vector<std::future<ScanAnswer>> waiting;
-  // Whatever fails below, the lock goes and the holder ends before the
+  // Declared after `waiting`: whatever fails below, the lock goes before the
   // waiting scans are awaited.
-  struct Release {
-    std::function<void()> fn;
-    ~Release() { fn(); }
-  } unlock{[&, released = false]() mutable {
-    if (released) return;
-    released = true;
-    release.set_value();
-    holder.join();
-  }};
+  StalledWriter stall(f, codes[0]);
   waiting.push_back(std::async(std::launch::async, [&] { return MustScan(f.scanner, Req(codes[0].url())); }));
-  auto wait_for = [](const std::function<bool()>& done) {
-    for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return done();
-  };
-  // The writer's first statement waits on the row (seen in the server's
-  // process list; InnoDB's transaction table can lag behind under load).
-  REQUIRE(wait_for([&] {
-    return server.QueryInt("SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE "
-                           "'INSERT INTO code_scans%'") == 1;
-  }));
+  REQUIRE(stall.WriterWaits());
   for (int i = 1; i <= 3; ++i) {
     waiting.push_back(std::async(std::launch::async, [&, i] { return MustScan(f.scanner, Req(codes[i].url())); }));
   }
-  REQUIRE(wait_for([&] { return gauge("youma_scans_queued") == 3; }));
+  REQUIRE(WaitFor([&] { return gauge("youma_scans_queued") == 3; }));
 
   // The fourth one waiting is one too many: refused at once, nothing written.
   const ScanRequest refused_req = Req(codes[4].url());
@@ -461,7 +480,7 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
   CHECK(shed[0]["queued"] == 3);
   CHECK(shed[0]["max_queued"] == 3);
 
-  unlock.fn();
+  stall.Release();
   CHECK(waiting[0].get().history().scan_count() == 2);
   for (int i = 1; i <= 3; ++i) {
     const ScanAnswer a = waiting[i].get();
@@ -474,6 +493,41 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
   CHECK(retried.history().scan_count() == 1);
   CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '",
                                      refused_req.client_scan_id(), "'")) == 1);
+}
+
+TEST_CASE("a scan whose caller gave up while the database stalled is not recorded; its retry is") {
+  TestServer server([&](app::AppOptions& o) { o.scan.writers = 1; });
+  Fixture f(server);
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 4);
+  std::future<ScanAnswer> stalled;
+  StalledWriter stall(f, codes[0]);
+  stalled = std::async(std::launch::async, [&] { return MustScan(f.scanner, Req(codes[0].url())); });
+  REQUIRE(stall.WriterWaits());
+  // Three scans wait behind the stalled group; their callers give up first.
+  std::vector<ScanRequest> gave_up;
+  for (int i = 1; i <= 3; ++i) {
+    gave_up.push_back(Req(codes[i].url()));
+    auto ctx = f.scanner.Context();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    ScanAnswer a;
+    CHECK(f.scanner.scan->Scan(ctx.get(), gave_up.back(), &a).error_code() == grpc::DEADLINE_EXCEEDED);
+  }
+  stall.Release();
+  CHECK(stalled.get().history().scan_count() == 2);
+  // The writer took them after the stall and dropped them: no rows, counted.
+  REQUIRE(WaitFor([&] { return CounterValue(server, "youma_scans_abandoned_total") == 3; }));
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[i].code_id())) == 0);
+    CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM code_scans WHERE code_id = ", codes[i].code_id())) ==
+          0);
+  }
+  // Retried with the same scan id, each is its code's first scan.
+  for (const ScanRequest& r : gave_up) {
+    const ScanAnswer a = MustScan(f.scanner, r);
+    CHECK(a.client_scan_id() == r.client_scan_id());
+    CHECK(a.history().scan_count() == 1);
+  }
+  CHECK(CounterValue(server, "youma_scans_abandoned_total") == 3);
 }
 
 TEST_CASE("a phone's clock ahead of the server's does not scan a code before its activation") {

@@ -116,7 +116,13 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
                .Help("Scans refused with UNAVAILABLE because too many were waiting for the database "
                      "(the callers retry them with the same client scan id)")
                .Register(registry)
-               .Add({})) {
+               .Add({})),
+      abandoned(prometheus::BuildCounter()
+                    .Name("youma_scans_abandoned_total")
+                    .Help("Scans whose callers gave up (cancelled, or past their deadline) while they waited "
+                          "for the database: not recorded, and no database work spent on them")
+                    .Register(registry)
+                    .Add({})) {
   auto& family =
       prometheus::BuildCounter().Name("youma_scans_total").Help("Scans by verdict").Register(registry);
   for (int v = youma::v1::SCAN_VERDICT_GENUINE; v <= youma::v1::SCAN_VERDICT_FROZEN; ++v) {
@@ -195,7 +201,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
 }
 
 void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request,
-                          youma::v1::ScanAnswer* answer, Answered done) {
+                          youma::v1::ScanAnswer* answer, Answered done, std::function<bool()> abandoned) {
   absl::Time scan_time;
   const absl::Time now = options_.now();
   if (absl::Status st = ValidateRequest(request, now, &scan_time); !st.ok()) {
@@ -241,6 +247,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
   p.scan_time = scan_time;
   p.arrival = now;
   p.done = std::move(done);
+  p.abandoned = std::move(abandoned);
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (const size_t queued = queue_.size(); queued >= options_.max_queued) {
@@ -285,7 +292,22 @@ void ScanPipeline::Writer() {
       }
       if (metrics_ != nullptr) metrics_->queued.Set(static_cast<double>(queue_.size()));
     }
-    CommitAndAnswer(group);
+    // A scan whose caller gave up while it waited (a backlog outlasted its
+    // deadline) is not recorded: nobody saw its answer, a retry with the same
+    // client scan id records it, and a recovering database is spared the work.
+    size_t kept = 0;
+    for (size_t i = 0; i < group.size(); ++i) {
+      Pending& p = group[i];
+      if (p.abandoned && p.abandoned()) {
+        if (metrics_ != nullptr) metrics_->abandoned.Increment();
+        p.done(absl::CancelledError("the caller gave up before the scan was recorded; it was not recorded"));
+        continue;
+      }
+      if (kept != i) group[kept] = std::move(p);
+      ++kept;
+    }
+    group.resize(kept);
+    if (!group.empty()) CommitAndAnswer(group);
   }
 }
 

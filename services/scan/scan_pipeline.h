@@ -73,7 +73,8 @@ struct ScanOptions {
 
 // youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
 // youma_scan_group_retries_total{reason}, youma_scan_slow_commits_total,
-// youma_scans_queued (waiting for a writer), youma_scans_shed_total.
+// youma_scans_queued (waiting for a writer), youma_scans_shed_total,
+// youma_scans_abandoned_total.
 class ScanMetrics {
  public:
   explicit ScanMetrics(prometheus::Registry& registry);
@@ -89,6 +90,8 @@ class ScanMetrics {
   prometheus::Counter& slow_commits;
   prometheus::Gauge& queued;
   prometheus::Counter& shed;
+  // Scans whose callers gave up while they waited for a writer (not recorded).
+  prometheus::Counter& abandoned;
 
  private:
   std::map<int, prometheus::Counter*> verdicts_;
@@ -116,8 +119,11 @@ class ScanPipeline {
   // answer (a gRPC call's, on its arena): `*answer` is written in place and
   // `done` runs with OK once it is complete, or with the error (the answer
   // then says nothing). Both must stay valid until `done` runs.
+  // `abandoned` (optional) says whether the caller has given up (a cancelled
+  // call, or one past its deadline): such a scan still waiting for a writer
+  // is not recorded, and `done` gets CANCELLED.
   void Submit(const std::string& brand, const youma::v1::ScanRequest& request, youma::v1::ScanAnswer* answer,
-              Answered done);
+              Answered done, std::function<bool()> abandoned = nullptr);
   // Writes the counterfeit counts gathered so far.
   absl::Status FlushCounterfeits();
 
@@ -132,6 +138,7 @@ class ScanPipeline {
     absl::Time arrival;  // by the server's clock
     youma::v1::ScanAnswer* answer = nullptr;
     Answered done;
+    std::function<bool()> abandoned;
     bool duplicate = false;
   };
   void Writer();

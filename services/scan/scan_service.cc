@@ -33,6 +33,7 @@ class ScanCall final : public grpc::MessageHolder<youma::v1::ScanRequest, youma:
     Make();
   }
 
+  grpc::CallbackServerContext* ctx = nullptr;
   grpc::ServerUnaryReactor* reactor = nullptr;
   std::chrono::steady_clock::time_point start;
 
@@ -145,7 +146,12 @@ class ScanStream final : public grpc::ServerBidiReactor<youma::v1::ScanRequest, 
     if (!scan->request.brand().empty() && scan->request.brand() != brand_) {
       deliver(absl::PermissionDeniedError("your token is for another brand"));
     } else {
-      pipeline_->Submit(brand_, scan->request, &scan->answer, std::move(deliver));
+      // A stream that ended (the client went away) records none of the
+      // scans still waiting.
+      pipeline_->Submit(brand_, scan->request, &scan->answer, std::move(deliver), [scan] {
+        std::lock_guard<std::mutex> lock(scan->state->mu);
+        return scan->state->finished;
+      });
     }
     StartRead(&request_);
   }
@@ -242,6 +248,7 @@ grpc::ServerUnaryReactor* ScanServiceImpl::Scan(grpc::CallbackServerContext* ctx
   // The request and answer are the call's (see ScanCall); the lambdas below
   // hold one pointer, which std::function keeps without allocating.
   auto* call = static_cast<ScanCall*>(ctx->GetRpcAllocatorState());
+  call->ctx = ctx;
   call->reactor = ctx->DefaultReactor();
   call->start = std::chrono::steady_clock::now();
   grpc::ServerUnaryReactor* reactor = call->reactor;
@@ -263,7 +270,11 @@ void ScanServiceImpl::ScanAs(ScanCall* call, const absl::StatusOr<Principal>& wh
     ScanCall* call;
     void operator()(const absl::Status& st) const { service->Finish(call, st); }
   };
-  pipeline_->Submit(*brand, *call->request(), call->response(), Answered{this, call});
+  // The context lives until the call is finished, which is after the
+  // pipeline's last look at it.
+  grpc::CallbackServerContext* ctx = call->ctx;
+  pipeline_->Submit(*brand, *call->request(), call->response(), Answered{this, call},
+                    [ctx] { return ctx->IsCancelled(); });
 }
 
 void ScanServiceImpl::Finish(ScanCall* call, const absl::Status& status) {
