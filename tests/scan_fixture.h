@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -175,5 +179,57 @@ inline void End(const TestClient& admin, uint64_t campaign_id) {
   youma::v1::Campaign c;
   REQUIRE(admin.Call(&RulesStub::EndCampaign, ref, &c).ok());
 }
+
+// Polls `done` for up to 30 s.
+inline bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+// Stalls a one-writer server's group commits: another session locks the
+// history row of `code` (scanned once here, so that the row exists), and the
+// writer's next group that scans it waits on the lock until Release() (or
+// the end of this object's scope).
+class StalledWriter {
+ public:
+  StalledWriter(Fixture& f, const youma::v1::Code& code) : server_(f.server) {
+    MustScan(f.scanner, Req(code.url()));
+    std::promise<void> locked;
+    holder_ = std::thread([&, id = code.code_id()] {
+      REQUIRE_OK(server_.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+        storage::Execute(c, "BEGIN");
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+            absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ", id, " FOR UPDATE")));
+        locked.set_value();
+        release_.get_future().wait();
+        storage::Execute(c, "ROLLBACK");
+        return absl::OkStatus();
+      }));
+    });
+    locked.get_future().wait();
+  }
+  ~StalledWriter() { Release(); }
+  // Whether the writer's first statement waits on the row (seen in the
+  // server's process list; InnoDB's transaction table can lag under load).
+  bool WriterWaits() {
+    return WaitFor([&] {
+      return server_.QueryInt("SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE "
+                              "'INSERT INTO code_scans%'") == 1;
+    });
+  }
+  void Release() {
+    if (released_) return;
+    released_ = true;
+    release_.set_value();
+    holder_.join();
+  }
+
+ private:
+  TestServer& server_;
+  std::promise<void> release_;
+  std::thread holder_;
+  bool released_ = false;
+};
 
 }  // namespace youma::testing

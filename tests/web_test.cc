@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <future>
 #include <thread>
 
 #include "services/rules/campaign.h"
@@ -222,6 +223,35 @@ TEST_CASE("the JSON API: scans, store registration, open-case and the leaderboar
   CHECK(counts["POST /api/v1/stores ALREADY_EXISTS"] + counts["POST /api/v1/stores INVALID_ARGUMENT"] >= 1);
   CHECK(counts["GET /api/other NOT_FOUND"] >= 1);
   for (const auto& [key, n] : counts) CHECK(key.find("whatever") == std::string::npos);
+}
+
+TEST_CASE("a scan the database cannot record within the timeout is 504 and not recorded; its retry is") {
+  TestServer server([](app::AppOptions& o) {
+    o.scan.writers = 1;
+    o.web.record_timeout = absl::Milliseconds(300);
+  });
+  Web w(server);
+  const auto codes = w.Codes(youma::v1::BATCH_KIND_BOTTLE, 2);
+  std::future<ScanAnswer> stalled;
+  StalledWriter stall(w, codes[0]);
+  stalled = std::async(std::launch::async, [&] { return MustScan(w.scanner, Req(codes[0].url())); });
+  REQUIRE(stall.WriterWaits());
+  const Json scan = {{"code", codes[1].url()}, {"role", "SCAN_ROLE_CONSUMER"}, {"userId", "late-user"},
+                     {"clientScanId", "late-" + Sid()}};
+  int status = 0;
+  const Json err = w.Post("/api/v1/scan", w.scanner, scan, &status);
+  CHECK(status == 504);
+  CHECK(err["error"]["code"] == "DEADLINE_EXCEEDED");
+  CHECK(err["error"]["message"] == "the scan was not recorded in time; try again with the same scan id");
+  stall.Release();
+  CHECK(stalled.get().history().scan_count() == 2);
+  // The writer reached it after the page had given up: dropped, not recorded.
+  REQUIRE(WaitFor([&] { return CounterValue(server, "youma_scans_abandoned_total") == 1; }));
+  CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 0);
+  const Json again = w.Post("/api/v1/scan", w.scanner, scan, &status);
+  CHECK(status == 200);
+  CHECK(again["history"]["scanCount"] == 1);
+  CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 1);
 }
 
 TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the brand's own; logout ends it") {

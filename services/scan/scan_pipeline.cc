@@ -183,7 +183,8 @@ ScanPipeline::~ScanPipeline() {
   (void)FlushCounterfeits();
 }
 
-void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done) {
+void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done,
+                          std::function<bool()> abandoned) {
   struct Held {
     youma::v1::ScanRequest request;
     youma::v1::ScanAnswer answer;
@@ -197,7 +198,7 @@ void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest
     } else {
       h->done(st);
     }
-  });
+  }, std::move(abandoned));
 }
 
 void ScanPipeline::Submit(const std::string& brand, const youma::v1::ScanRequest& request,

@@ -113,8 +113,9 @@ class ScanPipeline {
   // on the database, so gRPC's own threads call it, except the first time a
   // code of a batch this server has not seen yet arrives: the batch index
   // then reads the new batches.
-  // The caller's request is copied.
-  void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done);
+  // The caller's request is copied. `abandoned`: as below.
+  void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done,
+              std::function<bool()> abandoned = nullptr);
   // The same without copies, for a caller that holds the request and the
   // answer (a gRPC call's, on its arena): `*answer` is written in place and
   // `done` runs with OK once it is complete, or with the error (the answer

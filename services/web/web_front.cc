@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sodium.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -304,10 +305,14 @@ absl::StatusOr<std::string> WebFront::BrandFor(const std::string& code, const st
 absl::StatusOr<youma::v1::ScanAnswer> WebFront::Record(const std::string& brand, const youma::v1::ScanRequest& scan) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<youma::v1::ScanAnswer>>>();
   auto future = promise->get_future();
-  deps_.pipeline->Submit(brand, scan, [promise](absl::StatusOr<youma::v1::ScanAnswer> a) {
-    promise->set_value(std::move(a));
-  });
-  if (future.wait_for(std::chrono::seconds(15)) != std::future_status::ready) {
+  // Past the timeout the page tells the phone to try again, so a scan still
+  // waiting for a writer then is not recorded (the retry will be).
+  auto gave_up = std::make_shared<std::atomic<bool>>(false);
+  deps_.pipeline->Submit(
+      brand, scan, [promise](absl::StatusOr<youma::v1::ScanAnswer> a) { promise->set_value(std::move(a)); },
+      [gave_up] { return gave_up->load(); });
+  if (future.wait_for(absl::ToChronoNanoseconds(options_.record_timeout)) != std::future_status::ready) {
+    gave_up->store(true);
     return absl::DeadlineExceededError("the scan was not recorded in time; try again with the same scan id");
   }
   return future.get();

@@ -59,6 +59,9 @@ struct WebOptions {
   bool secure_cookies = false;  // set when the front is reached over HTTPS
   int threads = 64;
   absl::Duration session_ttl = absl::Hours(8);
+  // How long a scan waits to be recorded before the page says to try again;
+  // a scan that has not reached a writer by then is not recorded at all.
+  absl::Duration record_timeout = absl::Seconds(15);
 };
 
 struct WebDeps {
