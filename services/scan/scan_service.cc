@@ -20,9 +20,11 @@ using youma::v1::ROLE_AUDITOR;
 using youma::v1::ROLE_SCANNER;
 
 // One unary Scan. Its request and answer live on an arena whose first block
-// is inside this object: parsing the request and building the answer take no
-// heap allocation of their own (a scan's strings took some twenty), and the
-// pipeline works on them in place. Reused through ScanCallPool.
+// is inside this object: their strings take a block or two of the arena
+// (one per thread that writes: the request is parsed on a gRPC thread, the
+// answer built on a writer) instead of a heap allocation each (some twenty a
+// scan), the pipeline works on them in place, and the call's end frees them
+// at once. Reused through ScanCallPool.
 class ScanCall final : public grpc::MessageHolder<youma::v1::ScanRequest, youma::v1::ScanAnswer> {
  public:
   explicit ScanCall(ScanCallPool* pool) : arena_(block_, sizeof(block_)), pool_(pool) { Make(); }
