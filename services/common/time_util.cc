@@ -1,6 +1,7 @@
 #include "services/common/time_util.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -64,7 +65,7 @@ absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timest
 namespace {
 
 // Writes `value`'s last `digits` digits into `out`, ending at index `end`.
-void PutDigits(std::string& out, size_t end, int64_t value, int digits) {
+void PutDigits(char* out, size_t end, int64_t value, int digits) {
   for (int i = 0; i < digits; ++i, value /= 10) out[end - i] = static_cast<char>('0' + value % 10);
 }
 
@@ -72,21 +73,29 @@ void PutDigits(std::string& out, size_t end, int64_t value, int digits) {
 
 // The scan path formats and parses several times per scan: digits by hand,
 // absl's general formatter only for years DATETIME cannot hold anyway.
-std::string SqlTime(absl::Time t) {
+SqlTimeText::SqlTimeText(absl::Time t) {
   const absl::TimeZone utc = absl::UTCTimeZone();
   const absl::CivilSecond s = absl::ToCivilSecond(t, utc);
-  if (s.year() < 0 || s.year() > 9999) return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, utc);
+  if (s.year() < 0 || s.year() > 9999) {
+    const std::string text = absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, utc);
+    size_ = std::min(text.size(), sizeof(text_));
+    std::memcpy(text_, text.data(), size_);
+    return;
+  }
   const int64_t micros = absl::ToInt64Microseconds(t - absl::FromCivil(s, utc));
-  std::string out = "0000-00-00 00:00:00.000000";
-  PutDigits(out, 3, s.year(), 4);
-  PutDigits(out, 6, s.month(), 2);
-  PutDigits(out, 9, s.day(), 2);
-  PutDigits(out, 12, s.hour(), 2);
-  PutDigits(out, 15, s.minute(), 2);
-  PutDigits(out, 18, s.second(), 2);
-  PutDigits(out, 25, micros, 6);
-  return out;
+  constexpr absl::string_view kShape = "0000-00-00 00:00:00.000000";
+  std::memcpy(text_, kShape.data(), kShape.size());
+  size_ = kShape.size();
+  PutDigits(text_, 3, s.year(), 4);
+  PutDigits(text_, 6, s.month(), 2);
+  PutDigits(text_, 9, s.day(), 2);
+  PutDigits(text_, 12, s.hour(), 2);
+  PutDigits(text_, 15, s.minute(), 2);
+  PutDigits(text_, 18, s.second(), 2);
+  PutDigits(text_, 25, micros, 6);
 }
+
+std::string SqlTime(absl::Time t) { return std::string(SqlTimeText(t).view()); }
 
 absl::Time ParseSqlTime(const std::string& text) {
   // "YYYY-MM-DD HH:MM:SS" with up to six digits of fraction, as MariaDB sends.
@@ -122,9 +131,9 @@ std::string ChinaDay(absl::Time t) {
   const absl::CivilDay day = absl::ToCivilDay(t, ChinaTime());
   if (day.year() < 0 || day.year() > 9999) return absl::FormatTime("%Y-%m-%d", t, ChinaTime());
   std::string out = "0000-00-00";
-  PutDigits(out, 3, day.year(), 4);
-  PutDigits(out, 6, day.month(), 2);
-  PutDigits(out, 9, day.day(), 2);
+  PutDigits(out.data(), 3, day.year(), 4);
+  PutDigits(out.data(), 6, day.month(), 2);
+  PutDigits(out.data(), 9, day.day(), 2);
   return out;
 }
 

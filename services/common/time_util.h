@@ -33,11 +33,25 @@ absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timest
                                       absl::Time now);
 // "2026-11-24 12:00:00.123456", UTC.
 std::string SqlTime(absl::Time t);
+// The same text in a buffer of its own, for statements built scan by scan
+// (no allocation):  absl::StrAppend(&sql, "'", SqlTimeText(t).view(), "'");
+class SqlTimeText {
+ public:
+  explicit SqlTimeText(absl::Time t);
+  absl::string_view view() const { return absl::string_view(text_, size_); }
+
+ private:
+  char text_[48];
+  size_t size_ = 0;
+};
 absl::Time ParseSqlTime(const std::string& text);
 
 // China Standard Time (UTC+8, no daylight saving): the day rewards, limits
 // and leaderboards count in.
-inline absl::TimeZone ChinaTime() { return absl::FixedTimeZone(8 * 3600); }
+inline absl::TimeZone ChinaTime() {
+  static const absl::TimeZone zone = absl::FixedTimeZone(8 * 3600);  // made once: making one allocates
+  return zone;
+}
 // "2026-11-24", the China day of `t`.
 std::string ChinaDay(absl::Time t);
 

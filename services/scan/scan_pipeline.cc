@@ -462,9 +462,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       for (const auto& [id, scans] : codes) {
         const Pending& first = *scans.first;
         absl::StrAppend(&sql, ids.empty() ? "(" : ",(", id, ",", storage::Quote(c, first.brand), ",'",
-                        common::SqlTime(first.scan_time), "',",
+                        common::SqlTimeText(first.scan_time).view(), "',",
                         storage::Quote(c, RecordedRegion(*first.request)),
-                        ",", states[id].in_group, ",'", common::SqlTime(scans.second->scan_time), "')");
+                        ",", states[id].in_group, ",'", common::SqlTimeText(scans.second->scan_time).view(), "')");
         absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
       }
       sql += " ON DUPLICATE KEY UPDATE scan_count = scan_count + VALUES(scan_count), "
@@ -598,7 +598,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                         ",", storage::Quote(c, r.user_id()), ",", storage::Quote(c, r.device_id()), ",",
                         storage::Quote(c, r.client_ip()), ",", storage::Quote(c, RecordedRegion(r)), ",",
                         static_cast<int>(r.region_source()), ",", storage::SqlLocation(r.latitude(), r.longitude()),
-                        ",'", common::SqlTime(p.scan_time), "','", now, "',", static_cast<int>(p.answer->verdict()),
+                        ",'", common::SqlTimeText(p.scan_time).view(), "','", now, "',", static_cast<int>(p.answer->verdict()),
                         ",", storage::QuoteBytes(answers[i]), ")");
       }
       tail.Add(std::move(sql));
