@@ -90,6 +90,20 @@ struct PayoutFixture {
   }
 };
 
+// Up to `n` payouts of alpha claimed on `stream`, asking at most `tries`
+// times and waiting between empty claims as the desk says.
+std::set<std::string> ClaimIds(payout::PayoutDesk& desk, const std::string& stream, int n, int tries = 50) {
+  std::set<std::string> ids;
+  absl::Duration wait;
+  for (int i = 0; i < tries && static_cast<int>(ids.size()) < n; ++i) {
+    ASSIGN_OR_FAIL(const std::vector<youma::v1::PayoutOrder> orders,
+                   desk.Claim("alpha", n - static_cast<int>(ids.size()), stream, &wait));
+    for (const auto& o : orders) ids.insert(o.payout_id());
+    if (orders.empty()) absl::SleepFor(wait);
+  }
+  return ids;
+}
+
 TEST_CASE("awards drain to the payer at the set rate, within each user's daily cap") {
   PayoutFixture f;
   f.Award(/*users=*/4, /*per_user=*/4);  // 16 awards; the cap pays 3 per user today
@@ -207,23 +221,11 @@ TEST_CASE("what a payer stream sent goes out again at once when it closes or goe
   payout::PayoutDesk desk(&f.server.app().pool(), options);
   // Stream a is another server's.
   auto desk_a = std::make_unique<payout::PayoutDesk>(&f.server.app().pool(), options);
-  absl::Duration wait;
-  // `n` payouts claimed on `stream` (the brand's bucket refills at 1000/s).
-  auto claim_at = [&](payout::PayoutDesk& at, const std::string& stream, int n) {
-    std::set<std::string> ids;
-    for (int i = 0; i < 50 && static_cast<int>(ids.size()) < n; ++i) {
-      ASSIGN_OR_FAIL(const std::vector<youma::v1::PayoutOrder> orders,
-                     at.Claim("alpha", n - static_cast<int>(ids.size()), stream, &wait));
-      for (const auto& o : orders) ids.insert(o.payout_id());
-      if (orders.empty()) absl::SleepFor(wait);
-    }
-    return ids;
-  };
-  auto claim = [&](const std::string& stream, int n) { return claim_at(desk, stream, n); };
+  auto claim = [&](const std::string& stream, int n) { return ClaimIds(desk, stream, n); };
   ASSIGN_OR_FAIL(const std::string a, desk_a->OpenStream("alpha"));
   ASSIGN_OR_FAIL(const std::string b, desk.OpenStream("alpha"));
   absl::SleepFor(absl::Milliseconds(20));
-  const std::set<std::string> sent_by_a = claim_at(*desk_a, a, 2);
+  const std::set<std::string> sent_by_a = ClaimIds(*desk_a, a, 2);
   REQUIRE(sent_by_a.size() == 2);
   // A lives: b gets new payouts, not a's.
   const std::set<std::string> first_of_b = claim(b, 2);
@@ -257,32 +259,20 @@ TEST_CASE("a payer stream blocked on a slow payer stays alive; its server's end 
                                       .stream_silence = absl::Seconds(1)};
   auto server_a = std::make_unique<payout::PayoutDesk>(&f.server.app().pool(), options);
   payout::PayoutDesk server_b(&f.server.app().pool(), options);
-  absl::Duration wait;
-  // Up to `n` payouts claimed on `stream`, asking at most `tries` times.
-  auto claim = [&](payout::PayoutDesk& desk, const std::string& stream, int n, int tries = 50) {
-    std::set<std::string> ids;
-    for (int i = 0; i < tries && static_cast<int>(ids.size()) < n; ++i) {
-      ASSIGN_OR_FAIL(const std::vector<youma::v1::PayoutOrder> orders,
-                     desk.Claim("alpha", n - static_cast<int>(ids.size()), stream, &wait));
-      for (const auto& o : orders) ids.insert(o.payout_id());
-      if (orders.empty()) absl::SleepFor(wait);
-    }
-    return ids;
-  };
   ASSIGN_OR_FAIL(const std::string a, server_a->OpenStream("alpha"));
   ASSIGN_OR_FAIL(const std::string b, server_b.OpenStream("alpha"));
-  const std::set<std::string> sent_by_a = claim(*server_a, a, 2);
+  const std::set<std::string> sent_by_a = ClaimIds(*server_a, a, 2);
   REQUIRE(sent_by_a.size() == 2);
   // a claims nothing for 2.5 stream silences (blocked writing to its payer):
   // its server still vouches for it, so b sends only the other two.
   absl::SleepFor(absl::Milliseconds(2500));
-  const std::set<std::string> of_b = claim(server_b, b, 4, /*tries=*/10);
+  const std::set<std::string> of_b = ClaimIds(server_b, b, 4, /*tries=*/10);
   CHECK(of_b.size() == 2);
   for (const auto& id : of_b) CHECK(sent_by_a.count(id) == 0);
   // a's server ends without closing a: a falls silent and b re-sends a's two.
   server_a.reset();
   absl::SleepFor(absl::Milliseconds(1500));
-  CHECK(claim(server_b, b, 2) == sent_by_a);
+  CHECK(ClaimIds(server_b, b, 2) == sent_by_a);
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM payouts WHERE attempts = 2 AND sent_by = '", b, "'")) ==
         2);
 }

@@ -187,9 +187,9 @@ inline bool WaitFor(const std::function<bool()>& done) {
 }
 
 // Stalls a one-writer server's group commits: another session locks the
-// history row of `code` (scanned once here, so that the row exists), and the
-// writer's next group that scans it waits on the lock until Release() (or
-// the end of this object's scope).
+// history row of `code` (scanned once first, so that the row exists), a
+// second scan of it starts, and the writer's group waits on the lock until
+// Release() (or the end of this object's scope).
 class StalledWriter {
  public:
   StalledWriter(Fixture& f, const youma::v1::Code& code) : server_(f.server) {
@@ -208,21 +208,27 @@ class StalledWriter {
       }));
     });
     locked.get_future().wait();
-  }
-  ~StalledWriter() { Release(); }
-  // Whether the writer's first statement waits on the row (seen in the
-  // server's process list; InnoDB's transaction table can lag under load).
-  bool WriterWaits() {
-    return WaitFor([&] {
+    stalled_ = std::async(std::launch::async, [&f, url = code.url()] { return MustScan(f.scanner, Req(url)); });
+    // The writer's first statement waits on the row (seen in the server's
+    // process list; InnoDB's transaction table can lag under load).
+    writer_waits_ = WaitFor([&] {
       return server_.QueryInt("SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE "
                               "'INSERT INTO code_scans%'") == 1;
     });
   }
+  ~StalledWriter() { Release(); }
+  // Whether the stall took: the writer is waiting on the row.
+  bool WriterWaits() const { return writer_waits_; }
   void Release() {
     if (released_) return;
     released_ = true;
     release_.set_value();
     holder_.join();
+  }
+  // The stalled scan's answer, once released.
+  ScanAnswer StalledAnswer() {
+    Release();
+    return stalled_.get();
   }
 
  private:
@@ -230,6 +236,8 @@ class StalledWriter {
   std::promise<void> release_;
   std::thread holder_;
   bool released_ = false;
+  std::future<ScanAnswer> stalled_;
+  bool writer_waits_ = false;
 };
 
 }  // namespace youma::testing

@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
-#include <future>
 #include <thread>
 
 #include "services/rules/campaign.h"
@@ -232,9 +231,7 @@ TEST_CASE("a scan the database cannot record within the timeout is 504 and not r
   });
   Web w(server);
   const auto codes = w.Codes(youma::v1::BATCH_KIND_BOTTLE, 2);
-  std::future<ScanAnswer> stalled;
   StalledWriter stall(w, codes[0]);
-  stalled = std::async(std::launch::async, [&] { return MustScan(w.scanner, Req(codes[0].url())); });
   REQUIRE(stall.WriterWaits());
   const Json scan = {{"code", codes[1].url()}, {"role", "SCAN_ROLE_CONSUMER"}, {"userId", "late-user"},
                      {"clientScanId", "late-" + Sid()}};
@@ -243,8 +240,7 @@ TEST_CASE("a scan the database cannot record within the timeout is 504 and not r
   CHECK(status == 504);
   CHECK(err["error"]["code"] == "DEADLINE_EXCEEDED");
   CHECK(err["error"]["message"] == "the scan was not recorded in time; try again with the same scan id");
-  stall.Release();
-  CHECK(stalled.get().history().scan_count() == 2);
+  CHECK(stall.StalledAnswer().history().scan_count() == 2);
   // The writer reached it after the page had given up: dropped, not recorded.
   REQUIRE(WaitFor([&] { return CounterValue(server, "youma_scans_abandoned_total") == 1; }));
   CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 0);

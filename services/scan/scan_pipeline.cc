@@ -296,18 +296,12 @@ void ScanPipeline::Writer() {
     // A scan whose caller gave up while it waited (a backlog outlasted its
     // deadline) is not recorded: nobody saw its answer, a retry with the same
     // client scan id records it, and a recovering database is spared the work.
-    size_t kept = 0;
-    for (size_t i = 0; i < group.size(); ++i) {
-      Pending& p = group[i];
-      if (p.abandoned && p.abandoned()) {
-        if (metrics_ != nullptr) metrics_->abandoned.Increment();
-        p.done(absl::CancelledError("the caller gave up before the scan was recorded; it was not recorded"));
-        continue;
-      }
-      if (kept != i) group[kept] = std::move(p);
-      ++kept;
-    }
-    group.resize(kept);
+    std::erase_if(group, [&](Pending& p) {
+      if (!p.abandoned || !p.abandoned()) return false;
+      if (metrics_ != nullptr) metrics_->abandoned.Increment();
+      p.done(absl::CancelledError("the caller gave up before the scan was recorded; it was not recorded"));
+      return true;
+    });
     if (!group.empty()) CommitAndAnswer(group);
   }
 }
