@@ -14,7 +14,7 @@ set -euo pipefail
 
 PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
-  libsodium23 libzxing2 libpng16-16
+  libsodium23 libzxing2 libpng16-16 libjemalloc2
   libmysqlcppconn7v5
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
   libcpp-httplib0.11
