@@ -190,9 +190,10 @@ TEST_CASE("forged codes are answered COUNTERFEIT from memory: no rows, only coun
 }
 
 TEST_CASE("concurrent unary scans each get their own whole answer, with nothing left from an earlier call") {
-  // A unary Scan's request and answer live in a pooled per-call holder: a
-  // forged scan after a genuine one on a reused holder must carry no batch,
-  // product or history, and a refused one no answer at all.
+  // A unary Scan's request and answer are reused from call to call: a forged
+  // scan after a genuine one must carry no batch, product or history, and a
+  // refused one (some with a user id far too long, whose messages are not
+  // kept for the next call) no answer at all.
   Fixture f;
   constexpr int kThreads = 8, kPerThread = 30;
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, kThreads * kPerThread);
@@ -225,10 +226,14 @@ TEST_CASE("concurrent unary scans each get their own whole answer, with nothing 
           CHECK_FALSE(fa.has_history());
           ++forged;
 
-          ScanRequest no_id = r;
-          no_id.clear_client_scan_id();
+          ScanRequest bad_request = r;
+          if (i % 5 == 0) {
+            bad_request.set_user_id(std::string(64 * 1024, 'u'));
+          } else {
+            bad_request.clear_client_scan_id();
+          }
           ScanAnswer none;
-          const grpc::Status st = f.scanner.Call(&ScanStub::Scan, no_id, &none);
+          const grpc::Status st = f.scanner.Call(&ScanStub::Scan, bad_request, &none);
           CHECK(st.error_code() == grpc::INVALID_ARGUMENT);
           CHECK(none.ByteSizeLong() == 0);
           ++refused;

@@ -117,7 +117,7 @@ class ScanPipeline {
   void Submit(const std::string& brand, const youma::v1::ScanRequest& request, Done done,
               std::function<bool()> abandoned = nullptr);
   // The same without copies, for a caller that holds the request and the
-  // answer (a gRPC call's, on its arena): `*answer` is written in place and
+  // answer (a gRPC call's own): `*answer` is written in place and
   // `done` runs with OK once it is complete, or with the error (the answer
   // then says nothing). Both must stay valid until `done` runs.
   // `abandoned` (optional) says whether the caller has given up (a cancelled

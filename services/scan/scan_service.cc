@@ -1,6 +1,5 @@
 #include "services/scan/scan_service.h"
 
-#include <google/protobuf/arena.h>
 #include <grpcpp/support/message_allocator.h>
 
 #include <chrono>
@@ -19,20 +18,25 @@ using youma::v1::ROLE_ADMIN;
 using youma::v1::ROLE_AUDITOR;
 using youma::v1::ROLE_SCANNER;
 
-// One unary Scan. Its request and answer live on an arena whose first block
-// is inside this object: their strings take a block or two of the arena
-// (one per thread that writes: the request is parsed on a gRPC thread, the
-// answer built on a writer) instead of a heap allocation each (some twenty a
-// scan), the pipeline works on them in place, and the call's end frees them
-// at once. Reused through ScanCallPool.
+// One unary Scan's request and answer, reused from call to call through
+// ScanCallPool. They are plain heap messages, kept between calls: clearing a
+// message keeps its strings' buffers, so a pooled call parses the next
+// request and writes the next answer into memory it already has, and the
+// pipeline works on both in place. (On a protobuf arena each string longer
+// than a few bytes still took a heap buffer per call, and the writer thread
+// that builds the answer took an arena block of its own.)
 class ScanCall final : public grpc::MessageHolder<youma::v1::ScanRequest, youma::v1::ScanAnswer> {
  public:
-  explicit ScanCall(ScanCallPool* pool) : arena_(block_, sizeof(block_)), pool_(pool) { Make(); }
+  explicit ScanCall(ScanCallPool* pool) : pool_(pool) {
+    set_request(&request_);
+    set_response(&answer_);
+  }
   void Release() override;
-  // Empties the arena for the next call.
+  // Readies the messages for the next call. A call that brought or answered
+  // unusually large messages gives their memory back instead of keeping it.
   void Reset() {
-    arena_.Reset();
-    Make();
+    Recycle(request_);
+    Recycle(answer_);
   }
 
   grpc::CallbackServerContext* ctx = nullptr;
@@ -40,15 +44,20 @@ class ScanCall final : public grpc::MessageHolder<youma::v1::ScanRequest, youma:
   std::chrono::steady_clock::time_point start;
 
  private:
-  void Make() {
-    set_request(google::protobuf::Arena::CreateMessage<youma::v1::ScanRequest>(&arena_));
-    set_response(google::protobuf::Arena::CreateMessage<youma::v1::ScanAnswer>(&arena_));
+  // Scans and answers are a few hundred bytes; anything far beyond is not
+  // kept for the next call.
+  static constexpr size_t kKeepBytes = 2048;
+  template <typename Message>
+  static void Recycle(Message& m) {
+    if (m.ByteSizeLong() > kKeepBytes) {
+      Message().Swap(&m);
+    } else {
+      m.Clear();
+    }
   }
 
-  // A request and an answer with their strings fit in 2 KiB; longer ones
-  // (a long reward list) grow the arena into the heap.
-  alignas(16) char block_[2048];
-  google::protobuf::Arena arena_;
+  youma::v1::ScanRequest request_;
+  youma::v1::ScanAnswer answer_;
   ScanCallPool* pool_;
 };
 
@@ -73,8 +82,8 @@ class ScanCallPool final : public grpc::MessageAllocator<youma::v1::ScanRequest,
     call->Reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // Enough for the calls a busy server holds at once (8 MiB of first
-      // blocks at most); a burst beyond that is given back to the heap.
+      // Enough for the calls a busy server holds at once (a few MiB at
+      // most); a burst beyond that is given back to the heap.
       if (free_.size() < 4096) {
         free_.push_back(call);
         return;

@@ -17,9 +17,9 @@ namespace youma::scan {
 class ScanCallPool;
 class ScanCall;
 
-// Scan and StreamScans. A unary Scan's request and answer live on an arena of
-// the call's own (from a pool that outlives the server's calls: destroy this
-// after the server has shut down).
+// Scan and StreamScans. A unary Scan's request and answer come from a pool of
+// reused messages that outlives the server's calls: destroy this after the
+// server has shut down.
 class ScanServiceImpl final : public youma::v1::ScanService::CallbackService {
  public:
   ScanServiceImpl(ScanPipeline* pipeline, common::RpcContext* rpc);
