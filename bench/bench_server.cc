@@ -1,5 +1,6 @@
 #include "bench/bench_server.h"
 
+#include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sodium.h>
@@ -126,6 +127,11 @@ void PinProcess(pid_t pid, const std::vector<int>& cpus) {
     }
   }
   if (ec) Die(absl::StrCat("cannot list ", tasks, ": ", ec.message()));
+}
+
+void ReturnFreedMemory() {
+  const std::string purge = absl::StrCat("arena.", MALLCTL_ARENAS_ALL, ".purge");
+  if (mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0) != 0) Die("jemalloc refused to purge its arenas");
 }
 
 double CounterTotal(prometheus::Registry& registry, const std::string& name) {

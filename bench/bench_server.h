@@ -45,6 +45,10 @@ std::vector<int> AllowedCpus();
 void PinProcess(pid_t pid, const std::vector<int>& cpus);
 // The sum of a Prometheus counter family's series (0 when it is not there).
 double CounterTotal(prometheus::Registry& registry, const std::string& name);
+// Hands the memory freed so far back to the system (jemalloc keeps freed
+// pages for a while), so that a memory figure measured next is not one that
+// reuses it.
+void ReturnFreedMemory();
 
 class BenchServer {
  public:
