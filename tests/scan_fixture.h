@@ -46,6 +46,14 @@ inline double CounterValue(TestServer& server, const std::string& family, const 
   return total;
 }
 
+// The value of an unlabelled gauge in the server's metrics (-1 when missing).
+inline double GaugeValue(TestServer& server, const std::string& family) {
+  for (const auto& f : server.app().registry().Collect()) {
+    if (f.name == family && !f.metric.empty()) return f.metric[0].gauge.value;
+  }
+  return -1.0;
+}
+
 // A name no other test or run uses (users, owners).
 inline std::string Unique(const std::string& prefix) {
   return absl::StrCat(prefix, "-", ::getpid(), "-", g_scan_counter++);

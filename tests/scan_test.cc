@@ -62,6 +62,43 @@ TEST_CASE("a genuine scan is recorded; later scans show the history; a retry get
   CHECK(MustScan(f.scanner, Req(token)).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
 }
 
+TEST_CASE("one client scan id sent several times at once is recorded once; every copy gets the first answer") {
+  // One writer, stalled: the copies queue up meanwhile and make one group.
+  TestServer server([&](app::AppOptions& o) { o.scan.writers = 1; });
+  Fixture f(server);
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 3);
+  auto splits = [&] { return CounterValue(server, "youma_scan_group_retries_total", "reason", "split"); };
+  const double splits_before = splits();
+  const ScanRequest repeated = Req(codes[1].url());
+  std::vector<std::future<ScanAnswer>> copies;
+  {
+    StalledWriter stall(f, codes[0]);
+    REQUIRE(stall.WriterWaits());
+    for (int i = 0; i < 5; ++i) {
+      copies.push_back(std::async(std::launch::async, [&] { return MustScan(f.scanner, repeated); }));
+    }
+    copies.push_back(std::async(std::launch::async, [&] { return MustScan(f.scanner, Req(codes[2].url())); }));
+    REQUIRE(WaitFor([&] { return GaugeValue(server, "youma_scans_queued") == 6; }));
+  }
+  std::vector<std::string> answers;
+  for (int i = 0; i < 5; ++i) answers.push_back(copies[i].get().SerializeAsString());
+  CHECK(copies[5].get().history().scan_count() == 1);
+  for (const std::string& a : answers) CHECK(a == answers.front());
+  ScanAnswer first;
+  REQUIRE(first.ParseFromString(answers.front()));
+  CHECK(first.client_scan_id() == repeated.client_scan_id());
+  CHECK(first.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(first.history().scan_count() == 1);
+  CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[1].code_id())) == 1);
+  CHECK(server.QueryInt(absl::StrCat("SELECT scan_count FROM code_scans WHERE code_id = ", codes[1].code_id())) ==
+        1);
+  // The copies were answered from their first in the group, not found by the
+  // database refusing the group's insert and halving the group.
+  CHECK(splits() == splits_before);
+  // A retry later finds the recorded answer.
+  CHECK(MustScan(f.scanner, repeated).SerializeAsString() == answers.front());
+}
+
 TEST_CASE("scan fields with quotes, backslashes and non-ASCII text are recorded exactly") {
   // The scan log is written as multi-row text statements: every field is
   // escaped, and the stored answer is the exact bytes.
@@ -398,12 +435,6 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
     o.log = &log.log;
   });
   Fixture f(server);
-  auto gauge = [&](const std::string& name) {
-    for (const auto& family : server.app().registry().Collect()) {
-      if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
-    }
-    return -1.0;
-  };
   const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 5);
   std::vector<std::future<ScanAnswer>> waiting;
   // Declared after `waiting`: whatever fails below, the lock goes before the
@@ -413,7 +444,7 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
   for (int i = 1; i <= 3; ++i) {
     waiting.push_back(std::async(std::launch::async, [&, i] { return MustScan(f.scanner, Req(codes[i].url())); }));
   }
-  REQUIRE(WaitFor([&] { return gauge("youma_scans_queued") == 3; }));
+  REQUIRE(WaitFor([&] { return GaugeValue(server, "youma_scans_queued") == 3; }));
 
   // The fourth one waiting is one too many: refused at once, nothing written.
   const ScanRequest refused_req = Req(codes[4].url());
@@ -438,7 +469,7 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
     CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
     CHECK(a.history().scan_count() == 1);
   }
-  CHECK(gauge("youma_scans_queued") == 0);
+  CHECK(GaugeValue(server, "youma_scans_queued") == 0);
   // The refused scan, retried with its id, is its code's first.
   const ScanAnswer retried = MustScan(f.scanner, refused_req);
   CHECK(retried.history().scan_count() == 1);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -389,8 +390,10 @@ absl::Status ScanPipeline::CommitWithRetries(std::vector<Pending>& group, absl::
 
 absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_retries, absl::Time* record_time) {
   return pool_->InTransactionWithTail([&](sql::Connection& c, storage::StatementBatch& tail) -> absl::Status {
-    // 1. Retries: a client scan id seen before gets its first answer.
-    std::map<std::pair<std::string, std::string>, Pending*> firsts;
+    // 1. Retries: a client scan id seen before gets its first answer. The
+    //    group's first scan of each id, by views of the group's own strings.
+    using ScanKey = std::pair<absl::string_view, absl::string_view>;  // brand, client scan id
+    absl::flat_hash_map<ScanKey, Pending*> firsts;
     std::map<std::string, std::vector<Pending*>> by_brand;
     // Looked up only when an insert said a scan id exists (see CommitWithRetries).
     if (find_retries) {
@@ -410,16 +413,18 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     }
     std::vector<Pending*> fresh;
     for (Pending& p : group) {
-      const auto key = std::make_pair(p.brand, p.request->client_scan_id());
-      if (auto it = stored.find(key); it != stored.end()) {
-        p.duplicate = true;
-        if (!p.answer->ParseFromString(it->second)) return absl::DataLossError("a stored answer does not parse");
-      } else if (firsts.count(key)) {
-        p.duplicate = true;  // answered below, once its first is known
-      } else {
-        firsts[key] = &p;
-        fresh.push_back(&p);
+      if (!stored.empty()) {
+        if (auto it = stored.find({p.brand, p.request->client_scan_id()}); it != stored.end()) {
+          p.duplicate = true;
+          if (!p.answer->ParseFromString(it->second)) return absl::DataLossError("a stored answer does not parse");
+          continue;
+        }
       }
+      if (!firsts.try_emplace(ScanKey(p.brand, p.request->client_scan_id()), &p).second) {
+        p.duplicate = true;  // answered below, once its first is known
+        continue;
+      }
+      fresh.push_back(&p);
     }
     if (fresh.empty()) return absl::OkStatus();
 
@@ -600,7 +605,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     // Repeats within the group take their first's answer.
     for (Pending& p : group) {
       if (!p.duplicate || p.answer->verdict() != youma::v1::SCAN_VERDICT_UNSPECIFIED) continue;
-      *p.answer = *firsts[{p.brand, p.request->client_scan_id()}]->answer;
+      *p.answer = *firsts.at(ScanKey(p.brand, p.request->client_scan_id()))->answer;
     }
     return absl::OkStatus();
   });
