@@ -164,6 +164,10 @@ ScanPipeline::ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry
       pthread_setname_np(pthread_self(), "scan-writer");  // as top -H shows it
       Writer();
     });
+    answerers_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "scan-answerer");
+      Answerer();
+    });
   }
   flusher_ = std::thread([this] { Flusher(); });
 }
@@ -175,6 +179,12 @@ ScanPipeline::~ScanPipeline() {
   }
   cv_.notify_all();
   for (auto& w : writers_) w.join();
+  {
+    std::lock_guard<std::mutex> lock(answers_mu_);
+    answers_stop_ = true;
+  }
+  answers_cv_.notify_all();
+  for (auto& a : answerers_) a.join();
   {
     std::lock_guard<std::mutex> lock(counterfeit_mu_);
     flusher_stop_ = true;
@@ -346,9 +356,31 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
     if (group.size() == 1) fields["client_scan_id"] = group[0].request->client_scan_id();
     options_.log->Warn(refused ? "scan_refused" : "scan_group_failed", std::move(fields));
   }
+  {
+    std::lock_guard<std::mutex> lock(answers_mu_);
+    answers_.push_back({std::move(group), std::move(st)});
+  }
+  answers_cv_.notify_one();
+}
+
+void ScanPipeline::Answerer() {
+  for (;;) {
+    Answers next;
+    {
+      std::unique_lock<std::mutex> lock(answers_mu_);
+      answers_cv_.wait(lock, [&] { return answers_stop_ || !answers_.empty(); });
+      if (answers_.empty()) return;  // stopping, and every answer is out
+      next = std::move(answers_.front());
+      answers_.pop_front();
+    }
+    Answer(next.group, next.status);
+  }
+}
+
+void ScanPipeline::Answer(std::vector<Pending>& group, const absl::Status& status) {
   for (Pending& p : group) {
-    if (!st.ok()) {
-      p.done(st);
+    if (!status.ok()) {
+      p.done(status);
       continue;
     }
     if (metrics_ != nullptr && !p.duplicate) {

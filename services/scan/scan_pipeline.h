@@ -143,8 +143,14 @@ class ScanPipeline {
     bool duplicate = false;
   };
   void Writer();
-  // Commits the group (splitting it when one scan fails it) and answers it.
+  // Commits the group (splitting it when one scan fails it) and hands it to
+  // the answerer.
   void CommitAndAnswer(std::vector<Pending>& group);
+  // Sends committed groups' answers (one answerer per writer), so that a
+  // writer goes on to its next group at once: sending a group's answers takes
+  // as long as building its statements.
+  void Answerer();
+  void Answer(std::vector<Pending>& group, const absl::Status& status);
   // CommitGroup, again after deadlocks and with retries looked up.
   // `record_time`: the record time of the scans it wrote (InfinitePast: none).
   absl::Status CommitWithRetries(std::vector<Pending>& group, absl::Time* record_time);
@@ -170,6 +176,16 @@ class ScanPipeline {
   bool stopping_ = false;
   std::vector<std::thread> writers_;
   std::atomic<uint64_t> group_seq_{0};
+
+  struct Answers {
+    std::vector<Pending> group;
+    absl::Status status;
+  };
+  std::mutex answers_mu_;
+  std::condition_variable answers_cv_;
+  std::deque<Answers> answers_;
+  bool answers_stop_ = false;
+  std::vector<std::thread> answerers_;
 
   std::mutex counterfeit_mu_;
   std::condition_variable counterfeit_cv_;
