@@ -166,7 +166,10 @@ absl::StatusOr<std::unique_ptr<WebFront>> WebFront::Start(WebOptions options, We
   // new connections (many phones opening the page at once) would overflow
   // it and wait out TCP retransmissions. Listening again resizes the queue.
   if (front->listen_fd_ >= 0) ::listen(front->listen_fd_, SOMAXCONN);
-  front->thread_ = std::thread([f = front.get()] { f->server_->listen_after_bind(); });
+  front->thread_ = std::thread([f = front.get()] {
+    f->server_->listen_after_bind();
+    f->listen_returned_ = true;
+  });
   return front;
 }
 
@@ -192,8 +195,13 @@ WebFront::WebFront(WebOptions options, WebDeps deps, Regions regions)
 WebFront::~WebFront() { Stop(); }
 
 void WebFront::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // cpp-httplib's stop() does nothing until the listening thread is in its
+  // accept loop, which it would then never leave: a front stopped right after
+  // Start() (a server that fails to start, a short test) waits for that first.
+  while (!server_->is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server_->stop();
+  thread_.join();
 }
 
 std::string WebFront::address() const {

@@ -18,6 +18,7 @@
 // login body, after which only a random session id travels.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -119,6 +120,7 @@ class WebFront {
   ConsoleReads reads_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};  // the listening thread is done
   int port_ = 0;
   int listen_fd_ = -1;  // the listening socket, owned by server_
 };
