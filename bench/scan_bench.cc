@@ -64,8 +64,8 @@ double RssMb() {
 }
 
 // A scan call's request and answer on an arena that starts inside this
-// object, as a client that minds its CPU keeps them (the server keeps its own
-// the same way): building the request and reading the answer allocate little.
+// object, as a client that minds its CPU and makes a new pair per call keeps
+// them: building the request and reading the answer allocate little.
 struct ScanMessages {
   alignas(16) char block[2048];
   google::protobuf::Arena arena{block, sizeof(block)};
