@@ -112,7 +112,12 @@ async function main() {
     check('the page script cannot read the session', !scriptCookies.includes('youma_session'), JSON.stringify(scriptCookies));
 
     // Campaigns: the spent amount shown is the one the page last read, and it is read again every 5 s.
+    // Wait for the page's first read of them (a quiet network can come before it, and the
+    // response handler parses its body asynchronously).
     await page.waitForLoadState('networkidle').catch(() => {});
+    for (const until = Date.now() + 15000; campaignReads.length === 0 && Date.now() < until;) {
+      await page.waitForTimeout(100);
+    }
     const campaignList = ((reads.campaigns || {}).campaigns || []);
     const campaign = process.env.YOUMA_CAMPAIGN_ID
       ? campaignList.find((c) => c.campaignId === process.env.YOUMA_CAMPAIGN_ID) : campaignList[0];
