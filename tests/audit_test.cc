@@ -5,11 +5,14 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
+#include "services/storage/scan_log_gate.h"
 #include "tests/harness.h"
 #include "youma/v1/audit.grpc.pb.h"
 
@@ -136,6 +139,68 @@ TEST_CASE("the scan log exports from a cursor: resumable, in order, nothing skip
   CHECK(f.Export(beta, &from_start, 0).empty());
   f.Export(f.scanner, &from_start, 0, &st);
   CHECK(st.error_code() == grpc::PERMISSION_DENIED);
+}
+
+// A scan group of another server, stamped a while ago and not yet committed:
+// the gate held shared and its row written, in a transaction of its own.
+struct GroupInFlight {
+  std::unique_ptr<sql::Connection> c;
+  GroupInFlight(TestServer& server, const std::string& scan_id, absl::Time record_time) {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> made =
+        storage::Connect(server.db().config(), /*with_schema=*/true, /*multi_statements=*/false);
+    REQUIRE_OK(made.status());
+    c = *std::move(made);
+    c->setAutoCommit(false);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    std::unique_ptr<sql::ResultSet>(st->executeQuery(storage::kTakeScanLogGate));
+    youma::v1::ScanAnswer answer;
+    answer.set_client_scan_id(scan_id);
+    answer.set_verdict(youma::v1::SCAN_VERDICT_GENUINE);
+    st->execute(absl::StrCat(
+        "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, region, "
+        "region_source, scan_time, record_time, verdict, answer) VALUES ('alpha', '", scan_id,
+        "', 1, 1, 'u', '', '', '440106', 1, '", common::SqlTime(record_time), "', '", common::SqlTime(record_time),
+        "', 1, X'", absl::BytesToHexString(answer.SerializeAsString()), "')"));
+  }
+  void Commit() { c->commit(); }
+};
+
+TEST_CASE("an export waits for scan groups still committing and never passes their scans") {
+  AuditFixture f;
+  const auto codes = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 4).batch_id());
+  const absl::Time stamped = absl::Now();
+  f.Scan(codes[0].url(), "after-0");
+  f.Scan(codes[1].url(), "after-1");
+  std::string cursor;
+  {
+    // Committed while the export waits at the gate: the export sees it, first.
+    GroupInFlight slow(f.server, "slow-0", stamped);
+    auto exported = std::async(std::launch::async, [&] { return f.Export(f.auditor, &cursor, 0); });
+    CHECK(exported.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+    slow.Commit();
+    const auto rows = exported.get();
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].request().client_scan_id() == "slow-0");
+    CHECK(rows[1].request().client_scan_id() == "after-0");
+    CHECK(rows[2].request().client_scan_id() == "after-1");
+  }
+  {
+    // Still committing after the export's wait: UNAVAILABLE, the cursor
+    // stays, and the next export from it has the group's scan.
+    f.Scan(codes[2].url(), "after-2");
+    GroupInFlight stalled(f.server, "slow-1", absl::Now());
+    const std::string before = cursor;
+    grpc::Status st;
+    CHECK(f.Export(f.auditor, &cursor, 0, &st).empty());
+    CHECK(st.error_code() == grpc::UNAVAILABLE);
+    CHECK(st.error_message().find("a scan group has been committing") != std::string::npos);
+    CHECK(cursor == before);
+    stalled.Commit();
+    const auto rows = f.Export(f.auditor, &cursor, 0);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].request().client_scan_id() == "after-2");
+    CHECK(rows[1].request().client_scan_id() == "slow-1");
+  }
 }
 
 TEST_CASE("the counterfeit map counts forged scans per region and day") {

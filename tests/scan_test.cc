@@ -381,7 +381,7 @@ TEST_CASE("a scan's own time: up to 5 minutes ahead and 30 days back; anything e
   CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE code_id = ", codes[0].code_id())) == 1);
 }
 
-TEST_CASE("scan groups committed later than the scan-log export's hold-back are counted, for an export of that window again") {
+TEST_CASE("scan groups committed later than the scan-log export's hold-back are counted and logged (a slow database)") {
   auto scan_three = [](Fixture& f) {
     const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 3);
     for (const auto& c : codes) CHECK(MustScan(f.scanner, Req(c.url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
@@ -401,7 +401,7 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
     CHECK(CounterValue(f.server, "youma_scan_slow_commits_total") == before);
   }
   // A hold-back no commit can meet: each group, one scan each here, is
-  // counted and logged with the record time to export again from.
+  // counted and logged with its record time.
   LogCapture log;
   TestServer server([&](app::AppOptions& o) {
     o.audit.scan_log_hold_back = absl::Nanoseconds(1);
@@ -425,6 +425,31 @@ TEST_CASE("scan groups committed later than the scan-log export's hold-back are 
     CHECK(recorded <= absl::Now());
     CHECK(j["hold_back_seconds"].get<double>() < 1e-6);
   }
+}
+
+TEST_CASE("a scan group waits at the scan-log gate while an export holds it, and stamps its record time after") {
+  Fixture f;
+  const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);
+  // An export's moment at the gate, held long enough to see the group wait.
+  absl::StatusOr<std::unique_ptr<sql::Connection>> export_side =
+      storage::Connect(f.server.db().config(), /*with_schema=*/true, /*multi_statements=*/false);
+  REQUIRE_OK(export_side.status());
+  sql::Connection& c = **export_side;
+  c.setAutoCommit(false);
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  std::unique_ptr<sql::ResultSet>(st->executeQuery("SELECT id FROM scan_log_gate WHERE id = 1 FOR UPDATE"));
+  const ScanRequest req = Req(codes[0].url());
+  auto answered = std::async(std::launch::async, [&] { return MustScan(f.scanner, req); });
+  CHECK(answered.wait_for(std::chrono::milliseconds(400)) == std::future_status::timeout);
+  const absl::Time released = absl::Now();
+  c.commit();
+  REQUIRE(answered.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  CHECK(answered.get().verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  const std::string recorded = f.server.QueryString(absl::StrCat(
+      "SELECT DATE_FORMAT(record_time, '%Y-%m-%d %H:%i:%s.%f') FROM scans WHERE brand = 'alpha' AND client_scan_id = '",
+      req.client_scan_id(), "'"));
+  REQUIRE(!recorded.empty());
+  CHECK(common::ParseSqlTime(recorded) >= released);
 }
 
 TEST_CASE("a stalled database costs bounded waits: scans past max_queued are refused UNAVAILABLE at once, then all goes through") {

@@ -15,6 +15,7 @@
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 #include "services/issuer/shipment_ranges.h"
+#include "services/storage/scan_log_gate.h"
 
 namespace youma::audit {
 namespace {
@@ -69,6 +70,9 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
     after_time = common::SqlTime(from);  // with no id, rows at exactly `from` come too
   }
   if (rows <= 0 || rows > 10000) return absl::InvalidArgumentError("rows must be 1 to 10000");
+  // Every scan stamped before now is visible once the gate is passed; the
+  // hold-back covers the clocks of other servers, which stamp their own.
+  YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
   const std::string until = common::SqlTime(std::min(absl::Now() - options_.scan_log_hold_back, to));
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ScanLogChunk> {
     auto st = Prepare(c,

@@ -17,9 +17,13 @@
 namespace youma::audit {
 
 struct AuditOptions {
-  // Scans recorded less than this long ago are not exported yet: a group
-  // commit in progress might still add rows just before the cursor.
+  // Scans recorded less than this long ago are not exported yet: another
+  // server's clock may be behind this one's (the scan-log gate covers the
+  // groups still committing, see services/storage/scan_log_gate.h).
   absl::Duration scan_log_hold_back = absl::Seconds(5);
+  // How long an export waits for the scan groups in flight before it answers
+  // UNAVAILABLE; groups that start meanwhile wait as long.
+  absl::Duration scan_log_gate_wait = absl::Seconds(1);
 };
 
 // The diversion report as CSV, one row per piece of evidence.

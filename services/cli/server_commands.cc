@@ -138,9 +138,9 @@ void AddServeCommand(CLI::App& root) {
   cmd->add_option_function<int>(
          "--scan-log-hold-back-seconds",
          [f](int s) { f->options.audit.scan_log_hold_back = absl::Seconds(s); },
-         "the scan-log export leaves out scans recorded this recently, so that a commit still in flight "
-         "is not passed; scan groups that commit later than this are counted in "
-         "youma_scan_slow_commits_total (the same on every server)")
+         "the scan-log export leaves out scans recorded this recently, so that a server whose clock is "
+         "behind is not passed (exports wait for groups still committing in any case); scan groups that "
+         "commit later than this are counted in youma_scan_slow_commits_total (the same on every server)")
       ->default_str("5")
       ->check(CLI::Range(1, 3600));
   cmd->add_option_function<int>(

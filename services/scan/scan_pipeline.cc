@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/storage/scan_log_gate.h"
 
 namespace youma::scan {
 namespace {
@@ -103,8 +104,8 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
       slow_commits(prometheus::BuildCounter()
                        .Name("youma_scan_slow_commits_total")
                        .Help("Groups of scans committed longer after their record time than the scan-log "
-                             "export's hold-back: an incremental export that read meanwhile may have passed "
-                             "them; export that window again")
+                             "export's hold-back: the database is slow or stalled (scan-log exports wait for "
+                             "such groups, nothing is passed)")
                        .Register(registry)
                        .Add({})),
       queued(prometheus::BuildGauge()
@@ -330,8 +331,8 @@ void ScanPipeline::CommitAndAnswer(std::vector<Pending>& group) {
                           {"record_time", absl::FormatTime(absl::RFC3339_full, record_time, absl::UTCTimeZone())},
                           {"seconds", absl::ToDoubleSeconds(took)},
                           {"hold_back_seconds", absl::ToDoubleSeconds(options_.record_settle)},
-                          {"advice", "an incremental scan-log export may have passed these scans: "
-                                     "export again from record_time"}});
+                          {"advice", "the database is slow or stalled; scan-log exports waited for this "
+                                     "group (or answered UNAVAILABLE meanwhile), nothing was passed"}});
     }
   }
   // One scan the database refuses fails its whole transaction: unless the
@@ -474,6 +475,9 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     std::map<uint64_t, CodeState> states;
     std::map<uint64_t, std::vector<RangeChangeRow>> changes;
     storage::StatementBatch reads;
+    // The scan-log gate first, shared, before any other lock and before the
+    // record time is stamped: an export waits for this group to commit.
+    reads.Add(storage::kTakeScanLogGate);
     {
       std::map<uint64_t, std::pair<const Pending*, const Pending*>> codes;  // first and last scan
       std::set<uint64_t> batch_ids;

@@ -60,8 +60,8 @@ struct ScanOptions {
   size_t max_queued = 20'000;
   absl::Duration counterfeit_flush = absl::Seconds(5);
   // The scan-log export's hold-back (audit::AuditOptions): a group committed
-  // longer than this after its record time may have been passed by an
-  // incremental export that read meanwhile, and is counted (slow_commits).
+  // longer than this after its record time is counted (slow_commits) and
+  // logged, a sign of a slow database (exports wait for it at the gate).
   absl::Duration record_settle = absl::Seconds(5);
   // Failed groups, refused scans, slow commits and unwritten counterfeit
   // counts are logged here (null: not logged).

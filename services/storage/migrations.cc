@@ -464,6 +464,16 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   KEY payer_streams_brand (brand, seen_time)
 ) ENGINE=InnoDB)sql",
        }},
+      {13,
+       "scan-log gate: scan groups hold it shared until they commit; an export takes it before reading",
+       {
+           // See services/storage/scan_log_gate.h. One row: every group of
+           // every server, and every export, meets on it.
+           R"sql(CREATE TABLE IF NOT EXISTS scan_log_gate (
+  id TINYINT UNSIGNED NOT NULL PRIMARY KEY
+) ENGINE=InnoDB)sql",
+           "INSERT IGNORE INTO scan_log_gate (id) VALUES (1)",
+       }},
   };
   return migrations;
 }
