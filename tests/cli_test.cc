@@ -297,6 +297,13 @@ TEST_CASE("serve --print-config shows the defaults, then the file's settings, th
   CHECK(has(lines, "listen = \"127.0.0.1:7443\""));
   CHECK(has(lines, "scan-writers = 2"));
   CHECK(has(lines, "scan-log-hold-back-seconds = 5"));
+  CHECK(has(lines, "scan-log-gate-wait-seconds = 1"));
+  CHECK(has(lines, "web-record-timeout-seconds = 15"));
+  const Run refused = Youma("serve --web-record-timeout-seconds 0 --print-config");
+  CHECK(refused.exit_code != 0);
+  CHECK(Contains(refused.output, "--web-record-timeout-seconds"));
+  CHECK(has(Lines(Youma("serve --scan-log-gate-wait-seconds 3 --print-config").output),
+            "scan-log-gate-wait-seconds = 3"));
   CHECK(has(lines, "trust-forwarded-for = false"));
   CHECK(has(lines, "# mysql = \"\""));  // no default: shown commented out
   CHECK(has(lines, "# group-commit writers: each commits one group of scans at a time, while the next gathers"));

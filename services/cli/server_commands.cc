@@ -144,6 +144,13 @@ void AddServeCommand(CLI::App& root) {
       ->default_str("5")
       ->check(CLI::Range(1, 3600));
   cmd->add_option_function<int>(
+         "--scan-log-gate-wait-seconds",
+         [f](int s) { f->options.audit.scan_log_gate_wait = absl::Seconds(s); },
+         "how long a scan-log export read waits for the scan groups still committing before it answers "
+         "UNAVAILABLE (scan groups that start meanwhile wait for it as long)")
+      ->default_str("1")
+      ->check(CLI::Range(1, 60));
+  cmd->add_option_function<int>(
          "--max-connection-age-seconds",
          [f](int s) { f->options.max_connection_age = absl::Seconds(s); },
          "clients reconnect after this long, spreading them over new servers (0: never)")
@@ -154,6 +161,13 @@ void AddServeCommand(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--web-assets", f->web_assets, "region names and the built console (from the build)")
       ->capture_default_str();
+  cmd->add_option_function<int>(
+         "--web-record-timeout-seconds",
+         [f](int s) { f->options.web.record_timeout = absl::Seconds(s); },
+         "how long the scan page waits for a scan to be recorded before it asks the phone to try again "
+         "(with the same scan id: a scan that reached the database meanwhile keeps its first answer)")
+      ->default_str("15")
+      ->check(CLI::Range(1, 300));
   cmd->add_option("--miniprogram-url", f->options.web.miniprogram_url,
                   "where the scan page's \"continue in the mini-program\" button leads")
       ->capture_default_str();
