@@ -1066,12 +1066,12 @@ TEST_CASE("diversion: a store owner's case scan out of territory flags at once; 
   CHECK(flags.flags_size() == 0);
 }
 
-TEST_CASE("diversion: two consumers scanning one case at the same moment flag it") {
+TEST_CASE("diversion: consumers scanning one case at the same moment flag it, without deadlocks") {
   Fixture f;
-  // Two mini-program backends stream at once: one user scans a bottle of
+  // Four mini-program backends stream at once: each user scans a bottle of
   // each case, another user another bottle of the same cases, all out of
   // territory. Their scans land in concurrent group commits; each case has
-  // two distinct users' evidence and must be flagged, whichever commits last.
+  // four distinct users' evidence and must be flagged, whichever commits last.
   const int cases = 60;
   const youma::v1::Dealer d = f.Dealer(absl::StrCat("race-", ::getpid()), "Guangzhou dealer", {"4401"});
   const auto set = f.Codes(youma::v1::BATCH_KIND_SET, cases, 6);  // case i at 7i, its bottles after it
@@ -1087,10 +1087,13 @@ TEST_CASE("diversion: two consumers scanning one case at the same moment flag it
     }
     return StreamScanAll(f.scanner, requests).size();
   };
-  auto first = std::async(std::launch::async, stream, Unique("a"), 1);
-  auto second = std::async(std::launch::async, stream, Unique("b"), 2);
-  CHECK(first.get() == static_cast<size_t>(cases));
-  CHECK(second.get() == static_cast<size_t>(cases));
+  const double contention = CounterValue(f.server, "youma_scan_group_retries_total", "reason", "contention");
+  std::vector<std::future<size_t>> streams;
+  for (int u = 1; u <= 4; ++u) streams.push_back(std::async(std::launch::async, stream, Unique(absl::StrCat("u", u)), u));
+  for (auto& s : streams) CHECK(s.get() == static_cast<size_t>(cases));
+  // Groups lock the cases they flag in case order before they count: no
+  // deadlock to retry.
+  CHECK(CounterValue(f.server, "youma_scan_group_retries_total", "reason", "contention") == contention);
   youma::v1::ListDiversionFlagsRequest list;
   list.set_dealer_id(d.dealer_id());
   youma::v1::ListDiversionFlagsResponse flags;
@@ -1099,7 +1102,7 @@ TEST_CASE("diversion: two consumers scanning one case at the same moment flag it
   for (const auto& flag : flags.flags()) {
     CAPTURE(flag.case_code_id());
     CHECK(flag.rule() == "consumers_out_of_territory");
-    CHECK(flag.evidence_size() == 2);
+    CHECK(flag.evidence_size() == 4);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,14 @@ bool InTerritory(const std::string& region, youma::v1::RegionSource source,
     }
   }
   return false;
+}
+
+// Whether a scan falls outside its code's authorized territory: evidence of
+// diversion for its case.
+bool OutOfTerritory(const ScanFacts& facts) {
+  const youma::v1::ScanRequest& req = *facts.request;
+  if (req.region().empty() || facts.territory == nullptr || facts.territory->prefixes.empty()) return false;
+  return !InTerritory(req.region(), req.region_source(), facts.territory->prefixes);
 }
 
 }  // namespace
@@ -853,17 +862,29 @@ void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<cons
   }
 }
 
+void RulesEngine::LockDiversionCases(sql::Connection& c, const std::vector<const ScanFacts*>& scans) {
+  std::set<uint64_t> cases;  // in order: every group takes them in the same order
+  for (const ScanFacts* f : scans) {
+    if (OutOfTerritory(*f)) cases.insert(f->territory->case_id);
+  }
+  if (cases.empty()) return;
+  // An INSERT whose ON DUPLICATE KEY UPDATE changes nothing: it makes the
+  // row when missing and locks it either way (see LockCounter).
+  std::string sql = "INSERT INTO diversion_cases (case_code_id) VALUES ";
+  for (uint64_t id : cases) absl::StrAppend(&sql, id == *cases.begin() ? "(" : ",(", id, ")");
+  sql += " ON DUPLICATE KEY UPDATE case_code_id = case_code_id";
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  st->execute(sql);
+}
+
 absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
                                     youma::v1::ScanAnswer* answer) {
   const youma::v1::ScanRequest& req = *facts.request;
-  if (req.region().empty() || facts.territory == nullptr) return absl::OkStatus();
+  if (!OutOfTerritory(facts)) return absl::OkStatus();
   const uint64_t case_id = facts.territory->case_id;
   const std::vector<std::string>& territory = facts.territory->prefixes;
   const std::string& dealer_id = facts.territory->dealer_id;
   const uint64_t shipment_id = facts.territory->shipment_id;
-  if (territory.empty() || InTerritory(req.region(), req.region_source(), territory)) {
-    return absl::OkStatus();
-  }
   const std::string joined = absl::StrJoin(territory, ",");
   const bool store_owner = req.role() == youma::v1::SCAN_ROLE_STORE_OWNER;
   if (store_owner) {
@@ -891,10 +912,10 @@ absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,
     rule = "store_owner_out_of_territory";
     params = "a store owner's case scan outside the territory flags at once";
   } else if (req.role() == youma::v1::SCAN_ROLE_CONSUMER) {
-    // A locking read: it waits for evidence another transaction is adding
-    // to this case (under READ COMMITTED a plain count would not see it, and
-    // two users scanning at once would each count only themselves).
-    auto cnt = PrepareText(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ? FOR UPDATE");
+    // The group holds the case's lock (LockDiversionCases): any other
+    // transaction that added evidence to this case has committed, and this
+    // count sees it.
+    auto cnt = PrepareText(c, "SELECT COUNT(*) FROM diversion_evidence WHERE case_code_id = ? AND role = ?");
     cnt->setUInt64(1, case_id);
     cnt->setInt(2, youma::v1::SCAN_ROLE_CONSUMER);
     std::unique_ptr<sql::ResultSet> rs(cnt->executeQuery());

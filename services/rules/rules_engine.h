@@ -133,6 +133,11 @@ class RulesEngine {
   // round trip; `out` holds every code's territory once the batch has run.
   void PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
                            storage::StatementBatch& batch, std::map<uint64_t, Territory>* out);
+  // Locks, in case order, the cases whose scans in this group fall outside
+  // their territory (after PrefetchTerritories has run), before any evidence
+  // of diversion is written or counted: groups flagging the same case take
+  // turns instead of deadlocking. A round trip only when there are such cases.
+  void LockDiversionCases(sql::Connection& c, const std::vector<const ScanFacts*>& scans);
   // Adds to `batch` what the group's draws need: the awards the group's codes
   // already have in their brands' live campaigns (a draw then needs no lookup
   // of its own) and, for each campaign in which a code of the group draws a

@@ -553,6 +553,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
         facts[i].territory = &it->second;
       }
     }
+    rules_->LockDiversionCases(c, fact_ptrs);
     for (size_t fi = 0; fi < fresh.size(); ++fi) {
       Pending* p = fresh[fi];
       youma::v1::ScanAnswer& a = *p->answer;

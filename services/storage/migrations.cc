@@ -474,6 +474,13 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
 ) ENGINE=InnoDB)sql",
            "INSERT IGNORE INTO scan_log_gate (id) VALUES (1)",
        }},
+      {14,
+       "diversion: a lock row per case, taken in case order before its evidence is written or counted",
+       {
+           R"sql(CREATE TABLE IF NOT EXISTS diversion_cases (
+  case_code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
