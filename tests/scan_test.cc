@@ -517,6 +517,10 @@ TEST_CASE("a scan whose caller gave up while the database stalled is not recorde
     ScanAnswer a;
     CHECK(f.scanner.scan->Scan(ctx.get(), gave_up.back(), &a).error_code() == grpc::DEADLINE_EXCEEDED);
   }
+  // The server's deadline for a call runs from when the call reached it, a
+  // little after the client's: give the last one time to pass there too
+  // before the writer is let go (a CI run once saw it not yet cancelled).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(stall.StalledAnswer().history().scan_count() == 2);
   // The writer took them after the stall and dropped them: no rows, counted.
   REQUIRE(WaitFor([&] { return CounterValue(server, "youma_scans_abandoned_total") == 3; }));
