@@ -70,50 +70,75 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
     after_time = common::SqlTime(from);  // with no id, rows at exactly `from` come too
   }
   if (rows <= 0 || rows > 10000) return absl::InvalidArgumentError("rows must be 1 to 10000");
-  // Every scan stamped before now is visible once the gate is passed; the
-  // hold-back covers the clocks of other servers, which stamp their own.
-  YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
-  const std::string until = common::SqlTime(std::min(absl::Now() - options_.scan_log_hold_back, to));
-  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ScanLogChunk> {
-    auto st = Prepare(c,
-                      "SELECT DATE_FORMAT(record_time, '%Y-%m-%d %H:%i:%s.%f'), client_scan_id, "
-                      "code_id, role, user_id, device_id, client_ip, region, region_source, "
-                      "latitude, longitude, scan_time, answer FROM scans WHERE brand = ? AND "
-                      "record_time < ? AND (record_time > ? OR (record_time = ? AND client_scan_id > ?)) "
-                      "ORDER BY record_time, client_scan_id LIMIT ?");
-    st->setString(1, brand);
-    st->setString(2, until);
-    st->setString(3, after_time);
-    st->setString(4, after_time);
-    st->setString(5, after_id);
-    st->setInt(6, rows);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-    youma::v1::ScanLogChunk out;
-    std::string last_time = after_time, last_id = after_id;
-    while (rs->next()) {
-      auto* row = out.add_rows();
-      last_time = rs->getString(1);
-      last_id = rs->getString(2);
-      auto* r = row->mutable_request();
-      r->set_brand(brand);
-      r->set_client_scan_id(last_id);
-      r->set_role(static_cast<youma::v1::ScanRole>(rs->getInt(4)));
-      r->set_user_id(rs->getString(5));
-      r->set_device_id(rs->getString(6));
-      r->set_client_ip(rs->getString(7));
-      r->set_region(rs->getString(8));
-      r->set_region_source(static_cast<youma::v1::RegionSource>(rs->getInt(9)));
-      if (!rs->isNull(10)) r->set_latitude(rs->getDouble(10));
-      if (!rs->isNull(11)) r->set_longitude(rs->getDouble(11));
-      *r->mutable_scan_time() = common::ToProtoTime(common::ParseSqlTime(rs->getString(12)));
-      if (!row->mutable_answer()->ParseFromString(rs->getString(13))) {
-        return absl::DataLossError(absl::StrCat("scan ", last_id, " has an answer that does not parse"));
+  youma::v1::ScanLogChunk out;
+  std::string last_time = after_time, last_id = after_id;
+  // Appends the rows after the cursor recorded before `until`, up to the chunk's size.
+  auto read = [&](absl::Time until) -> absl::Status {
+    return pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+      auto st = Prepare(c,
+                        "SELECT DATE_FORMAT(record_time, '%Y-%m-%d %H:%i:%s.%f'), client_scan_id, "
+                        "code_id, role, user_id, device_id, client_ip, region, region_source, "
+                        "latitude, longitude, scan_time, answer FROM scans WHERE brand = ? AND "
+                        "record_time < ? AND (record_time > ? OR (record_time = ? AND client_scan_id > ?)) "
+                        "ORDER BY record_time, client_scan_id LIMIT ?");
+      st->setString(1, brand);
+      st->setString(2, common::SqlTime(until));
+      st->setString(3, last_time);
+      st->setString(4, last_time);
+      st->setString(5, last_id);
+      st->setInt(6, rows - out.rows_size());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        auto* row = out.add_rows();
+        last_time = rs->getString(1);
+        last_id = rs->getString(2);
+        auto* r = row->mutable_request();
+        r->set_brand(brand);
+        r->set_client_scan_id(last_id);
+        r->set_role(static_cast<youma::v1::ScanRole>(rs->getInt(4)));
+        r->set_user_id(rs->getString(5));
+        r->set_device_id(rs->getString(6));
+        r->set_client_ip(rs->getString(7));
+        r->set_region(rs->getString(8));
+        r->set_region_source(static_cast<youma::v1::RegionSource>(rs->getInt(9)));
+        if (!rs->isNull(10)) r->set_latitude(rs->getDouble(10));
+        if (!rs->isNull(11)) r->set_longitude(rs->getDouble(11));
+        *r->mutable_scan_time() = common::ToProtoTime(common::ParseSqlTime(rs->getString(12)));
+        if (!row->mutable_answer()->ParseFromString(rs->getString(13))) {
+          return absl::DataLossError(absl::StrCat("scan ", last_id, " has an answer that does not parse"));
+        }
+        *row->mutable_record_time() = common::ToProtoTime(common::ParseSqlTime(last_time));
       }
-      *row->mutable_record_time() = common::ToProtoTime(common::ParseSqlTime(last_time));
+      return absl::OkStatus();
+    });
+  };
+  // Scans stamped before the scan-log gate was last passed are all visible
+  // (see scan_log_gate.h; the hold-back covers the clocks of other servers,
+  // which stamp their own). A chunk filled from before then needs no new
+  // pass: an export catching up does not hold up the scan groups chunk by
+  // chunk. One that reaches that point passes the gate again and goes on.
+  const absl::Time passed = LastGatePass();
+  const absl::Time safe = std::min(passed - options_.scan_log_hold_back, to);
+  if (passed != absl::InfinitePast()) YOUMA_RETURN_IF_ERROR(read(safe));
+  if (out.rows_size() < rows) {
+    const absl::Time now = absl::Now();  // before the pass: stamped before this, visible after it
+    YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
+    {
+      std::lock_guard<std::mutex> lock(gate_mu_);
+      gate_passed_ = std::max(gate_passed_, now);
     }
-    out.set_next_cursor(out.rows().empty() ? cursor : MakeCursor(last_time, last_id));
-    return out;
-  });
+    if (const absl::Time until = std::min(now - options_.scan_log_hold_back, to);
+        passed == absl::InfinitePast() || until > safe) {
+      YOUMA_RETURN_IF_ERROR(read(until));
+    }
+  }
+  out.set_next_cursor(out.rows().empty() ? cursor : MakeCursor(last_time, last_id));
+  return out;
+}
+
+absl::Time Auditor::LastGatePass() {
+  std::lock_guard<std::mutex> lock(gate_mu_);
+  return gate_passed_;
 }
 
 absl::StatusOr<youma::v1::CounterfeitMapResponse> Auditor::CounterfeitMap(

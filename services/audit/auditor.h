@@ -6,6 +6,8 @@
 //   // store chunk.next_cursor(); call again from it later: nothing is skipped or repeated.
 #pragma once
 
+#include <mutex>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/common/keyset_registry.h"
@@ -53,11 +55,16 @@ class Auditor {
                                                              const youma::v1::CodeHistoryRequest& req);
 
  private:
+  // When this server last passed the scan-log gate (InfinitePast: never).
+  absl::Time LastGatePass();
+
   storage::ConnectionPool* pool_;
   rules::CampaignAdmin* campaigns_;
   issuer::BatchIndex* index_;
   common::KeysetRegistry* keysets_;
   AuditOptions options_;
+  std::mutex gate_mu_;
+  absl::Time gate_passed_ = absl::InfinitePast();
 };
 
 }  // namespace youma::audit

@@ -6,9 +6,11 @@
 // its cursor past it for good. Every scan group therefore takes the gate's row
 // shared, as the first lock of its transaction and before it stamps a record
 // time, and holds it until it commits (ScanPipeline::CommitGroup). An export
-// takes the row exclusively for a moment before it reads (PassScanLogGate):
-// that waits for the groups in flight, and every scan stamped before then is
-// visible afterwards. Groups that start meanwhile wait for that moment too.
+// takes the row exclusively for a moment before it reads past its last pass
+// (PassScanLogGate): that waits for the groups in flight, and every scan
+// stamped before then is visible afterwards. Groups that start meanwhile wait
+// for that moment too, so exports pass it only when they need to
+// (audit::Auditor::ReadScanLog).
 //
 //   YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(pool, absl::Seconds(1)));
 //   const absl::Time horizon = absl::Now() - hold_back;   // clock skew between servers
