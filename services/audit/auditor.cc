@@ -120,7 +120,8 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
   const absl::Time passed = LastGatePass();
   const absl::Time safe = std::min(passed - options_.scan_log_hold_back, to);
   if (passed != absl::InfinitePast()) YOUMA_RETURN_IF_ERROR(read(safe));
-  if (out.rows_size() < rows) {
+  // (A window that ends before the last pass has nothing more to wait for.)
+  if (out.rows_size() < rows && (passed == absl::InfinitePast() || safe < to)) {
     const absl::Time now = absl::Now();  // before the pass: stamped before this, visible after it
     YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
     {
