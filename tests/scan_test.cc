@@ -984,8 +984,8 @@ double GaugeValue(const std::vector<prometheus::MetricFamily>& families, const s
 
 TEST_CASE("budget left and diversion flags are gauges read from the database") {
   Fixture f;
-  app::DatabaseGauges now(&f.server.app().pool(), absl::ZeroDuration());
-  app::DatabaseGauges cached(&f.server.app().pool(), absl::Hours(1));
+  app::DatabaseGauges now(&f.server.app().pool(), absl::ZeroDuration(), absl::ZeroDuration());
+  app::DatabaseGauges cached(&f.server.app().pool(), absl::Hours(1), absl::Hours(1));
   const auto codes = f.CodesOf("00000000000147", youma::v1::BATCH_KIND_BOTTLE, 3);
   auto spec = Spec(1'000, 100, 1'000'000);
   spec.set_gtins(0, "00000000000147");
@@ -1006,12 +1006,20 @@ TEST_CASE("budget left and diversion flags are gauges read from the database") {
 
 TEST_CASE("diversion: a store owner's case scan out of territory flags at once; consumers need two users") {
   Fixture f;
-  app::DatabaseGauges gauges(&f.server.app().pool(), absl::ZeroDuration());
+  app::DatabaseGauges gauges(&f.server.app().pool(), absl::ZeroDuration(), absl::ZeroDuration());
   auto flag_gauge = [&] {
     const double v = GaugeValue(gauges.Collect(), "youma_diversion_flags", {{"brand", "alpha"}});
     return std::isnan(v) ? 0.0 : v;
   };
   const double flags_before = flag_gauge();
+  // The flags are counted at most once per their own refresh (a count over
+  // every flag), whatever the budget's refresh.
+  app::DatabaseGauges hourly_flags(&f.server.app().pool(), absl::ZeroDuration(), absl::Hours(1));
+  auto hourly_flag_gauge = [&] {
+    const double v = GaugeValue(hourly_flags.Collect(), "youma_diversion_flags", {{"brand", "alpha"}});
+    return std::isnan(v) ? 0.0 : v;
+  };
+  CHECK(hourly_flag_gauge() == flags_before);
   const youma::v1::Dealer d = f.Dealer(absl::StrCat("div-", ::getpid()), "Guangzhou dealer", {"4401"});
   const auto set = f.Codes(youma::v1::BATCH_KIND_SET, 2, 6);  // cases at 0 and 7
   youma::v1::ShipmentReport ship;
@@ -1051,6 +1059,7 @@ TEST_CASE("diversion: a store owner's case scan out of territory flags at once; 
   CHECK(flags.flags(1).parameters().find("min_users=2") != std::string::npos);
   CHECK(flags.flags(1).evidence_size() == 2);
   CHECK(flag_gauge() - flags_before == 2);
+  CHECK(hourly_flag_gauge() == flags_before);  // read under an hour ago
   // By period: the last hour holds both; from an hour on, none yet.
   youma::v1::ListDiversionFlagsRequest period = list;
   *period.mutable_from_time() = common::ToProtoTime(absl::Now() - absl::Hours(1));

@@ -97,7 +97,7 @@ absl::Status App::Init() {
 
   registry_ = std::make_shared<prometheus::Registry>();
   metrics_ = std::make_unique<common::RpcMetrics>(*registry_);
-  database_gauges_ = std::make_shared<DatabaseGauges>(pool_.get(), absl::Seconds(15));
+  database_gauges_ = std::make_shared<DatabaseGauges>(pool_.get(), absl::Seconds(15), absl::Minutes(5));
   if (!options_.metrics_listen.empty()) {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen);
