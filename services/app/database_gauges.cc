@@ -24,8 +24,9 @@ void Add(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Labe
 
 }  // namespace
 
-void DatabaseGauges::Refresh(Cached& cached, absl::Time now, const std::string& name, const std::string& help,
-                             const std::function<void(sql::Connection&, prometheus::MetricFamily&)>& read_series) const {
+void DatabaseGauges::Refresh(
+    Cached& cached, absl::Time now, const std::string& name, const std::string& help,
+    const std::function<void(sql::Connection&, prometheus::MetricFamily&)>& read_series) const {
   if (now - cached.read < cached.refresh) return;
   prometheus::MetricFamily fresh = GaugeFamily(name, help);
   const absl::Status st = pool_->WithConnection([&](sql::Connection& c) -> absl::Status {

@@ -26,7 +26,7 @@ namespace youma::app {
 class DatabaseGauges : public prometheus::Collectable {
  public:
   DatabaseGauges(storage::ConnectionPool* pool, absl::Duration refresh, absl::Duration flags_refresh)
-      : pool_(pool), budget_{refresh}, flags_{flags_refresh} {}
+      : pool_(pool), budget_{refresh, absl::InfinitePast(), {}}, flags_{flags_refresh, absl::InfinitePast(), {}} {}
   // The gauges as last read; each read again when older than its refresh.
   // When the database cannot be read, the last values (none before the first
   // read), and the next try after the refresh.
