@@ -121,15 +121,14 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
   const absl::Time safe = std::min(passed - options_.scan_log_hold_back, to);
   if (passed != absl::InfinitePast()) YOUMA_RETURN_IF_ERROR(read(safe));
   // (A window that ends before the last pass has nothing more to wait for.)
-  if (out.rows_size() < rows && (passed == absl::InfinitePast() || safe < to)) {
+  if (out.rows_size() < rows && safe < to) {
     const absl::Time now = absl::Now();  // before the pass: stamped before this, visible after it
     YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
     {
       std::lock_guard<std::mutex> lock(gate_mu_);
       gate_passed_ = std::max(gate_passed_, now);
     }
-    if (const absl::Time until = std::min(now - options_.scan_log_hold_back, to);
-        passed == absl::InfinitePast() || until > safe) {
+    if (const absl::Time until = std::min(now - options_.scan_log_hold_back, to); until > safe) {
       YOUMA_RETURN_IF_ERROR(read(until));
     }
   }

@@ -77,6 +77,14 @@ std::string RandomRequestId() {
   return absl::StrCat("cli-", absl::ToUnixMicros(absl::Now()), "-", ::getpid());
 }
 
+// A whole-seconds flag for `*target`, its default shown as `*target` is now.
+void AddSecondsOption(CLI::App* cmd, const std::string& name, absl::Duration* target, int min, int max,
+                      const std::string& help) {
+  cmd->add_option_function<int>(name, [target](int s) { *target = absl::Seconds(s); }, help)
+      ->default_str(std::to_string(absl::ToInt64Seconds(*target)))
+      ->check(CLI::Range(min, max));
+}
+
 // ------------------------------------------------------------------ serve
 
 struct ServeFlags {
@@ -135,39 +143,23 @@ void AddServeCommand(CLI::App& root) {
                   "memory and waits")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000'000));
-  cmd->add_option_function<int>(
-         "--scan-log-hold-back-seconds",
-         [f](int s) { f->options.audit.scan_log_hold_back = absl::Seconds(s); },
-         "the scan-log export leaves out scans recorded this recently, so that a server whose clock is "
-         "behind is not passed (exports wait for groups still committing in any case); scan groups that "
-         "commit later than this are counted in youma_scan_slow_commits_total (the same on every server)")
-      ->default_str("5")
-      ->check(CLI::Range(1, 3600));
-  cmd->add_option_function<int>(
-         "--scan-log-gate-wait-seconds",
-         [f](int s) { f->options.audit.scan_log_gate_wait = absl::Seconds(s); },
-         "how long a scan-log export read waits for the scan groups still committing before it answers "
-         "UNAVAILABLE (scan groups that start meanwhile wait for it as long)")
-      ->default_str("1")
-      ->check(CLI::Range(1, 60));
-  cmd->add_option_function<int>(
-         "--max-connection-age-seconds",
-         [f](int s) { f->options.max_connection_age = absl::Seconds(s); },
-         "clients reconnect after this long, spreading them over new servers (0: never)")
-      ->default_str("0")
-      ->check(CLI::Range(0, 86400));
+  AddSecondsOption(cmd, "--scan-log-hold-back-seconds", &f->options.audit.scan_log_hold_back, 1, 3600,
+                   "the scan-log export leaves out scans recorded this recently, so that a server whose clock is "
+                   "behind is not passed (exports wait for groups still committing in any case); scan groups that "
+                   "commit later than this are counted in youma_scan_slow_commits_total (the same on every server)");
+  AddSecondsOption(cmd, "--scan-log-gate-wait-seconds", &f->options.audit.scan_log_gate_wait, 1, 60,
+                   "how long a scan-log export read waits for the scan groups still committing before it answers "
+                   "UNAVAILABLE (scan groups that start meanwhile wait for it as long)");
+  AddSecondsOption(cmd, "--max-connection-age-seconds", &f->options.max_connection_age, 0, 86400,
+                   "clients reconnect after this long, spreading them over new servers (0: never)");
   cmd->add_option("--http-listen", f->http_listen,
                   "HTTP front: the scan page, the JSON API and the console (empty: off)")
       ->capture_default_str();
   cmd->add_option("--web-assets", f->web_assets, "region names and the built console (from the build)")
       ->capture_default_str();
-  cmd->add_option_function<int>(
-         "--web-record-timeout-seconds",
-         [f](int s) { f->options.web.record_timeout = absl::Seconds(s); },
-         "how long the scan page waits for a scan to be recorded before it asks the phone to try again "
-         "(with the same scan id: a scan that reached the database meanwhile keeps its first answer)")
-      ->default_str("15")
-      ->check(CLI::Range(1, 300));
+  AddSecondsOption(cmd, "--web-record-timeout-seconds", &f->options.web.record_timeout, 1, 300,
+                   "how long the scan page waits for a scan to be recorded before it asks the phone to try again "
+                   "(with the same scan id: a scan that reached the database meanwhile keeps its first answer)");
   cmd->add_option("--miniprogram-url", f->options.web.miniprogram_url,
                   "where the scan page's \"continue in the mini-program\" button leads")
       ->capture_default_str();

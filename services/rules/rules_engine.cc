@@ -870,11 +870,9 @@ void RulesEngine::LockDiversionCases(sql::Connection& c, const std::vector<const
   if (cases.empty()) return;
   // An INSERT whose ON DUPLICATE KEY UPDATE changes nothing: it makes the
   // row when missing and locks it either way (see LockCounter).
-  std::string sql = "INSERT INTO diversion_cases (case_code_id) VALUES ";
-  for (uint64_t id : cases) absl::StrAppend(&sql, id == *cases.begin() ? "(" : ",(", id, ")");
-  sql += " ON DUPLICATE KEY UPDATE case_code_id = case_code_id";
   std::unique_ptr<sql::Statement> st(c.createStatement());
-  st->execute(sql);
+  st->execute(absl::StrCat("INSERT INTO diversion_cases (case_code_id) VALUES (", absl::StrJoin(cases, "),("),
+                           ") ON DUPLICATE KEY UPDATE case_code_id = case_code_id"));
 }
 
 absl::Status RulesEngine::Diversion(sql::Connection& c, const ScanFacts& facts,

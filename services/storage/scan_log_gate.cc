@@ -1,6 +1,6 @@
 #include "services/storage/scan_log_gate.h"
 
-#include <cmath>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 
@@ -8,7 +8,7 @@ namespace youma::storage {
 
 absl::Status PassScanLogGate(ConnectionPool& pool, absl::Duration wait) {
   // MariaDB waits whole seconds (WAIT n); at least one.
-  const int64_t seconds = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(wait))));
+  const int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
   absl::Status st = pool.InTransaction([&](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> s(c.createStatement());
     std::unique_ptr<sql::ResultSet> rs(
