@@ -143,7 +143,7 @@ double CounterTotal(prometheus::Registry& registry, const std::string& name) {
   return total;
 }
 
-std::vector<std::string> BenchServer::Codes(int n) {
+std::vector<std::string> BenchServer::Codes(int n, uint64_t* first_code_id) {
   auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
   auto issuer = youma::v1::IssuerService::NewStub(channel);
   auto ctx = [&] {
@@ -164,6 +164,7 @@ std::vector<std::string> BenchServer::Codes(int n) {
   breq.set_request_id(absl::StrCat("bench-", absl::ToUnixNanos(absl::Now())));
   youma::v1::Batch batch;
   Check(issuer->CreateBatch(ctx().get(), breq, &batch), "batch");
+  if (first_code_id != nullptr) *first_code_id = batch.first_code_id();
   std::vector<std::string> codes;
   youma::v1::StreamCodesRequest sreq;
   sreq.set_batch_id(batch.batch_id());

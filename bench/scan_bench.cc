@@ -13,6 +13,9 @@
 //      alternate, each scan run against the better empty run beside it, the
 //      median reported; scans at 512 and at 1024 calls in flight. And unary
 //      scans of forged codes, which are the Scan RPC without the database.
+//      Then the 128 clients' load with a live campaign, and last the same
+//      with many small shipped ranges near the scanned codes (what looking
+//      up the codes' shipments, for diversion, costs).
 //   2. Forged-code rejection per second on one core, in process.
 //   3. Process memory with 100,000 batches in the scan index.
 //
@@ -190,7 +193,8 @@ int main(int argc, char** argv) {
     args.SetInt("grpc.channel_id", i);  // separate connections
     channels.push_back(grpc::CreateCustomChannel(app->address(), grpc::InsecureChannelCredentials(), args));
   }
-  const std::vector<std::string> codes = server.Codes(smoke ? 5'000 : 200'000);
+  uint64_t first_code_id = 0;
+  const std::vector<std::string> codes = server.Codes(smoke ? 5'000 : 200'000, &first_code_id);
   std::atomic<uint64_t> scan_no{0};
   auto fill = [&](uint64_t n, youma::v1::ScanRequest* r) {
     r->set_code(codes[n % codes.size()]);
@@ -445,6 +449,36 @@ int main(int argc, char** argv) {
     Check(rules_stub->LaunchCampaign(ctx().get(), ref, &campaign), "LaunchCampaign");
   }
   const Costed campaign_unary = load(scan_once);
+
+  // Last of the loads (its shipment stays, and so does the campaign): the
+  // same unary load for a brand whose dealers received its codes in small
+  // lots, here one shipment of every fourth pair of the scanned codes, a
+  // range each (as many ranges near its codes as a brand that ships case by
+  // case has). Each scan group looks up its codes' shipments (the dealer's
+  // territory, for diversion); this shows what that lookup costs the
+  // database when many shipped ranges lie near the scanned codes.
+  phase("unary scans, codes among many shipped ranges");
+  int shipped_ranges = 0;
+  {
+    auto issuer = youma::v1::IssuerService::NewStub(channels[0]);
+    youma::v1::CreateDealerRequest dealer;
+    dealer.set_dealer_id("bench-gz");
+    dealer.set_name("Guangzhou");
+    dealer.add_territory("44");  // the scans' region is in it: no diversion flags
+    youma::v1::Dealer made;
+    Check(issuer->CreateDealer(ctx().get(), dealer, &made), "CreateDealer");
+    youma::v1::ShipmentReport ship;
+    ship.set_dealer_id("bench-gz");
+    for (uint64_t i = 0; i + 1 < codes.size(); i += 4) {
+      auto* r = ship.add_ranges();
+      r->set_first_code_id(first_code_id + i);
+      r->set_last_code_id(first_code_id + i + 1);
+    }
+    shipped_ranges = ship.ranges_size();
+    youma::v1::Shipment shipment;
+    Check(issuer->ReportShipment(ctx().get(), ship, &shipment), "ReportShipment");
+  }
+  const Costed shipped_unary = load(scan_once);
   phase("forged codes");
   // Forged codes, in process, one core: verify, count, answer.
   youma::v1::ScanRequest forged = request(0);
@@ -538,6 +572,8 @@ int main(int argc, char** argv) {
   }
   row("durable scans/s, unary, live campaign", campaign_unary.rate, "best empty unary RPC/s", empty_rate,
       "(10% of scans win)");
+  row(absl::StrFormat("  the same, %d ranges shipped", shipped_ranges).c_str(), shipped_unary.rate,
+      "the same without shipments", campaign_unary.rate, "(what the shipment lookup costs; no target)");
   std::printf("%-40s %12.0f   p50 %.2f ms, p99 %.2f ms at %.0f scans/s offered\n", "latency at half the peak rate",
               half_rate, Percentile(lat, 0.5), Percentile(lat, 0.99), peak / 2);
   row("forged codes rejected/s, 1 core", forged_rate, "target", 500'000, ">= 500,000/s");
@@ -557,7 +593,8 @@ int main(int argc, char** argv) {
                                                        {"durable scan, 512 in flight, apart", own_async.scans},
                                                        {"empty RPC beside the next, apart", own_peak.empty},
                                                        {"durable scan, 1024 in flight, apart", own_peak.scans},
-                                                       {"durable scan, unary, live campaign", campaign_unary}};
+                                                       {"durable scan, unary, live campaign", campaign_unary},
+                                                       {"durable scan, unary, many shipped ranges", shipped_unary}};
   for (const auto& [what, c] : costs) {
     if (c.rate <= 0) continue;
     std::printf("%-40s %12.1f %12.1f %12.1f %12s\n", what.c_str(), c.youma_us, c.database_us, c.youma_us + c.database_us,
