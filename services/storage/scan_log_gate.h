@@ -12,8 +12,9 @@
 // for that moment too, so exports pass it only when they need to
 // (audit::Auditor::ReadScanLog).
 //
+//   const absl::Time now = absl::Now();  // before the pass: stamped before it, visible after
 //   YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(pool, absl::Seconds(1)));
-//   const absl::Time horizon = absl::Now() - hold_back;   // clock skew between servers
+//   const absl::Time horizon = now - hold_back;  // clock skew between servers
 #pragma once
 
 #include "absl/status/status.h"
