@@ -968,6 +968,53 @@ TEST_CASE("a whole batch shipped at once: codes past the first 65,536 still find
   }
 }
 
+TEST_CASE("a later shipment takes the codes it carries from earlier ones; the rest keep their dealer") {
+  Fixture f;
+  const std::string tag = absl::StrCat(::getpid());
+  const youma::v1::Dealer gz = f.Dealer("gz-" + tag, "Guangzhou dealer", {"4401"});
+  const youma::v1::Dealer sh = f.Dealer("sh-" + tag, "Shanghai dealer", {"31"});
+  const youma::v1::Dealer bj = f.Dealer("bj-" + tag, "Beijing dealer", {"11"});
+  const youma::v1::Batch batch = MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 300);
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  auto ship = [&](const youma::v1::Dealer& d, size_t from, size_t to) {
+    youma::v1::ShipmentReport report;
+    report.set_dealer_id(d.dealer_id());
+    auto* range = report.add_ranges();
+    range->set_first_code_id(codes[from].code_id());
+    range->set_last_code_id(codes[to].code_id());
+    youma::v1::Shipment s;
+    REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, report, &s).ok());
+  };
+  // What a store owner in Shanghai is told about code #i (one owner per code).
+  int scans = 0;
+  auto warning = [&](size_t i) {
+    return MustScan(f.scanner, Req(codes[i].url(), youma::v1::SCAN_ROLE_STORE_OWNER,
+                                   absl::StrCat("shop-", tag, "-", ++scans), "310101"))
+        .territory_warning();
+  };
+  ship(gz, 0, 299);    // the whole batch to Guangzhou,
+  ship(sh, 100, 199);  // a part of it re-shipped to Shanghai,
+  ship(bj, 140, 149);  // and a part of that on to Beijing
+  for (size_t i : {0, 99, 200, 299}) {
+    INFO("code #", i);
+    CHECK(warning(i).find("authorized for 4401 (dealer gz-" + tag + ")") != std::string::npos);
+  }
+  for (size_t i : {100, 139, 150, 199}) {
+    INFO("code #", i);
+    CHECK(warning(i).empty());
+  }
+  for (size_t i : {140, 149}) {
+    INFO("code #", i);
+    CHECK(warning(i).find("authorized for 11 (dealer bj-" + tag + ")") != std::string::npos);
+  }
+  // Everything back to Guangzhou: the latest shipment wins again.
+  ship(gz, 0, 299);
+  for (size_t i : {120, 145}) {
+    INFO("code #", i);
+    CHECK(warning(i).find("authorized for 4401 (dealer gz-" + tag + ")") != std::string::npos);
+  }
+}
+
 // A gauge's value in `families` with all of `labels` (NaN when missing).
 double GaugeValue(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
                   const std::map<std::string, std::string>& labels) {

@@ -1,6 +1,8 @@
-// Storage: MySQL URLs, migrations, status mapping and the embedded MariaDB.
+// Storage: MySQL URLs, migrations, status mapping, the embedded MariaDB, and
+// the table of each code's current shipment.
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -8,6 +10,7 @@
 #include "services/storage/local_mariadb.h"
 #include "services/storage/migrations.h"
 #include "services/storage/mysql.h"
+#include "services/storage/shipment_territories.h"
 #include "tests/test_util.h"
 
 namespace youma::storage {
@@ -468,6 +471,193 @@ TEST_CASE("a transaction's tail goes with its COMMIT; a failing tail statement r
     return absl::OkStatus();
   }));
   CHECK(rows() == "1:body,2:tail,7:tail only");
+}
+
+// ------------------------------------------------------- shipment territories
+
+TEST_CASE("a run of codes is stored as rows of whole aligned units, at most two per level") {
+  std::vector<TerritoryRow> rows;
+  AppendTerritoryRows(0, 63, 9, &rows);  // one whole unit of 64
+  CHECK(rows == std::vector<TerritoryRow>{{uint64_t{1} << 56, 0, 63, 9}});
+  rows.clear();
+  AppendTerritoryRows(1, 200, 9, &rows);
+  CHECK(rows == std::vector<TerritoryRow>{{0, 1, 63, 9}, {uint64_t{1} << 56, 64, 191, 9}, {3, 192, 200, 9}});
+  rows.clear();
+  // 20 million codes from an odd start: a few rows per level, never more than two.
+  AppendTerritoryRows(1'000'003, 21'000'002, 9, &rows);
+  std::map<uint64_t, int> per_level;
+  uint64_t next = 1'000'003;
+  for (const TerritoryRow& r : rows) {
+    ++per_level[r.block >> 56];
+    CHECK(r.first == next);  // in order, no gap, no overlap
+    next = r.last + 1;
+  }
+  CHECK(next == 21'000'003);
+  CHECK(rows.size() <= 16);
+  for (const auto& [level, n] : per_level) CHECK(n <= 2);
+  // Every code's probes name its row's block (a batch of 25 million codes).
+  for (uint64_t code : {uint64_t{1'000'003}, uint64_t{1'048'576}, uint64_t{7'777'777}, uint64_t{21'000'002}}) {
+    std::vector<uint64_t> keys;
+    AppendTerritoryProbes(code, 25'000'000, &keys);
+    CHECK(keys.size() == 5);  // levels 0..4: 64^4 <= 25 million < 64^5
+    std::map<uint64_t, TerritoryRow> by_first;
+    for (const TerritoryRow& r : rows) by_first[r.first] = r;
+    const TerritoryRow* row = FindTerritoryRow(by_first, code);
+    REQUIRE(row != nullptr);
+    CHECK(std::find(keys.begin(), keys.end(), row->block) != keys.end());
+  }
+}
+
+// Batches laid side by side from code id 1,000: their first code ids and sizes.
+const std::map<uint64_t, uint64_t> kBatches = {{1'000, 5'000}, {6'000, 300'000}, {306'000, 70}};
+
+BatchOf BatchesOf(const std::map<uint64_t, uint64_t>& batches) {
+  return [&batches](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    auto it = batches.upper_bound(code_id);
+    if (it == batches.begin()) return std::nullopt;
+    --it;
+    if (code_id - it->first >= it->second) return std::nullopt;
+    return *it;
+  };
+}
+
+// The whole table, keyed by first code id; fails the test if rows overlap.
+std::map<uint64_t, TerritoryRow> ReadTerritories(ConnectionPool& pool) {
+  std::map<uint64_t, TerritoryRow> rows;
+  REQUIRE_OK(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery("SELECT blk, first_code_id, last_code_id, shipment_id FROM shipment_territories"));
+    while (rs->next()) {
+      const TerritoryRow r{rs->getUInt64(1), rs->getUInt64(2), rs->getUInt64(3), rs->getUInt64(4)};
+      rows[r.first] = r;
+    }
+    return absl::OkStatus();
+  }));
+  uint64_t end = 0;
+  for (const auto& [first, r] : rows) {
+    CHECK(first >= end);
+    end = r.last + 1;
+  }
+  return rows;
+}
+
+// Checks every code of kBatches against `truth` (code id -> shipment, absent
+// for none): the row found for it, and that the code's probes reach that row.
+void CheckEveryCode(const std::map<uint64_t, TerritoryRow>& rows, const std::map<uint64_t, uint64_t>& truth) {
+  int wrong = 0;
+  for (const auto& [batch, size] : kBatches) {
+    for (uint64_t code = batch; code < batch + size; ++code) {
+      const TerritoryRow* row = FindTerritoryRow(rows, code);
+      auto want = truth.find(code);
+      const uint64_t got = row ? row->shipment_id : 0;
+      bool ok = got == (want == truth.end() ? 0 : want->second);
+      if (row != nullptr) {
+        std::vector<uint64_t> keys;
+        AppendTerritoryProbes(code, size, &keys);
+        ok = ok && std::find(keys.begin(), keys.end(), row->block) != keys.end();
+      }
+      if (!ok && ++wrong <= 5) FAIL_CHECK("code ", code, ": shipment ", got);
+    }
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("shipments painted over each other leave every code with the latest that carried it") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const BatchOf batch_of = BatchesOf(kBatches);
+  std::map<uint64_t, uint64_t> truth;
+  std::mt19937_64 rng(20261207);
+  size_t runs_written = 0;
+  for (uint64_t shipment = 1; shipment <= 60; ++shipment) {
+    // A few ranges of every size: single cases, pallets, whole stretches,
+    // some across the batches' ends and some nested in earlier shipments.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (int i = 1 + rng() % 4; i > 0; --i) {
+      const uint64_t len = 1 + rng() % (uint64_t{1} << (rng() % 18));
+      const uint64_t first = 1'000 + rng() % (306'070 - 1'000);
+      ranges.push_back({first, std::min<uint64_t>(first + len - 1, 306'069)});
+    }
+    for (const auto& [first, last] : ranges) {
+      for (uint64_t code = first; code <= last; ++code) truth[code] = shipment;
+    }
+    const std::vector<CodeRun> runs = ShippedRuns(ranges, batch_of);
+    runs_written += runs.size();
+    REQUIRE_OK(pool.InTransaction([&](sql::Connection& c) -> absl::Status {
+      PaintShipmentTerritory(c, runs, shipment);
+      return absl::OkStatus();
+    }));
+  }
+  const auto rows = ReadTerritories(pool);
+  CheckEveryCode(rows, truth);
+  // Every run and every piece left of one takes at most 16 rows.
+  CHECK(rows.size() <= 16 * 2 * runs_written);
+}
+
+TEST_CASE("migration 15 fills the territories from shipments an older youma wrote; later ones are caught up") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const Migration& fill = AllMigrations().at(14);
+  REQUIRE(fill.version == 15);
+  REQUIRE((fill.then == &BackfillShipmentTerritories));
+  auto shipment = [](uint64_t id, const std::string& brand) {
+    return absl::StrCat("INSERT INTO shipments (shipment_id, brand, dealer_id, territory, cases, codes, activated, "
+                        "actor, ship_time, create_time) VALUES (",
+                        id, ", '", brand, "', 'd', '44', 0, 0, 0, 'test', NOW(6), NOW(6))");
+  };
+  REQUIRE_OK(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+    for (const auto& [first, size] : kBatches) {
+      Execute(c, absl::StrCat("INSERT INTO batches (batch_id, brand, request_id, params_digest, gtin, kind, set_size, "
+                              "scheme, case_scheme, key_id, case_key_id, quantity, code_count, planned_territory, "
+                              "production_line, activation, export_limit, actor, create_time) VALUES (",
+                              first, ", '", first == 306'000 ? "b" : "a", "', '", first,
+                              "', REPEAT('x', 32), '00000000000017', 1, 0, 1, 1, 1, 1, ", size, ", ", size,
+                              ", '', '', 1, 0, 'test', NOW(6))"));
+    }
+    // As an older youma wrote them: ranges in pieces of 65,536, one across
+    // the first two batches, later shipments over earlier ones.
+    for (const auto& [id, brand] : std::vector<std::pair<int, std::string>>{{1, "a"}, {2, "a"}, {3, "a"}, {4, "b"}}) {
+      Execute(c, shipment(id, brand));
+    }
+    Execute(c, "INSERT INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES "
+               "(1, 1000, 66535, 'a'), (1, 66536, 70000, 'a'), (2, 3000, 3010, 'a'), (3, 2000, 9000, 'a'), "
+               "(4, 306010, 306020, 'b')");
+    for (int run = 0; run < 2; ++run) fill.then(c);  // a second run changes nothing
+    return absl::OkStatus();
+  }));
+  std::map<uint64_t, uint64_t> truth;
+  for (uint64_t code = 1'000; code <= 70'000; ++code) truth[code] = code >= 2'000 && code <= 9'000 ? 3 : 1;
+  for (uint64_t code = 306'010; code <= 306'020; ++code) truth[code] = 4;
+  CheckEveryCode(ReadTerritories(pool), truth);
+  auto painted = [&](const std::string& brand) {
+    return pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+          absl::StrCat("SELECT painted_through FROM shipment_locks WHERE brand = '", brand, "'")));
+      if (!rs->next()) return absl::NotFoundError(brand);
+      return rs->getInt64(1);
+    });
+  };
+  CHECK(painted("a").value_or(-1) == 3);
+  CHECK(painted("b").value_or(-1) == 4);
+  // An older youma, still running during an upgrade, reports one more: the
+  // brand's next shipment paints it first.
+  REQUIRE_OK(pool.InTransaction([&](sql::Connection& c) -> absl::Status {
+    Execute(c, shipment(5, "a"));
+    Execute(c, "INSERT INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES "
+               "(5, 5000, 5005, 'a')");
+    return absl::OkStatus();
+  }));
+  ASSIGN_OR_FAIL(uint64_t through, pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
+    return LockBrandShipments(c, "a", BatchesOf(kBatches));
+  }));
+  CHECK(through == 5);
+  CHECK(painted("a").value_or(-1) == 5);
+  for (uint64_t code = 5'000; code <= 5'005; ++code) truth[code] = 5;
+  CheckEveryCode(ReadTerritories(pool), truth);
 }
 
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {

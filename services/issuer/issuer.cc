@@ -20,6 +20,7 @@
 #include "codegen/set_layout.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/storage/shipment_territories.h"
 
 namespace youma::issuer {
 namespace {
@@ -1029,7 +1030,15 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
   const absl::Time now = absl::Now();
   YOUMA_ASSIGN_OR_RETURN(const absl::Time ship_time,
                          common::RequestTimeOr(req.has_ship_time(), req.ship_time(), "ship_time", now));
+  const storage::BatchOf batch_of = [this](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    absl::StatusOr<BatchInfo> b = index_->Find(code_id);
+    if (!b.ok()) return std::nullopt;
+    return std::make_pair(b->batch_id, b->code_count);
+  };
   auto result = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
+    // First: the brand's shipments are written one at a time, so the one
+    // written last is the latest (and a retry sees the report it repeats).
+    storage::LockBrandShipments(c, brand, batch_of);
     if (!req.request_id().empty()) {
       auto st = Prepare(c, "SELECT shipment_id FROM shipments WHERE brand = ? AND request_id = ?");
       st->setString(1, brand);
@@ -1101,6 +1110,9 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
           st.setUInt64(col++, r.second);
           st.setString(col++, brand);
         });
+    // The codes' current shipment: this one wins over earlier ones.
+    storage::PaintShipmentTerritory(c, storage::ShippedRuns(ranges, batch_of), shipment_id);
+    storage::MarkShipmentPainted(c, brand, shipment_id);
     InsertMany<std::pair<uint64_t, uint64_t>>(
         c,
         "INSERT INTO range_changes (brand, batch_id, action, first_code_id, last_code_id, reason, "

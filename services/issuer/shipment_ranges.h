@@ -1,8 +1,10 @@
-// Shipment ranges (the code ids a shipment carried) are stored in pieces of
-// at most kShipmentRangeSpan codes. Finding the shipments that carried code c
-// then reads a bounded stretch of the first_code_id index,
-// first_code_id BETWEEN c - (span - 1) AND c, however many shipments the
-// brand has made; an unbounded range would make it read every range below c.
+// Shipment ranges (the code ids a shipment carried, its record) are stored in
+// pieces of at most kShipmentRangeSpan codes. Finding every shipment that
+// ever carried code c (a code's history) then reads a bounded stretch of the
+// first_code_id index, first_code_id BETWEEN c - (span - 1) AND c; an
+// unbounded range would make it read every range below c. Scans, which need
+// only the shipment carrying a code now, read shipment_territories instead
+// (services/storage/shipment_territories.h).
 //
 //   for (auto [first, last] : SplitShipmentRanges(ranges)) insert(first, last);
 //   sql += ShipmentRangeCovers("r", code_id);  // "(r.first_code_id BETWEEN … )"

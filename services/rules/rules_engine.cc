@@ -15,7 +15,7 @@
 #include "services/common/geo.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
-#include "services/issuer/shipment_ranges.h"
+#include "services/storage/shipment_territories.h"
 
 namespace youma::rules {
 namespace {
@@ -775,10 +775,10 @@ void RulesEngine::PrefetchCampaigns(const std::vector<const ScanFacts*>& scans, 
             });
 }
 
-void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
+void RulesEngine::PrefetchTerritories(const std::vector<const ScanFacts*>& scans,
                                       storage::StatementBatch& batch, std::map<uint64_t, Territory>* out) {
   std::string aggregated, known_cases;
-  std::map<std::string, std::vector<const ScanFacts*>> by_brand;
+  std::vector<const ScanFacts*> located;  // scans whose shipment matters
   for (const ScanFacts* f : scans) {
     Territory& t = (*out)[f->code_id];
     t.case_id = f->code_id;
@@ -795,7 +795,7 @@ void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<cons
     t.prefixes = absl::StrSplit(f->batch.planned_territory, ',', absl::SkipEmpty());
     // Territories matter only for scans with a region (diversion).
     if (!f->request->region().empty() && f->request->role() != youma::v1::SCAN_ROLE_DEALER_INSPECTION) {
-      by_brand[f->brand].push_back(f);
+      located.push_back(f);
     }
   }
   // The store that opened each code's case: bottles linked by the line find
@@ -838,28 +838,39 @@ void RulesEngine::PrefetchTerritories(sql::Connection& c, const std::vector<cons
                 }
               });
   }
-  for (const auto& [brand, facts] : by_brand) {
-    std::string where;
-    for (const ScanFacts* f : facts) {
-      absl::StrAppend(&where, where.empty() ? "" : " OR ", issuer::ShipmentRangeCovers("r", f->code_id));
-    }
-    batch.Add(absl::StrCat("SELECT r.first_code_id, r.last_code_id, s.shipment_id, s.dealer_id, s.territory FROM "
-                           "shipment_ranges r JOIN shipments s ON s.shipment_id = r.shipment_id WHERE r.brand = ",
-                           storage::Quote(c, brand), " AND (", where, ")"),
-              [out, facts = facts](sql::ResultSet& rs) {
-                while (rs.next()) {
-                  const uint64_t first = rs.getUInt64(1), last = rs.getUInt64(2), shipment = rs.getUInt64(3);
-                  for (const ScanFacts* f : facts) {
-                    if (f->code_id < first || f->code_id > last) continue;
-                    Territory& t = (*out)[f->code_id];
-                    if (shipment < t.shipment_id) continue;  // the latest shipment wins
-                    t.shipment_id = shipment;
-                    t.dealer_id = rs.getString(4);
-                    t.prefixes = absl::StrSplit(std::string(rs.getString(5)), ',', absl::SkipEmpty());
-                  }
-                }
-              });
-  }
+  if (located.empty()) return;
+  // The shipment that carries each code now (shipment_territories.h): a
+  // handful of block keys per code, one statement for the group.
+  std::vector<uint64_t> keys;
+  for (const ScanFacts* f : located) storage::AppendTerritoryProbes(f->code_id, f->batch.code_count, &keys);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  batch.Add(absl::StrCat("SELECT t.blk, t.first_code_id, t.last_code_id, s.shipment_id, s.brand, s.dealer_id, "
+                         "s.territory FROM shipment_territories t JOIN shipments s ON s.shipment_id = t.shipment_id "
+                         "WHERE t.blk IN (",
+                         absl::StrJoin(keys, ","), ")"),
+            [out, located = std::move(located)](sql::ResultSet& rs) {
+              struct Shipment {
+                std::string brand, dealer_id, territory;
+              };
+              std::map<uint64_t, storage::TerritoryRow> rows;
+              std::map<uint64_t, Shipment> shipments;
+              while (rs.next()) {
+                const storage::TerritoryRow row{rs.getUInt64(1), rs.getUInt64(2), rs.getUInt64(3), rs.getUInt64(4)};
+                rows[row.first] = row;
+                shipments.try_emplace(row.shipment_id, Shipment{rs.getString(5), rs.getString(6), rs.getString(7)});
+              }
+              for (const ScanFacts* f : located) {
+                const storage::TerritoryRow* row = storage::FindTerritoryRow(rows, f->code_id);
+                if (row == nullptr) continue;
+                const Shipment& s = shipments.at(row->shipment_id);
+                if (s.brand != f->brand) continue;  // cannot happen: a shipment holds its brand's codes only
+                Territory& t = (*out)[f->code_id];
+                t.shipment_id = row->shipment_id;
+                t.dealer_id = s.dealer_id;
+                t.prefixes = absl::StrSplit(s.territory, ',', absl::SkipEmpty());
+              }
+            });
 }
 
 void RulesEngine::LockDiversionCases(sql::Connection& c, const std::vector<const ScanFacts*>& scans) {

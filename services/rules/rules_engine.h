@@ -131,7 +131,7 @@ class RulesEngine {
   // batch's plan, and the store that opened the case. Adds its queries (a
   // few for the whole group) to `batch`, so that they share the caller's
   // round trip; `out` holds every code's territory once the batch has run.
-  void PrefetchTerritories(sql::Connection& c, const std::vector<const ScanFacts*>& scans,
+  void PrefetchTerritories(const std::vector<const ScanFacts*>& scans,
                            storage::StatementBatch& batch, std::map<uint64_t, Territory>* out);
   // Locks, in case order, the cases whose scans in this group fall outside
   // their territory (after PrefetchTerritories has run), before any evidence

@@ -543,7 +543,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
       fact_ptrs.push_back(&facts[i]);
     }
     std::map<uint64_t, rules::Territory> territories;
-    rules_->PrefetchTerritories(c, fact_ptrs, reads, &territories);
+    rules_->PrefetchTerritories(fact_ptrs, reads, &territories);
     rules::GroupState rules_state;
     rules_->PrefetchCampaigns(fact_ptrs, reads, &rules_state);
     for (rules::ScanFacts& f : facts) f.group = &rules_state;

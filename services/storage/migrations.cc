@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "services/storage/shipment_territories.h"
 
 namespace youma::storage {
 
@@ -481,6 +482,26 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   case_code_id BIGINT UNSIGNED NOT NULL PRIMARY KEY
 ) ENGINE=InnoDB)sql",
        }},
+      {15,
+       "shipment territories: which shipment carries each code now, found by block keys",
+       {
+           // See services/storage/shipment_territories.h. shipment_ranges
+           // stays as each shipment's record (the EPCIS history reads it).
+           R"sql(CREATE TABLE IF NOT EXISTS shipment_territories (
+  blk BIGINT UNSIGNED NOT NULL,
+  first_code_id BIGINT UNSIGNED NOT NULL,
+  last_code_id BIGINT UNSIGNED NOT NULL,
+  shipment_id BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (blk, first_code_id)
+) ENGINE=InnoDB)sql",
+           // A brand's shipments queue on its row and are painted in
+           // shipment order; painted_through finds those an older youma wrote.
+           R"sql(CREATE TABLE IF NOT EXISTS shipment_locks (
+  brand VARCHAR(64) NOT NULL PRIMARY KEY,
+  painted_through BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB)sql",
+       },
+       BackfillShipmentTerritories},
   };
   return migrations;
 }
@@ -532,6 +553,7 @@ absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool) {
     for (const Migration& m : AllMigrations()) {
       if (applied.count(m.version)) continue;
       for (const std::string& sql : m.statements) Execute(c, sql);
+      if (m.then != nullptr) m.then(c);
       auto rec = Prepare(c, "INSERT INTO schema_migrations VALUES (?, ?, UTC_TIMESTAMP(6))");
       rec->setInt(1, m.version);
       rec->setString(2, m.name);

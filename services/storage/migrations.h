@@ -19,6 +19,9 @@ struct Migration {
   int version;
   std::string name;
   std::vector<std::string> statements;
+  // Run after the statements, for what SQL alone says badly (a backfill).
+  // Throws sql::SQLException as Connector/C++ does.
+  void (*then)(sql::Connection&) = nullptr;
 };
 
 const std::vector<Migration>& AllMigrations();
