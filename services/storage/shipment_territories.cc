@@ -26,6 +26,20 @@ int TopLevelFor(uint64_t batch_codes) {
   return level;
 }
 
+// Appends `intervals` (inclusive, any order) to `out`, merging those that
+// overlap or touch each other or out's last.
+void AppendMerged(std::vector<std::pair<uint64_t, uint64_t>> intervals,
+                  std::vector<std::pair<uint64_t, uint64_t>>* out) {
+  std::sort(intervals.begin(), intervals.end());
+  for (const auto& i : intervals) {
+    if (!out->empty() && i.first <= out->back().second + 1) {
+      out->back().second = std::max(out->back().second, i.second);
+    } else {
+      out->push_back(i);
+    }
+  }
+}
+
 // Statements of at most this many rows or conditions.
 constexpr size_t kChunk = 1000;
 
@@ -68,14 +82,7 @@ std::vector<TerritoryRow> ReadOverlapping(sql::Connection& c, const std::vector<
       if (level > TopLevelFor(std::max(run.batch_codes, run.last - run.first + 1))) continue;
       at_level.push_back({BlockKey(level, run.first), BlockKey(level, run.last)});
     }
-    std::sort(at_level.begin(), at_level.end());
-    for (const auto& b : at_level) {
-      if (!blocks.empty() && b.first <= blocks.back().second + 1) {
-        blocks.back().second = std::max(blocks.back().second, b.second);
-      } else {
-        blocks.push_back(b);
-      }
-    }
+    AppendMerged(std::move(at_level), &blocks);  // levels' keys never touch
   }
   std::vector<TerritoryRow> out;
   for (size_t start = 0; start < blocks.size(); start += kChunk) {
@@ -103,15 +110,8 @@ std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> RangesByShipment(
 }  // namespace
 
 std::vector<CodeRun> ShippedRuns(std::vector<std::pair<uint64_t, uint64_t>> ranges, const BatchOf& batch_of) {
-  std::sort(ranges.begin(), ranges.end());
   std::vector<std::pair<uint64_t, uint64_t>> merged;
-  for (const auto& r : ranges) {
-    if (!merged.empty() && r.first <= merged.back().second + 1) {
-      merged.back().second = std::max(merged.back().second, r.second);
-    } else {
-      merged.push_back(r);
-    }
-  }
+  AppendMerged(std::move(ranges), &merged);
   std::vector<CodeRun> out;
   for (auto [first, last] : merged) {
     while (true) {
