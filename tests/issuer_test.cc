@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "printer-export/export.h"
@@ -390,6 +391,70 @@ TEST_CASE("shipments give cases and their bottles a dealer and activate on shipm
   bad.set_dealer_id(d.dealer_id());
   bad.add_case_codes(b[0].url());
   CHECK(f.alpha.Call(&Stub::ReportShipment, bad, &s).error_code() == grpc::INVALID_ARGUMENT);
+}
+
+TEST_CASE("shipments of one brand sent at once are written in turn: each code carries the latest that holds it") {
+  Fixture f;
+  youma::v1::CreateDealerRequest dealer;
+  dealer.set_dealer_id(absl::StrCat("turns-", ::getpid()));
+  dealer.set_name("Foshan dealer");
+  dealer.add_territory("4406");
+  youma::v1::Dealer d;
+  REQUIRE(f.alpha.Call(&Stub::CreateDealer, dealer, &d).ok());
+  const auto batch = MakeBatch(f.alpha, youma::v1::BATCH_KIND_BOTTLE, 2'000);
+  const uint64_t first = batch.batch_id();
+  // Eight senders, three shipments each of overlapping ranges; senders 0 and
+  // 1 send the same requests (a retry racing its original).
+  struct Sent {
+    uint64_t shipment_id = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  };
+  std::vector<std::vector<Sent>> sent(8);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 8; ++t) {
+    senders.emplace_back([&, t] {
+      for (int k = 0; k < 3; ++k) {
+        youma::v1::ShipmentReport report;
+        report.set_dealer_id(d.dealer_id());
+        const int who = t < 2 ? 0 : t;
+        report.set_request_id(absl::StrCat("turns-", ::getpid(), "-", who, "-", k));
+        Sent s;
+        for (int r = 0; r < 3; ++r) {
+          const uint64_t from = first + (who * 97 + k * 301 + r * 613) % 1'900;
+          const uint64_t to = from + (who * 31 + k * 17 + r * 59) % 100;
+          auto* range = report.add_ranges();
+          range->set_first_code_id(from);
+          range->set_last_code_id(to);
+          s.ranges.push_back({from, to});
+        }
+        youma::v1::Shipment out;
+        const grpc::Status st = f.alpha.Call(&Stub::ReportShipment, report, &out);
+        CHECK_MESSAGE(st.ok(), st.error_message());
+        s.shipment_id = out.shipment_id();
+        sent[t].push_back(s);
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+  for (int k = 0; k < 3; ++k) CHECK(sent[0][k].shipment_id == sent[1][k].shipment_id);
+  // Shipments are written one at a time in id order, so the latest is the highest id.
+  std::map<uint64_t, uint64_t> want;
+  for (const auto& per_sender : sent) {
+    for (const Sent& s : per_sender) {
+      for (const auto& [from, to] : s.ranges) {
+        for (uint64_t code = from; code <= to; ++code) want[code] = std::max(want[code], s.shipment_id);
+      }
+    }
+  }
+  std::map<uint64_t, uint64_t> got;
+  const std::string rows = f.server.QueryString(absl::StrCat(
+      "SELECT GROUP_CONCAT(CONCAT(first_code_id, ' ', last_code_id, ' ', shipment_id) SEPARATOR ' ') "
+      "FROM shipment_territories WHERE first_code_id BETWEEN ", first, " AND ", first + 1'999));
+  std::istringstream in(rows);
+  for (uint64_t from, to, shipment; in >> from >> to >> shipment;) {
+    for (uint64_t code = from; code <= to; ++code) CHECK(got.emplace(code, shipment).second);  // no overlaps
+  }
+  CHECK(got == want);
 }
 
 std::string Slurp(const std::string& path) {
