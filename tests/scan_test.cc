@@ -580,6 +580,45 @@ TEST_CASE("revoked, frozen and not yet active codes say so and win nothing") {
   CHECK(MustScan(f.scanner, Req(waiting[0].url())).verdict() == youma::v1::SCAN_VERDICT_NOT_ACTIVE);
 }
 
+TEST_CASE("a batch activated on shipment, a few codes at a time: each code's verdict follows its own changes") {
+  Fixture f;
+  const youma::v1::Dealer d = f.Dealer(absl::StrCat("bit-", ::getpid()), "Dongguan dealer", {"4419"});
+  const auto batch =
+      MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 3'000, 0, youma::v1::ACTIVATION_POLICY_ON_SHIPMENT);
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  // 600 two-code ranges shipped (and so activated) in 20 shipments: codes
+  // 5k and 5k + 1 of the first 3,000.
+  for (int s = 0; s < 20; ++s) {
+    youma::v1::ShipmentReport report;
+    report.set_dealer_id(d.dealer_id());
+    for (int k = s * 30; k < (s + 1) * 30; ++k) {
+      auto* range = report.add_ranges();
+      range->set_first_code_id(codes[5 * k].code_id());
+      range->set_last_code_id(codes[5 * k + 1].code_id());
+    }
+    youma::v1::Shipment shipment;
+    REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, report, &shipment).ok());
+    CHECK(shipment.activated() == 60);
+  }
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM range_changes WHERE batch_id = ", batch.batch_id())) ==
+        600);
+  // One of them frozen again.
+  youma::v1::RangeChangeRequest freeze;
+  freeze.set_batch_id(batch.batch_id());
+  freeze.set_first_code_id(codes[1'500].code_id());
+  freeze.set_last_code_id(codes[1'501].code_id());
+  freeze.set_reason("counterfeit cases seen in this lot");
+  youma::v1::RangeChange change;
+  REQUIRE(f.factory.Call(&IssuerStub::FreezeRange, freeze, &change).ok());
+  for (size_t i : {0, 1, 2, 4, 5, 1'499, 1'500, 1'501, 1'502, 2'995, 2'996, 2'997}) {
+    INFO("code #", i);
+    const youma::v1::ScanVerdict want = i == 1'500 || i == 1'501 ? youma::v1::SCAN_VERDICT_FROZEN
+                                        : i % 5 < 2               ? youma::v1::SCAN_VERDICT_GENUINE
+                                                                  : youma::v1::SCAN_VERDICT_NOT_ACTIVE;
+    CHECK(MustScan(f.scanner, Req(codes[i].url())).verdict() == want);
+  }
+}
+
 TEST_CASE("campaign validation: prize cap, odds, budget, and changes after launch") {
   Fixture f;
   auto create = [&](const youma::v1::CampaignSpec& s) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -10,6 +11,7 @@
 #include "services/storage/local_mariadb.h"
 #include "services/storage/migrations.h"
 #include "services/storage/mysql.h"
+#include "services/storage/range_change_blocks.h"
 #include "services/storage/shipment_territories.h"
 #include "tests/test_util.h"
 
@@ -498,7 +500,7 @@ TEST_CASE("a run of codes is stored as rows of whole aligned units, at most two 
   // Every code's probes name its row's block (a batch of 25 million codes).
   for (uint64_t code : {uint64_t{1'000'003}, uint64_t{1'048'576}, uint64_t{7'777'777}, uint64_t{21'000'002}}) {
     std::vector<uint64_t> keys;
-    AppendTerritoryProbes(code, 25'000'000, &keys);
+    AppendCodeBlockProbes(code, 25'000'000, &keys);
     CHECK(keys.size() == 5);  // levels 0..4: 64^4 <= 25 million < 64^5
     std::map<uint64_t, TerritoryRow> by_first;
     for (const TerritoryRow& r : rows) by_first[r.first] = r;
@@ -511,14 +513,16 @@ TEST_CASE("a run of codes is stored as rows of whole aligned units, at most two 
 // Batches laid side by side from code id 1,000: their first code ids and sizes.
 const std::map<uint64_t, uint64_t> kBatches = {{1'000, 5'000}, {6'000, 300'000}, {306'000, 70}};
 
-BatchOf BatchesOf(const std::map<uint64_t, uint64_t>& batches) {
-  return [&batches](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
-    auto it = batches.upper_bound(code_id);
-    if (it == batches.begin()) return std::nullopt;
-    --it;
-    if (code_id - it->first >= it->second) return std::nullopt;
-    return *it;
-  };
+// kBatches as rows of `batches`, as CreateBatch writes them; the last one is brand b's.
+void InsertBatches(sql::Connection& c) {
+  for (const auto& [first, size] : kBatches) {
+    Execute(c, absl::StrCat("INSERT INTO batches (batch_id, brand, request_id, params_digest, gtin, kind, set_size, "
+                            "scheme, case_scheme, key_id, case_key_id, quantity, code_count, planned_territory, "
+                            "production_line, activation, export_limit, actor, create_time) VALUES (",
+                            first, ", '", first == 306'000 ? "b" : "a", "', '", first,
+                            "', REPEAT('x', 32), '00000000000017', 1, 0, 1, 1, 1, 1, ", size, ", ", size,
+                            ", '', '', 1, 0, 'test', NOW(6))"));
+  }
 }
 
 // The whole table, keyed by first code id; fails the test if rows overlap.
@@ -554,7 +558,7 @@ void CheckEveryCode(const std::map<uint64_t, TerritoryRow>& rows, const std::map
       bool ok = got == (want == truth.end() ? 0 : want->second);
       if (row != nullptr) {
         std::vector<uint64_t> keys;
-        AppendTerritoryProbes(code, size, &keys);
+        AppendCodeBlockProbes(code, size, &keys);
         ok = ok && std::find(keys.begin(), keys.end(), row->block) != keys.end();
       }
       if (!ok && ++wrong <= 5) FAIL_CHECK("code ", code, ": shipment ", got);
@@ -567,7 +571,7 @@ TEST_CASE("shipments painted over each other leave every code with the latest th
   Db d;
   ConnectionPool pool(d.db->config(), {});
   REQUIRE_OK(ApplyMigrations(pool).status());
-  const BatchOf batch_of = BatchesOf(kBatches);
+  const BatchOf batch_of = BatchesIn(kBatches);
   std::map<uint64_t, uint64_t> truth;
   std::mt19937_64 rng(20261207);
   size_t runs_written = 0;
@@ -583,7 +587,7 @@ TEST_CASE("shipments painted over each other leave every code with the latest th
     for (const auto& [first, last] : ranges) {
       for (uint64_t code = first; code <= last; ++code) truth[code] = shipment;
     }
-    const std::vector<CodeRun> runs = ShippedRuns(ranges, batch_of);
+    const std::vector<CodeRun> runs = BatchRuns(ranges, batch_of);
     runs_written += runs.size();
     REQUIRE_OK(pool.InTransaction([&](sql::Connection& c) -> absl::Status {
       PaintShipmentTerritory(c, runs, shipment);
@@ -609,14 +613,7 @@ TEST_CASE("migration 15 fills the territories from shipments an older youma wrot
                         id, ", '", brand, "', 'd', '44', 0, 0, 0, 'test', NOW(6), NOW(6))");
   };
   REQUIRE_OK(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
-    for (const auto& [first, size] : kBatches) {
-      Execute(c, absl::StrCat("INSERT INTO batches (batch_id, brand, request_id, params_digest, gtin, kind, set_size, "
-                              "scheme, case_scheme, key_id, case_key_id, quantity, code_count, planned_territory, "
-                              "production_line, activation, export_limit, actor, create_time) VALUES (",
-                              first, ", '", first == 306'000 ? "b" : "a", "', '", first,
-                              "', REPEAT('x', 32), '00000000000017', 1, 0, 1, 1, 1, 1, ", size, ", ", size,
-                              ", '', '', 1, 0, 'test', NOW(6))"));
-    }
+    InsertBatches(c);
     // As an older youma wrote them: ranges in pieces of 65,536, one across
     // the first two batches, later shipments over earlier ones.
     for (const auto& [id, brand] : std::vector<std::pair<int, std::string>>{{1, "a"}, {2, "a"}, {3, "a"}, {4, "b"}}) {
@@ -652,12 +649,76 @@ TEST_CASE("migration 15 fills the territories from shipments an older youma wrot
     return absl::OkStatus();
   }));
   ASSIGN_OR_FAIL(uint64_t through, pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
-    return LockBrandShipments(c, "a", BatchesOf(kBatches));
+    return LockBrandShipments(c, "a", BatchesIn(kBatches));
   }));
   CHECK(through == 5);
   CHECK(painted("a").value_or(-1) == 5);
   for (uint64_t code = 5'000; code <= 5'005; ++code) truth[code] = 5;
   CheckEveryCode(ReadTerritories(pool), truth);
+}
+
+TEST_CASE("migration 16 indexes the range changes an older youma wrote; a scan group's keys find a code's changes") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const Migration& index = AllMigrations().at(15);
+  REQUIRE(index.version == 16);
+  REQUIRE((index.then == &BackfillRangeChangeBlocks));
+  // As an older youma wrote them (AUTO_INCREMENT ids): the batches activated,
+  // then a freeze, single codes activated on shipment, and one change across
+  // two batches' end (the bottles of one case).
+  std::vector<std::pair<uint64_t, uint64_t>> spans = {{1'000, 5'999}, {6'000, 305'999}, {2'000, 2'500}};
+  for (uint64_t code = 306'000; code < 306'070; code += 3) spans.push_back({code, code});
+  spans.push_back({5'990, 6'010});
+  auto change = [](uint64_t first, uint64_t last) {
+    return absl::StrCat("INSERT INTO range_changes (brand, batch_id, action, first_code_id, last_code_id, reason, "
+                        "actor, effective_time, create_time) VALUES ('a', 0, 1, ",
+                        first, ", ", last, ", '', 'test', NOW(6), NOW(6))");
+  };
+  // Which changes hold `code`, as a scan group finds them.
+  auto found = [&](sql::Connection& c, uint64_t code) {
+    const auto batch = BatchesIn(kBatches)(code);
+    std::vector<uint64_t> keys;
+    AppendCodeBlockProbes(code, batch ? batch->second : 1, &keys);
+    std::set<uint64_t> ids;
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(RangeChangesHoldingSql(keys)));
+    while (rs->next()) {
+      if (rs->getUInt64(4) <= code && code <= rs->getUInt64(5)) ids.insert(rs->getUInt64(1));
+    }
+    return ids;
+  };
+  REQUIRE_OK(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+    InsertBatches(c);
+    for (const auto& [first, last] : spans) Execute(c, change(first, last));
+    for (int run = 0; run < 2; ++run) index.then(c);  // a second run changes nothing
+    // Every code of every batch finds exactly the changes that hold it.
+    int wrong = 0;
+    for (const auto& [batch, size] : kBatches) {
+      for (uint64_t code = batch; code < batch + size; code += (code % 7 == 0 ? 1 : 13)) {
+        std::set<uint64_t> want;
+        for (size_t i = 0; i < spans.size(); ++i) {
+          if (spans[i].first <= code && code <= spans[i].second) want.insert(i + 1);
+        }
+        if (found(c, code) != want && ++wrong <= 5) FAIL_CHECK("code ", code);
+      }
+    }
+    CHECK(wrong == 0);
+    // New ids continue above the old ones, and above any an older youma
+    // takes meanwhile.
+    REQUIRE(spans.size() == 28);
+    InOneTransaction(c, [&] {
+      CHECK(ReserveRangeChangeIds(c, 3) == 29);
+      for (int id = 29; id <= 31; ++id) {
+        Execute(c, absl::StrCat("INSERT INTO range_changes (change_id, brand, batch_id, action, first_code_id, "
+                                "last_code_id, reason, actor, effective_time, create_time) VALUES (",
+                                id, ", 'a', 0, 2, 7000, 7000, '', 'test', NOW(6), NOW(6))"));
+      }
+    });
+    Execute(c, change(7'000, 7'001));  // AUTO_INCREMENT gives it 32, which the allocator had not given
+    InOneTransaction(c, [&] { CHECK(ReserveRangeChangeIds(c, 1) == 33); });
+    return absl::OkStatus();
+  }));
 }
 
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {

@@ -20,6 +20,7 @@
 #include "codegen/set_layout.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/storage/range_change_blocks.h"
 #include "services/storage/shipment_territories.h"
 
 namespace youma::issuer {
@@ -206,6 +207,45 @@ void InsertMany(sql::Connection& c, const std::string& head, const std::string& 
     for (size_t i = 0; i < n; ++i) bind(*st, col, rows[start + i]);
     st->executeUpdate();
   }
+}
+
+// A range change to record, inside one batch.
+struct NewRangeChange {
+  uint64_t batch_id = 0;
+  youma::v1::RangeAction action = youma::v1::RANGE_ACTION_UNSPECIFIED;
+  uint64_t first = 0, last = 0;
+  std::string reason;
+  absl::Time effective;
+};
+
+// Records `changes` in range_changes, with ids in their order, and their
+// block pieces (services/storage/range_change_blocks.h), in the caller's
+// transaction; returns the first one's id (0 when there are none).
+uint64_t RecordRangeChanges(sql::Connection& c, const std::string& brand, const std::string& actor, absl::Time now,
+                            const std::vector<NewRangeChange>& changes) {
+  if (changes.empty()) return 0;
+  const uint64_t first_id = storage::ReserveRangeChangeIds(c, changes.size());
+  uint64_t id = first_id;
+  InsertMany<NewRangeChange>(
+      c,
+      "INSERT INTO range_changes (change_id, brand, batch_id, action, first_code_id, last_code_id, reason, "
+      "actor, effective_time, create_time) VALUES ",
+      "(?,?,?,?,?,?,?,?,?,?)", changes, [&](sql::PreparedStatement& st, int& col, const NewRangeChange& change) {
+        st.setUInt64(col++, id++);
+        st.setString(col++, brand);
+        st.setUInt64(col++, change.batch_id);
+        st.setInt(col++, change.action);
+        st.setUInt64(col++, change.first);
+        st.setUInt64(col++, change.last);
+        st.setString(col++, change.reason);
+        st.setString(col++, actor);
+        st.setString(col++, SqlTime(change.effective));
+        st.setString(col++, SqlTime(now));
+      });
+  std::vector<storage::ChangeSpan> spans;
+  for (size_t i = 0; i < changes.size(); ++i) spans.push_back({first_id + i, changes[i].first, changes[i].last});
+  storage::InsertRangeChangeBlocks(c, spans);
+  return first_id;
 }
 
 // Consecutive ids as [first, last] ranges.
@@ -565,22 +605,10 @@ absl::StatusOr<youma::v1::Batch> Issuer::CreateBatch(const std::string& brand,
         ins->setString(i++, SqlTime(now));
         ins->executeUpdate();
         if (req.activation() != youma::v1::ACTIVATION_POLICY_ON_SHIPMENT) {
-          auto act = Prepare(c,
-                             "INSERT INTO range_changes (brand, batch_id, action, first_code_id, "
-                             "last_code_id, reason, actor, effective_time, create_time) "
-                             "VALUES (?,?,?,?,?,?,?,?,?)");
-          act->setString(1, brand);
-          act->setUInt64(2, first);
-          act->setInt(3, youma::v1::RANGE_ACTION_ACTIVATE);
-          act->setUInt64(4, first);
-          act->setUInt64(5, first + code_count - 1);
-          act->setString(6, "batch activation policy");
-          act->setString(7, actor);
-          act->setString(8, SqlTime(req.has_activate_time()
-                                        ? common::FromProtoTime(req.activate_time())
-                                        : now));
-          act->setString(9, SqlTime(now));
-          act->executeUpdate();
+          RecordRangeChanges(c, brand, actor, now,
+                             {{first, youma::v1::RANGE_ACTION_ACTIVATE, first, first + code_count - 1,
+                               "batch activation policy",
+                               req.has_activate_time() ? common::FromProtoTime(req.activate_time()) : now}});
         }
         return first;
       });
@@ -740,25 +768,9 @@ absl::StatusOr<youma::v1::RangeChange> Issuer::ChangeRange(
             std::string(rs->getString(3)), "); revoked codes cannot be ", ActionName(action), "d"));
       }
     }
-    auto ins = Prepare(c,
-                       "INSERT INTO range_changes (brand, batch_id, action, first_code_id, "
-                       "last_code_id, reason, actor, effective_time, create_time) "
-                       "VALUES (?,?,?,?,?,?,?,?,?)");
-    ins->setString(1, brand);
-    ins->setUInt64(2, batch.batch_id);
-    ins->setInt(3, action);
-    ins->setUInt64(4, first);
-    ins->setUInt64(5, last);
-    ins->setString(6, req.reason());
-    ins->setString(7, actor);
-    ins->setString(8, SqlTime(effective));
-    ins->setString(9, SqlTime(now));
-    ins->executeUpdate();
-    std::unique_ptr<sql::Statement> id_st(c.createStatement());
-    std::unique_ptr<sql::ResultSet> id_rs(id_st->executeQuery("SELECT LAST_INSERT_ID()"));
-    id_rs->next();
     youma::v1::RangeChange out;
-    out.set_change_id(id_rs->getUInt64(1));
+    out.set_change_id(
+        RecordRangeChanges(c, brand, actor, now, {{batch.batch_id, action, first, last, req.reason(), effective}}));
     out.set_batch_id(batch.batch_id);
     out.set_action(action);
     out.set_first_code_id(first);
@@ -1060,21 +1072,23 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
     }
     int64_t codes = static_cast<int64_t>(bottles.size());
     for (const Shipped& s : shipped) codes += static_cast<int64_t>(s.last - s.first + 1);
-    // Activation on shipment: shipped ranges of such batches, and their bottles.
-    std::vector<std::pair<uint64_t, uint64_t>> to_activate;
-    for (const Shipped& s : shipped) {
-      if (s.batch.activation == youma::v1::ACTIVATION_POLICY_ON_SHIPMENT) {
-        to_activate.push_back({s.first, s.last});
-      }
-    }
-    for (const auto& [first, last] : Coalesce(bottles)) {
-      absl::StatusOr<BatchInfo> b = index_->Find(first);
-      if (b.ok() && b->activation == youma::v1::ACTIVATION_POLICY_ON_SHIPMENT) {
-        to_activate.push_back({first, last});
-      }
-    }
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (const Shipped& s : shipped) ranges.push_back({s.first, s.last});
+    for (const auto& r : Coalesce(bottles)) ranges.push_back(r);
+    std::sort(ranges.begin(), ranges.end());
+    ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
+    // The shipped codes merged into runs, each inside one batch.
+    const std::vector<storage::CodeRun> runs = storage::BatchRuns(ranges, batch_of);
+    // Activation on shipment: the runs in batches that wait for it.
+    std::vector<NewRangeChange> to_activate;
     int64_t activated = 0;
-    for (const auto& r : to_activate) activated += static_cast<int64_t>(r.second - r.first + 1);
+    for (const storage::CodeRun& run : runs) {
+      absl::StatusOr<BatchInfo> b = index_->Find(run.first);
+      if (b.ok() && b->activation == youma::v1::ACTIVATION_POLICY_ON_SHIPMENT) {
+        to_activate.push_back({b->batch_id, youma::v1::RANGE_ACTION_ACTIVATE, run.first, run.last, "", ship_time});
+        activated += static_cast<int64_t>(run.last - run.first + 1);
+      }
+    }
     auto ins = Prepare(c,
                        "INSERT INTO shipments (brand, dealer_id, request_id, territory, cases, "
                        "codes, activated, actor, ship_time, create_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
@@ -1097,11 +1111,6 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
     std::unique_ptr<sql::ResultSet> id_rs(id_st->executeQuery("SELECT LAST_INSERT_ID()"));
     id_rs->next();
     const uint64_t shipment_id = id_rs->getUInt64(1);
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    for (const Shipped& s : shipped) ranges.push_back({s.first, s.last});
-    for (const auto& r : Coalesce(bottles)) ranges.push_back(r);
-    std::sort(ranges.begin(), ranges.end());
-    ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
     InsertMany<std::pair<uint64_t, uint64_t>>(
         c, "INSERT IGNORE INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES ",
         "(?,?,?,?)", SplitShipmentRanges(ranges), [&](sql::PreparedStatement& st, int& col, const auto& r) {
@@ -1111,25 +1120,12 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
           st.setString(col++, brand);
         });
     // The codes' current shipment: this one wins over earlier ones.
-    storage::PaintShipmentTerritory(c, storage::ShippedRuns(ranges, batch_of), shipment_id);
+    storage::PaintShipmentTerritory(c, runs, shipment_id);
     storage::MarkShipmentPainted(c, brand, shipment_id);
-    InsertMany<std::pair<uint64_t, uint64_t>>(
-        c,
-        "INSERT INTO range_changes (brand, batch_id, action, first_code_id, last_code_id, reason, "
-        "actor, effective_time, create_time) VALUES ",
-        "(?,?,?,?,?,?,?,?,?)", to_activate, [&](sql::PreparedStatement& st, int& col, const auto& r) {
-          absl::StatusOr<BatchInfo> b = index_->Find(r.first);
-          st.setString(col++, brand);
-          st.setUInt64(col++, b.ok() ? b->batch_id : 0);
-          st.setInt(col++, youma::v1::RANGE_ACTION_ACTIVATE);
-          st.setUInt64(col++, r.first);
-          st.setUInt64(col++, r.second);
-          st.setString(col++, absl::StrCat("shipped to ", dealer.dealer_id(), " (shipment ",
-                                           shipment_id, ")"));
-          st.setString(col++, actor);
-          st.setString(col++, SqlTime(ship_time));
-          st.setString(col++, SqlTime(now));
-        });
+    for (NewRangeChange& change : to_activate) {
+      change.reason = absl::StrCat("shipped to ", dealer.dealer_id(), " (shipment ", shipment_id, ")");
+    }
+    RecordRangeChanges(c, brand, actor, now, to_activate);
     return shipment_id;
   });
   if (!result.ok()) return result.status();

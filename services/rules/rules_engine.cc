@@ -842,7 +842,7 @@ void RulesEngine::PrefetchTerritories(const std::vector<const ScanFacts*>& scans
   // The shipment that carries each code now (shipment_territories.h): a
   // handful of block keys per code, one statement for the group.
   std::vector<uint64_t> keys;
-  for (const ScanFacts* f : located) storage::AppendTerritoryProbes(f->code_id, f->batch.code_count, &keys);
+  for (const ScanFacts* f : located) storage::AppendCodeBlockProbes(f->code_id, f->batch.code_count, &keys);
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   batch.Add(absl::StrCat("SELECT t.blk, t.first_code_id, t.last_code_id, s.shipment_id, s.brand, s.dealer_id, "

@@ -13,6 +13,8 @@
 #include "absl/time/clock.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/storage/code_blocks.h"
+#include "services/storage/range_change_blocks.h"
 #include "services/storage/scan_log_gate.h"
 
 namespace youma::scan {
@@ -480,12 +482,12 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     reads.Add(storage::kTakeScanLogGate);
     {
       std::map<uint64_t, std::pair<const Pending*, const Pending*>> codes;  // first and last scan
-      std::set<uint64_t> batch_ids;
+      std::vector<uint64_t> change_keys;
       for (Pending* p : fresh) {
         auto [it, made] = codes.emplace(p->code_id, std::make_pair(p, p));
         it->second.second = p;
         ++states[p->code_id].in_group;
-        batch_ids.insert(p->batch.batch_id);
+        if (made) storage::AppendCodeBlockProbes(p->code_id, p->batch.code_count, &change_keys);
       }
       // Sized up front: growing a long statement step by step costs more
       // in the allocator than building it.
@@ -515,16 +517,18 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                     s.count = rs.getUInt(4) - s.in_group;
                   }
                 });
-      reads.Add(absl::StrCat("SELECT batch_id, action, first_code_id, last_code_id, effective_time FROM "
-                             "range_changes WHERE batch_id IN (", absl::StrJoin(batch_ids, ","),
-                             ") ORDER BY change_id"),
-                [&changes](sql::ResultSet& rs) {
-                  while (rs.next()) {
-                    changes[rs.getUInt64(1)].push_back({static_cast<youma::v1::RangeAction>(rs.getInt(2)),
-                                                        rs.getUInt64(3), rs.getUInt64(4),
-                                                        common::ParseSqlTime(rs.getString(5))});
-                  }
-                });
+      // The range changes that can hold the codes (not every change of
+      // their batches: a batch activated on shipment has one per shipment).
+      reads.Add(storage::RangeChangesHoldingSql(std::move(change_keys)), [&changes](sql::ResultSet& rs) {
+        uint64_t last_id = 0;
+        while (rs.next()) {
+          const uint64_t id = rs.getUInt64(1);
+          if (id == last_id) continue;  // a change with two pieces among the keys
+          last_id = id;
+          changes[rs.getUInt64(2)].push_back({static_cast<youma::v1::RangeAction>(rs.getInt(3)), rs.getUInt64(4),
+                                              rs.getUInt64(5), common::ParseSqlTime(rs.getString(6))});
+        }
+      });
     }
     // 4. Each scan in order: verdict, history, rules.
     std::vector<rules::ScanFacts> facts(fresh.size());

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "services/storage/range_change_blocks.h"
 #include "services/storage/shipment_territories.h"
 
 namespace youma::storage {
@@ -13,7 +14,8 @@ const std::vector<Migration>& AllMigrations() {
        "issuer: products, dealers, batches, ranges, aggregation, shipments, exports, "
        "tokens",
        {
-           // One row, touched once per batch (never per code or scan).
+           // A row per id sequence: 'codes' is touched once per batch, 'range_changes'
+           // (migration 16) once per range change; never per code or scan.
            R"sql(CREATE TABLE IF NOT EXISTS code_id_allocator (
   name VARCHAR(16) NOT NULL PRIMARY KEY,
   next_code_id BIGINT UNSIGNED NOT NULL
@@ -502,6 +504,22 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
 ) ENGINE=InnoDB)sql",
        },
        BackfillShipmentTerritories},
+      {16,
+       "range changes: found by block keys; their ids given in the order they are recorded",
+       {
+           // See services/storage/range_change_blocks.h.
+           R"sql(CREATE TABLE IF NOT EXISTS range_change_blocks (
+  blk BIGINT UNSIGNED NOT NULL,
+  change_id BIGINT UNSIGNED NOT NULL,
+  first_code_id BIGINT UNSIGNED NOT NULL,
+  last_code_id BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (blk, change_id, first_code_id)
+) ENGINE=InnoDB)sql",
+           // Change ids come from here (ReserveRangeChangeIds), so that the
+           // pieces written with a change can name it.
+           "INSERT IGNORE INTO code_id_allocator VALUES ('range_changes', 1)",
+       },
+       BackfillRangeChangeBlocks},
   };
   return migrations;
 }

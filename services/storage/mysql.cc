@@ -183,6 +183,20 @@ void Execute(sql::Connection& c, const std::string& query) {
   st->execute(query);
 }
 
+void InOneTransaction(sql::Connection& c, const std::function<void()>& fn) {
+  const bool autocommit = c.getAutoCommit();
+  c.setAutoCommit(false);
+  try {
+    fn();
+    c.commit();
+  } catch (...) {
+    c.rollback();
+    c.setAutoCommit(autocommit);
+    throw;
+  }
+  c.setAutoCommit(autocommit);
+}
+
 std::string Quote(sql::Connection& c, absl::string_view text) {
   // Most values (ids, regions, addresses) hold no byte that needs a
   // backslash: doubling their quotes is exact whether or not the server

@@ -56,6 +56,10 @@ void SetLocation(sql::PreparedStatement& st, int index, double latitude, double 
 class TextStatement;
 void SetLocation(TextStatement& st, int index, double latitude, double longitude);
 void Execute(sql::Connection& c, const std::string& query);
+// Runs `fn` in a transaction on `c`, a connection outside any (migrations):
+// commits when it returns, rolls back and rethrows when it throws, and leaves
+// autocommit as it found it.
+void InOneTransaction(sql::Connection& c, const std::function<void()>& fn);
 
 // Literals for statements sent as text: multi-row statements whose shape
 // changes with every group of scans, where a server-side prepare would cost a

@@ -10,36 +10,6 @@
 namespace youma::storage {
 namespace {
 
-constexpr int kLevelBits = 6;  // a block at level l holds 64 units of level l
-constexpr int kTopLevel = 7;   // 64^8 = 2^48: every 48-bit code id
-
-constexpr uint64_t Unit(int level) { return uint64_t{1} << (kLevelBits * level); }
-
-uint64_t BlockKey(int level, uint64_t code_id) {
-  return (uint64_t{static_cast<uint64_t>(level)} << 56) | (code_id >> (kLevelBits * (level + 1)));
-}
-
-// The highest level a row of a batch of `batch_codes` codes can sit at.
-int TopLevelFor(uint64_t batch_codes) {
-  int level = 0;
-  while (level < kTopLevel && Unit(level + 1) <= batch_codes) ++level;
-  return level;
-}
-
-// Appends `intervals` (inclusive, any order) to `out`, merging those that
-// overlap or touch each other or out's last.
-void AppendMerged(std::vector<std::pair<uint64_t, uint64_t>> intervals,
-                  std::vector<std::pair<uint64_t, uint64_t>>* out) {
-  std::sort(intervals.begin(), intervals.end());
-  for (const auto& i : intervals) {
-    if (!out->empty() && i.first <= out->back().second + 1) {
-      out->back().second = std::max(out->back().second, i.second);
-    } else {
-      out->push_back(i);
-    }
-  }
-}
-
 // Statements of at most this many rows or conditions.
 constexpr size_t kChunk = 1000;
 
@@ -76,11 +46,11 @@ bool Overlaps(const TerritoryRow& row, const std::vector<CodeRun>& runs) {
 // runs touch (merged into intervals), read whole and filtered here.
 std::vector<TerritoryRow> ReadOverlapping(sql::Connection& c, const std::vector<CodeRun>& runs) {
   std::vector<std::pair<uint64_t, uint64_t>> blocks;
-  for (int level = 0; level <= kTopLevel; ++level) {
+  for (int level = 0; level <= TopCodeBlockLevel(UINT64_MAX); ++level) {
     std::vector<std::pair<uint64_t, uint64_t>> at_level;
     for (const CodeRun& run : runs) {
-      if (level > TopLevelFor(std::max(run.batch_codes, run.last - run.first + 1))) continue;
-      at_level.push_back({BlockKey(level, run.first), BlockKey(level, run.last)});
+      if (level > TopCodeBlockLevel(std::max(run.batch_codes, run.last - run.first + 1))) continue;
+      at_level.push_back({CodeBlockKey(level, run.first), CodeBlockKey(level, run.last)});
     }
     AppendMerged(std::move(at_level), &blocks);  // levels' keys never touch
   }
@@ -109,44 +79,10 @@ std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> RangesByShipment(
 
 }  // namespace
 
-std::vector<CodeRun> ShippedRuns(std::vector<std::pair<uint64_t, uint64_t>> ranges, const BatchOf& batch_of) {
-  std::vector<std::pair<uint64_t, uint64_t>> merged;
-  AppendMerged(std::move(ranges), &merged);
-  std::vector<CodeRun> out;
-  for (auto [first, last] : merged) {
-    while (true) {
-      const auto batch = batch_of(first);
-      if (!batch || batch->first + batch->second - 1 >= last) {
-        out.push_back({first, last, batch ? batch->second : last - first + 1});
-        break;
-      }
-      const uint64_t batch_last = batch->first + batch->second - 1;
-      out.push_back({first, batch_last, batch->second});
-      first = batch_last + 1;
-    }
-  }
-  return out;
-}
-
 void AppendTerritoryRows(uint64_t first, uint64_t last, uint64_t shipment_id, std::vector<TerritoryRow>* out) {
-  uint64_t x = first;
-  while (x <= last) {
-    // The highest level whose unit starts at x and fits before `last`.
-    int level = 0;
-    while (level < kTopLevel && x % Unit(level + 1) == 0 && last - x >= Unit(level + 1) - 1) ++level;
-    // As many whole units as fit before `last` and inside x's block.
-    const uint64_t block_size = Unit(level) << kLevelBits;
-    const uint64_t to_block_end = block_size - x % block_size;
-    const uint64_t units = std::min(last - x + 1, to_block_end) / Unit(level);
-    const uint64_t end = x + units * Unit(level) - 1;
-    out->push_back({BlockKey(level, x), x, end, shipment_id});
-    if (end == last) break;
-    x = end + 1;
-  }
-}
-
-void AppendTerritoryProbes(uint64_t code_id, uint64_t batch_codes, std::vector<uint64_t>* keys) {
-  for (int level = 0; level <= TopLevelFor(batch_codes); ++level) keys->push_back(BlockKey(level, code_id));
+  std::vector<CodeBlockPiece> pieces;
+  AppendCodeBlockPieces(first, last, &pieces);
+  for (const CodeBlockPiece& p : pieces) out->push_back({p.block, p.first, p.last, shipment_id});
 }
 
 TerritoryChange PaintShipment(const std::vector<TerritoryRow>& overlapped, const std::vector<CodeRun>& runs,
@@ -204,7 +140,7 @@ uint64_t LockBrandShipments(sql::Connection& c, const std::string& brand, const 
       quoted, " AND s.shipment_id > ", painted, " ORDER BY r.shipment_id, r.first_code_id")));
   const auto missed = RangesByShipment(*rs);
   for (const auto& [shipment_id, ranges] : missed) {
-    PaintShipmentTerritory(c, ShippedRuns(ranges, batch_of), shipment_id);
+    PaintShipmentTerritory(c, BatchRuns(ranges, batch_of), shipment_id);
     painted = shipment_id;
   }
   if (!missed.empty()) MarkShipmentPainted(c, brand, painted);
@@ -217,27 +153,15 @@ void MarkShipmentPainted(sql::Connection& c, const std::string& brand, uint64_t 
 }
 
 void BackfillShipmentTerritories(sql::Connection& c) {
+  const std::map<uint64_t, uint64_t> batches = ReadBatchSizes(c);
+  const BatchOf batch_of = BatchesIn(batches);
   std::unique_ptr<sql::Statement> st(c.createStatement());
-  std::map<uint64_t, uint64_t> batches;  // first code id -> codes
-  {
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT batch_id, code_count FROM batches"));
-    while (rs->next()) batches[rs->getUInt64(1)] = rs->getUInt64(2);
-  }
-  const BatchOf batch_of = [&batches](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
-    auto it = batches.upper_bound(code_id);
-    if (it == batches.begin()) return std::nullopt;
-    --it;
-    if (code_id - it->first >= it->second) return std::nullopt;
-    return *it;
-  };
   std::vector<std::string> brands;
   {
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT DISTINCT brand FROM shipments ORDER BY brand"));
     while (rs->next()) brands.push_back(rs->getString(1));
   }
-  const bool autocommit = c.getAutoCommit();
-  c.setAutoCommit(false);
-  try {
+  InOneTransaction(c, [&] {
     // From scratch: a run cut short before its COMMIT leaves nothing behind.
     Execute(c, "DELETE FROM shipment_territories");
     Execute(c, "DELETE FROM shipment_locks");
@@ -251,7 +175,7 @@ void BackfillShipmentTerritories(sql::Connection& c) {
           Quote(c, brand), " ORDER BY r.shipment_id, r.first_code_id")));
       uint64_t painted = 0;
       for (const auto& [shipment_id, ranges] : RangesByShipment(*rs)) {
-        const std::vector<CodeRun> runs = ShippedRuns(ranges, batch_of);
+        const std::vector<CodeRun> runs = BatchRuns(ranges, batch_of);
         std::vector<TerritoryRow> overlapped;
         for (const CodeRun& run : runs) {
           auto it = rows.upper_bound(run.first);
@@ -273,13 +197,7 @@ void BackfillShipmentTerritories(sql::Connection& c) {
       Execute(c, absl::StrCat("INSERT INTO shipment_locks (brand, painted_through) VALUES (", Quote(c, brand), ", ",
                               painted, ")"));
     }
-    c.commit();
-  } catch (...) {
-    c.rollback();
-    c.setAutoCommit(autocommit);
-    throw;
-  }
-  c.setAutoCommit(autocommit);
+  });
 }
 
 }  // namespace youma::storage
