@@ -704,19 +704,24 @@ TEST_CASE("migration 16 indexes the range changes an older youma wrote; a scan g
       }
     }
     CHECK(wrong == 0);
-    // New ids continue above the old ones, and above any an older youma
-    // takes meanwhile.
+    // New ids continue above the old ones. A change that an older youma
+    // records meanwhile (during an upgrade: no pieces) is indexed by the next
+    // reservation, and the ids go on above it.
     REQUIRE(spans.size() == 28);
     InOneTransaction(c, [&] {
       CHECK(ReserveRangeChangeIds(c, 3) == 29);
-      for (int id = 29; id <= 31; ++id) {
+      for (uint64_t id = 29; id <= 31; ++id) {
         Execute(c, absl::StrCat("INSERT INTO range_changes (change_id, brand, batch_id, action, first_code_id, "
                                 "last_code_id, reason, actor, effective_time, create_time) VALUES (",
                                 id, ", 'a', 0, 2, 7000, 7000, '', 'test', NOW(6), NOW(6))"));
+        InsertRangeChangeBlocks(c, {{id, 7'000, 7'000}});
       }
     });
-    Execute(c, change(7'000, 7'001));  // AUTO_INCREMENT gives it 32, which the allocator had not given
+    Execute(c, change(7'000, 7'001));  // the older youma's AUTO_INCREMENT gives it 32
+    CHECK(found(c, 7'001) == std::set<uint64_t>{2});  // the batch's activation alone
     InOneTransaction(c, [&] { CHECK(ReserveRangeChangeIds(c, 1) == 33); });
+    CHECK(found(c, 7'000) == std::set<uint64_t>{2, 29, 30, 31, 32});
+    CHECK(found(c, 7'001) == std::set<uint64_t>{2, 32});
     return absl::OkStatus();
   }));
 }

@@ -9,21 +9,51 @@
 #include "services/storage/mysql.h"
 
 namespace youma::storage {
+namespace {
 
-uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n) {
-  // Above the table's own largest id too: an older youma, still running
-  // during an upgrade, takes ids from range_changes' AUTO_INCREMENT.
-  Execute(c, absl::StrCat("UPDATE code_id_allocator SET next_code_id = GREATEST(next_code_id, "
-                          "(SELECT COALESCE(MAX(change_id), 0) + 1 FROM range_changes)) + ",
-                          n, " WHERE name = 'range_changes'"));
-  std::unique_ptr<sql::Statement> st(c.createStatement());
-  std::unique_ptr<sql::ResultSet> rs(
-      st->executeQuery("SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes'"));
-  if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
-  return rs->getUInt64(1) - n;
+// Changes cut at batch ends: the bottles of one case could cross one.
+std::vector<ChangeSpan> SplitAtBatches(const std::vector<ChangeSpan>& changes, const BatchOf& batch_of) {
+  std::vector<ChangeSpan> out;
+  for (const ChangeSpan& change : changes) {
+    for (const CodeRun& run : BatchRuns({{change.first, change.last}}, batch_of)) {
+      out.push_back({change.change_id, run.first, run.last});
+    }
+  }
+  return out;
 }
 
-void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& changes) {
+}  // namespace
+
+uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n) {
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  uint64_t next = 0;
+  {
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery("SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes' FOR UPDATE"));
+    if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
+    next = rs->getUInt64(1);
+  }
+  // Changes from `next` on were recorded by an older youma during an upgrade
+  // (AUTO_INCREMENT ids, no pieces): indexed now, before ids are given above
+  // them. The locking read sees them all and keeps more from coming meanwhile.
+  std::vector<ChangeSpan> missed;
+  {
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT change_id, first_code_id, last_code_id FROM range_changes WHERE change_id >= ", next,
+        " ORDER BY change_id FOR UPDATE")));
+    while (rs->next()) missed.push_back({rs->getUInt64(1), rs->getUInt64(2), rs->getUInt64(3)});
+  }
+  if (!missed.empty()) {
+    const std::map<uint64_t, uint64_t> batches = ReadBatchSizes(c);
+    InsertRangeChangeBlocks(c, SplitAtBatches(missed, BatchesIn(batches)), /*ignore_existing=*/true);
+    next = missed.back().change_id + 1;
+  }
+  Execute(c, absl::StrCat("UPDATE code_id_allocator SET next_code_id = ", next + n,
+                          " WHERE name = 'range_changes'"));
+  return next;
+}
+
+void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& changes, bool ignore_existing) {
   std::vector<std::string> rows;
   std::vector<CodeBlockPiece> pieces;
   for (const ChangeSpan& change : changes) {
@@ -36,7 +66,8 @@ void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& 
   constexpr size_t kChunk = 1000;
   for (size_t start = 0; start < rows.size(); start += kChunk) {
     const size_t end = std::min(rows.size(), start + kChunk);
-    Execute(c, absl::StrCat("INSERT INTO range_change_blocks (blk, change_id, first_code_id, last_code_id) VALUES ",
+    Execute(c, absl::StrCat(ignore_existing ? "INSERT IGNORE" : "INSERT",
+                            " INTO range_change_blocks (blk, change_id, first_code_id, last_code_id) VALUES ",
                             absl::StrJoin(rows.begin() + start, rows.begin() + end, ",")));
   }
 }
@@ -51,24 +82,20 @@ std::string RangeChangesHoldingSql(std::vector<uint64_t> keys) {
 }
 
 void BackfillRangeChangeBlocks(sql::Connection& c) {
-  const std::map<uint64_t, uint64_t> batches = ReadBatchSizes(c);
-  const BatchOf batch_of = BatchesIn(batches);
-  std::vector<ChangeSpan> spans;
-  {
-    std::unique_ptr<sql::Statement> st(c.createStatement());
-    std::unique_ptr<sql::ResultSet> rs(
-        st->executeQuery("SELECT change_id, first_code_id, last_code_id FROM range_changes ORDER BY change_id"));
-    while (rs->next()) {
-      // Cut at batch ends: bottles of one case could cross one.
-      for (const CodeRun& run : BatchRuns({{rs->getUInt64(2), rs->getUInt64(3)}}, batch_of)) {
-        spans.push_back({rs->getUInt64(1), run.first, run.last});
-      }
-    }
-  }
   InOneTransaction(c, [&] {
+    std::vector<ChangeSpan> changes;
+    {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+          "SELECT change_id, first_code_id, last_code_id FROM range_changes ORDER BY change_id FOR UPDATE"));
+      while (rs->next()) changes.push_back({rs->getUInt64(1), rs->getUInt64(2), rs->getUInt64(3)});
+    }
     // From scratch: a run cut short before its COMMIT leaves nothing behind.
     Execute(c, "DELETE FROM range_change_blocks");
-    InsertRangeChangeBlocks(c, spans);
+    const std::map<uint64_t, uint64_t> batches = ReadBatchSizes(c);
+    InsertRangeChangeBlocks(c, SplitAtBatches(changes, BatchesIn(batches)));
+    Execute(c, absl::StrCat("UPDATE code_id_allocator SET next_code_id = ",
+                            changes.empty() ? 1 : changes.back().change_id + 1, " WHERE name = 'range_changes'"));
   });
 }
 

@@ -29,19 +29,24 @@ struct ChangeSpan {
 
 // Reserves `n` consecutive change ids, above every id in range_changes, for
 // the caller's transaction (the allocator row stays locked until it ends, so
-// changes get ids in the order they are recorded). Throws sql::SQLException.
+// changes get ids in the order they are recorded). First indexes the changes
+// an older youma recorded without pieces (a rolling upgrade). Throws
+// sql::SQLException.
 uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n);
 
-// Writes the pieces of `changes`. Throws sql::SQLException.
-void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& changes);
+// Writes the pieces of `changes` (each inside one batch); with
+// `ignore_existing`, pieces already written are left as they are. Throws
+// sql::SQLException.
+void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& changes,
+                             bool ignore_existing = false);
 
 // A statement returning change_id, batch_id, action, first_code_id,
 // last_code_id, effective_time of every change with a piece in one of `keys`
 // (each change once per piece found), ordered by change id.
 std::string RangeChangesHoldingSql(std::vector<uint64_t> keys);
 
-// Fills range_change_blocks from every change in range_changes, in one
-// transaction: migration 16.
+// Fills range_change_blocks from every change in range_changes and sets the
+// id allocator above them, in one transaction: migration 16.
 void BackfillRangeChangeBlocks(sql::Connection& c);
 
 }  // namespace youma::storage
