@@ -143,7 +143,7 @@ double CounterTotal(prometheus::Registry& registry, const std::string& name) {
   return total;
 }
 
-std::vector<std::string> BenchServer::Codes(int n, uint64_t* first_code_id) {
+std::vector<std::string> BenchServer::Codes(int n, uint64_t* first_code_id, youma::v1::ActivationPolicy activation) {
   auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
   auto issuer = youma::v1::IssuerService::NewStub(channel);
   auto ctx = [&] {
@@ -161,6 +161,7 @@ std::vector<std::string> BenchServer::Codes(int n, uint64_t* first_code_id) {
   breq.set_gtin("06901234567892");
   breq.set_kind(youma::v1::BATCH_KIND_BOTTLE);
   breq.set_quantity(n);
+  breq.set_activation(activation);
   breq.set_request_id(absl::StrCat("bench-", absl::ToUnixNanos(absl::Now())));
   youma::v1::Batch batch;
   Check(issuer->CreateBatch(ctx().get(), breq, &batch), "batch");

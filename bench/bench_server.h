@@ -60,10 +60,11 @@ class BenchServer {
   const codegen::MasterKey& master_key() const { return master_; }
   const std::string& admin_token() const { return admin_token_; }
   pid_t database_pid() const { return db_->pid(); }
-  // The URLs of a new batch of `n` bottle codes of product 06901234567892;
-  // `first_code_id` (optional) gets the batch's first code id (the codes'
-  // ids follow in order).
-  std::vector<std::string> Codes(int n, uint64_t* first_code_id = nullptr);
+  // The URLs of a new batch of `n` bottle codes of product 06901234567892,
+  // active at once unless `activation` says otherwise; `first_code_id`
+  // (optional) gets the batch's first code id (the codes' ids follow in order).
+  std::vector<std::string> Codes(int n, uint64_t* first_code_id = nullptr,
+                                 youma::v1::ActivationPolicy activation = youma::v1::ACTIVATION_POLICY_IMMEDIATE);
 
  private:
   std::string dir_;

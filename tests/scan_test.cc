@@ -610,6 +610,8 @@ TEST_CASE("a batch activated on shipment, a few codes at a time: each code's ver
   freeze.set_reason("counterfeit cases seen in this lot");
   youma::v1::RangeChange change;
   REQUIRE(f.factory.Call(&IssuerStub::FreezeRange, freeze, &change).ok());
+  // The first scan reads the batch's changes whole and finds 601; the
+  // others read their code's changes by block keys.
   for (size_t i : {0, 1, 2, 4, 5, 1'499, 1'500, 1'501, 1'502, 2'995, 2'996, 2'997}) {
     INFO("code #", i);
     const youma::v1::ScanVerdict want = i == 1'500 || i == 1'501 ? youma::v1::SCAN_VERDICT_FROZEN

@@ -22,6 +22,10 @@ namespace {
 
 using storage::Prepare;
 
+// A batch with more range changes than this has its codes' changes read by
+// block keys from then on (ScanPipeline::many_changes_).
+constexpr size_t kWholeBatchChanges = 64;
+
 // Checks a scan request; `scan_time` is when the scan happened.
 absl::Status ValidateRequest(const youma::v1::ScanRequest& r, absl::Time now, absl::Time* scan_time) {
   if (r.client_scan_id().empty() || r.client_scan_id().size() > 128) {
@@ -482,12 +486,22 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
     reads.Add(storage::kTakeScanLogGate);
     {
       std::map<uint64_t, std::pair<const Pending*, const Pending*>> codes;  // first and last scan
+      // Range changes: of batches with few, all; of the others, those that
+      // can hold the group's codes (their block keys).
+      std::set<uint64_t> whole_batches;
       std::vector<uint64_t> change_keys;
-      for (Pending* p : fresh) {
-        auto [it, made] = codes.emplace(p->code_id, std::make_pair(p, p));
-        it->second.second = p;
-        ++states[p->code_id].in_group;
-        if (made) storage::AppendCodeBlockProbes(p->code_id, p->batch.code_count, &change_keys);
+      {
+        std::lock_guard<std::mutex> lock(many_changes_mu_);
+        for (Pending* p : fresh) {
+          auto [it, made] = codes.emplace(p->code_id, std::make_pair(p, p));
+          it->second.second = p;
+          ++states[p->code_id].in_group;
+          if (!many_changes_.count(p->batch.batch_id)) {
+            whole_batches.insert(p->batch.batch_id);
+          } else if (made) {
+            storage::AppendCodeBlockProbes(p->code_id, p->batch.code_count, &change_keys);
+          }
+        }
       }
       // Sized up front: growing a long statement step by step costs more
       // in the allocator than building it.
@@ -517,18 +531,39 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                     s.count = rs.getUInt(4) - s.in_group;
                   }
                 });
-      // The range changes that can hold the codes (not every change of
-      // their batches: a batch activated on shipment has one per shipment).
-      reads.Add(storage::RangeChangesHoldingSql(std::move(change_keys)), [&changes](sql::ResultSet& rs) {
-        uint64_t last_id = 0;
-        while (rs.next()) {
-          const uint64_t id = rs.getUInt64(1);
-          if (id == last_id) continue;  // a change with two pieces among the keys
-          last_id = id;
-          changes[rs.getUInt64(2)].push_back({static_cast<youma::v1::RangeAction>(rs.getInt(3)), rs.getUInt64(4),
-                                              rs.getUInt64(5), common::ParseSqlTime(rs.getString(6))});
-        }
-      });
+      // Both statements give change_id, batch_id, action, first, last,
+      // effective time, in change order.
+      auto take_change = [&changes](sql::ResultSet& rs) {
+        changes[rs.getUInt64(2)].push_back({static_cast<youma::v1::RangeAction>(rs.getInt(3)), rs.getUInt64(4),
+                                            rs.getUInt64(5), common::ParseSqlTime(rs.getString(6))});
+      };
+      if (!whole_batches.empty()) {
+        reads.Add(absl::StrCat("SELECT change_id, batch_id, action, first_code_id, last_code_id, effective_time "
+                               "FROM range_changes WHERE batch_id IN (",
+                               absl::StrJoin(whole_batches, ","), ") ORDER BY change_id"),
+                  [this, take_change](sql::ResultSet& rs) {
+                    std::map<uint64_t, size_t> per_batch;
+                    while (rs.next()) {
+                      take_change(rs);
+                      ++per_batch[rs.getUInt64(2)];
+                    }
+                    std::lock_guard<std::mutex> lock(many_changes_mu_);
+                    for (const auto& [batch, n] : per_batch) {
+                      if (n > kWholeBatchChanges) many_changes_.insert(batch);
+                    }
+                  });
+      }
+      if (!change_keys.empty()) {
+        reads.Add(storage::RangeChangesHoldingSql(std::move(change_keys)), [take_change](sql::ResultSet& rs) {
+          uint64_t last_id = 0;
+          while (rs.next()) {
+            const uint64_t id = rs.getUInt64(1);
+            if (id == last_id) continue;  // a change with two pieces among the keys
+            last_id = id;
+            take_change(rs);
+          }
+        });
+      }
     }
     // 4. Each scan in order: verdict, history, rules.
     std::vector<rules::ScanFacts> facts(fresh.size());

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -201,6 +202,13 @@ class ScanPipeline {
 
   std::mutex products_mu_;
   std::map<std::pair<std::string, std::string>, std::string> product_names_;
+
+  // Batches seen with many range changes (a batch activated on shipment, run
+  // by run): groups read their codes' changes by block keys. Other batches'
+  // changes (one activation, a few freezes) are read whole, which costs the
+  // database less. A batch never leaves: changes are only ever added.
+  std::mutex many_changes_mu_;
+  std::set<uint64_t> many_changes_;
 };
 
 // The lifecycle verdict of a code from its batch's range changes, in order.
