@@ -35,7 +35,9 @@ uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n) {
   }
   // Changes from `next` on were recorded by an older youma during an upgrade
   // (AUTO_INCREMENT ids, no pieces): indexed now, before ids are given above
-  // them. The locking read sees them all and keeps more from coming meanwhile.
+  // them. (One that it records at this very moment may take an id reserved
+  // here: one of the two inserts then fails on the duplicate key, and its
+  // caller retries.)
   std::vector<ChangeSpan> missed;
   {
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(

@@ -148,8 +148,10 @@ uint64_t LockBrandShipments(sql::Connection& c, const std::string& brand, const 
 }
 
 void MarkShipmentPainted(sql::Connection& c, const std::string& brand, uint64_t shipment_id) {
-  Execute(c, absl::StrCat("UPDATE shipment_locks SET painted_through = ", shipment_id,
-                          " WHERE brand = ", Quote(c, brand)));
+  // Never down: ids that a database hands out from per-server caches (TiDB)
+  // need not grow in the order shipments are written.
+  Execute(c, absl::StrCat("UPDATE shipment_locks SET painted_through = GREATEST(painted_through, ", shipment_id,
+                          ") WHERE brand = ", Quote(c, brand)));
 }
 
 void BackfillShipmentTerritories(sql::Connection& c) {

@@ -58,9 +58,9 @@ const TerritoryRow* FindTerritoryRow(const std::map<uint64_t, TerritoryRow>& row
 void PaintShipmentTerritory(sql::Connection& c, const std::vector<CodeRun>& runs, uint64_t shipment_id);
 
 // Takes the brand's row in shipment_locks for the transaction (the brand's
-// shipments are written one at a time, in shipment-id order) and paints the
-// brand's shipments that an older youma wrote without painting (a rolling
-// upgrade). Returns the id of the last shipment painted. Throws as above.
+// shipments are written one at a time: the one written last is the latest)
+// and paints the brand's shipments that an older youma wrote without painting
+// (a rolling upgrade). Returns the highest shipment id painted. Throws as above.
 uint64_t LockBrandShipments(sql::Connection& c, const std::string& brand, const BatchOf& batch_of);
 // Records `shipment_id` as the brand's last painted shipment (same transaction).
 void MarkShipmentPainted(sql::Connection& c, const std::string& brand, uint64_t shipment_id);
