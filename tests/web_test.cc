@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "services/rules/campaign.h"
+#include "services/web/console_reads.h"
 #include "tests/harness.h"
 #include "tests/scan_fixture.h"
 
@@ -371,6 +372,47 @@ TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the br
   REQUIRE_OK(w.server.app().tokens().Revoke(auditor.token.substr(3, 16)).status());
   CHECK(w.http.Get("/console/api/me", with2)->status == 401);
   End(w.admin, campaign.campaign_id());
+}
+
+TEST_CASE("the console counts a batch's code states from thousands of range changes, as scans judge each code") {
+  // A batch of 100,000 codes from id 5,000, activated on shipment run by run:
+  // 20,000 activations, a few of them scheduled, then freezes, an unfreeze
+  // and a revoke over them.
+  const uint64_t first = 5'000, end = 105'000;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  std::vector<scan::RangeChangeRow> changes;
+  for (uint64_t k = 0; k < 20'000; ++k) {
+    const uint64_t from = first + 5 * k;
+    changes.push_back({youma::v1::RANGE_ACTION_ACTIVATE, from, from + 2,
+                       k % 1'000 == 7 ? now + absl::Hours(1) : now - absl::Hours(1)});
+  }
+  changes.push_back({youma::v1::RANGE_ACTION_FREEZE, 20'000, 30'000, now});
+  changes.push_back({youma::v1::RANGE_ACTION_UNFREEZE, 25'000, 26'000, now});
+  changes.push_back({youma::v1::RANGE_ACTION_REVOKE, 60'001, 60'010, now});
+  changes.push_back({youma::v1::RANGE_ACTION_ACTIVATE, 2'000, 6'000, now});  // from before the batch's start
+  const web::CodeStates got = web::CountCodeStates(changes, first, end, now);
+  // Code by code, as a scan now would be judged.
+  web::CodeStates want;
+  std::vector<scan::RangeChangeRow> holding;
+  for (uint64_t code = first; code < end; ++code) {
+    holding.clear();
+    for (const auto& c : changes) {
+      if (c.first <= code && code <= c.last) holding.push_back(c);
+    }
+    switch (scan::LifecycleVerdict(holding, code, now)) {
+      case youma::v1::SCAN_VERDICT_GENUINE: ++want.active; break;
+      case youma::v1::SCAN_VERDICT_FROZEN: ++want.frozen; break;
+      case youma::v1::SCAN_VERDICT_REVOKED: ++want.revoked; break;
+      default: ++want.not_active; break;
+    }
+  }
+  CHECK(got.active == want.active);
+  CHECK(got.not_active == want.not_active);
+  CHECK(got.frozen == want.frozen);
+  CHECK(got.revoked == want.revoked);
+  CHECK(want.active + want.not_active + want.frozen + want.revoked == 100'000);
+  CHECK(want.frozen > 0);
+  CHECK(want.revoked > 0);
 }
 
 TEST_CASE("names users control cannot inject script into the scan page or formulas into CSV") {

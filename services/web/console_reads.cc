@@ -5,11 +5,45 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
-#include "services/scan/scan_pipeline.h"
 
 namespace youma::web {
 
 using storage::Prepare;
+
+CodeStates CountCodeStates(const std::vector<scan::RangeChangeRow>& changes, uint64_t first, uint64_t end,
+                           absl::Time now) {
+  // Codes between two consecutive boundaries are held by the same changes and
+  // share one state: judge one code per stretch, by the changes holding it.
+  std::map<uint64_t, std::vector<std::pair<size_t, bool>>> boundaries = {{first, {}}, {end, {}}};
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const scan::RangeChangeRow& c = changes[i];
+    if (c.last < first || c.first >= end) continue;
+    boundaries[std::max(c.first, first)].push_back({i, true});
+    if (c.last + 1 < end) boundaries[c.last + 1].push_back({i, false});
+  }
+  CodeStates s;
+  std::set<size_t> holding;  // indexes into `changes`: in change order
+  std::vector<scan::RangeChangeRow> held;
+  for (auto it = boundaries.begin(); std::next(it) != boundaries.end(); ++it) {
+    for (const auto& [i, enters] : it->second) {
+      if (enters) {
+        holding.insert(i);
+      } else {
+        holding.erase(i);
+      }
+    }
+    held.clear();
+    for (size_t i : holding) held.push_back(changes[i]);
+    const int64_t n = static_cast<int64_t>(std::next(it)->first - it->first);
+    switch (scan::LifecycleVerdict(held, it->first, now)) {
+      case youma::v1::SCAN_VERDICT_GENUINE: s.active += n; break;
+      case youma::v1::SCAN_VERDICT_FROZEN: s.frozen += n; break;
+      case youma::v1::SCAN_VERDICT_REVOKED: s.revoked += n; break;
+      default: s.not_active += n; break;
+    }
+  }
+  return s;
+}
 
 absl::StatusOr<std::map<uint64_t, CodeStates>> ConsoleReads::BatchStates(
     const std::vector<youma::v1::Batch>& batches) {
@@ -29,25 +63,8 @@ absl::StatusOr<std::map<uint64_t, CodeStates>> ConsoleReads::BatchStates(
     }
     const absl::Time now = absl::Now();
     for (const auto& b : batches) {
-      // Codes between two consecutive range boundaries share one state: judge
-      // one code per stretch, as a scan would be judged now.
-      const uint64_t first = b.first_code_id(), end = b.first_code_id() + b.code_count();
-      std::set<uint64_t> cuts = {first, end};
-      const auto& rows = changes[b.batch_id()];
-      for (const auto& r : rows) {
-        if (r.first > first && r.first < end) cuts.insert(r.first);
-        if (r.last + 1 > first && r.last + 1 < end) cuts.insert(r.last + 1);
-      }
-      CodeStates& s = out[b.batch_id()];
-      for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
-        const int64_t n = static_cast<int64_t>(*std::next(it) - *it);
-        switch (scan::LifecycleVerdict(rows, *it, now)) {
-          case youma::v1::SCAN_VERDICT_GENUINE: s.active += n; break;
-          case youma::v1::SCAN_VERDICT_FROZEN: s.frozen += n; break;
-          case youma::v1::SCAN_VERDICT_REVOKED: s.revoked += n; break;
-          default: s.not_active += n; break;
-        }
-      }
+      out[b.batch_id()] =
+          CountCodeStates(changes[b.batch_id()], b.first_code_id(), b.first_code_id() + b.code_count(), now);
     }
     return out;
   });

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/scan/scan_pipeline.h"
 #include "services/storage/mysql.h"
 #include "youma/v1/issuer.pb.h"
 
@@ -21,6 +22,13 @@ namespace youma::web {
 struct CodeStates {
   int64_t active = 0, not_active = 0, frozen = 0, revoked = 0;
 };
+
+// How many of codes first..end-1 are in each state at `now`, given the
+// range changes of their batch in order (scan::LifecycleVerdict's rule). One
+// pass over the changes' boundaries: a batch activated on shipment, run by
+// run, has thousands of changes.
+CodeStates CountCodeStates(const std::vector<scan::RangeChangeRow>& changes, uint64_t first, uint64_t end,
+                           absl::Time now);
 
 struct PayoutCounts {
   int64_t pending = 0, sent = 0, confirmed = 0, failed = 0;
