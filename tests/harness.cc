@@ -190,4 +190,17 @@ youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, 
   return b;
 }
 
+youma::v1::Dealer MakeDealer(const TestClient& client, const std::string& id, const std::string& name,
+                             const std::vector<std::string>& territory) {
+  youma::v1::CreateDealerRequest req;
+  req.set_dealer_id(id);
+  req.set_name(name);
+  for (const std::string& prefix : territory) req.add_territory(prefix);
+  youma::v1::Dealer d;
+  const grpc::Status st = client.Call(&youma::v1::IssuerService::Stub::CreateDealer, req, &d);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  return d;
+}
+
 }  // namespace youma::testing

@@ -149,4 +149,9 @@ youma::v1::Batch MakeBatch(const TestClient& client, youma::v1::BatchKind kind, 
                                youma::v1::ACTIVATION_POLICY_IMMEDIATE,
                            std::optional<absl::Time> active_since = std::nullopt);
 
+// Creates a dealer of the client's brand selling in `territory` (GB/T 2260
+// prefixes), or fails the test.
+youma::v1::Dealer MakeDealer(const TestClient& client, const std::string& id, const std::string& name,
+                             const std::vector<std::string>& territory);
+
 }  // namespace youma::testing

@@ -395,12 +395,7 @@ TEST_CASE("shipments give cases and their bottles a dealer and activate on shipm
 
 TEST_CASE("shipments of one brand sent at once are written in turn: each code carries the latest that holds it") {
   Fixture f;
-  youma::v1::CreateDealerRequest dealer;
-  dealer.set_dealer_id(absl::StrCat("turns-", ::getpid()));
-  dealer.set_name("Foshan dealer");
-  dealer.add_territory("4406");
-  youma::v1::Dealer d;
-  REQUIRE(f.alpha.Call(&Stub::CreateDealer, dealer, &d).ok());
+  const youma::v1::Dealer d = MakeDealer(f.alpha, absl::StrCat("turns-", ::getpid()), "Foshan dealer", {"4406"});
   const auto batch = MakeBatch(f.alpha, youma::v1::BATCH_KIND_BOTTLE, 2'000);
   const uint64_t first = batch.batch_id();
   // Eight senders, three shipments each of overlapping ranges; senders 0 and

@@ -125,15 +125,7 @@ struct Fixture {
 
   // A new dealer of brand alpha selling in `territory` (GB/T 2260 prefixes).
   youma::v1::Dealer Dealer(const std::string& id, const std::string& name, std::vector<std::string> territory) {
-    youma::v1::CreateDealerRequest req;
-    req.set_dealer_id(id);
-    req.set_name(name);
-    for (const std::string& prefix : territory) req.add_territory(prefix);
-    youma::v1::Dealer d;
-    const grpc::Status st = factory.Call(&IssuerStub::CreateDealer, req, &d);
-    INFO(st.error_message());
-    REQUIRE(st.ok());
-    return d;
+    return MakeDealer(factory, id, name, territory);
   }
 
   std::vector<youma::v1::Code> Codes(youma::v1::BatchKind kind, int n, uint32_t set_size = 0,

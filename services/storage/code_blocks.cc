@@ -10,7 +10,6 @@ namespace youma::storage {
 namespace {
 
 constexpr int kLevelBits = 6;  // a block at level l holds 64 units of level l
-constexpr int kTopLevel = 7;   // 64^8 = 2^48: every 48-bit code id
 
 constexpr uint64_t Unit(int level) { return uint64_t{1} << (kLevelBits * level); }
 
@@ -22,7 +21,7 @@ uint64_t CodeBlockKey(int level, uint64_t code_id) {
 
 int TopCodeBlockLevel(uint64_t batch_codes) {
   int level = 0;
-  while (level < kTopLevel && Unit(level + 1) <= batch_codes) ++level;
+  while (level < kTopCodeBlockLevel && Unit(level + 1) <= batch_codes) ++level;
   return level;
 }
 
@@ -31,7 +30,7 @@ void AppendCodeBlockPieces(uint64_t first, uint64_t last, std::vector<CodeBlockP
   while (x <= last) {
     // The highest level whose unit starts at x and fits before `last`.
     int level = 0;
-    while (level < kTopLevel && x % Unit(level + 1) == 0 && last - x >= Unit(level + 1) - 1) ++level;
+    while (level < kTopCodeBlockLevel && x % Unit(level + 1) == 0 && last - x >= Unit(level + 1) - 1) ++level;
     // As many whole units as fit before `last` and inside x's block.
     const uint64_t block_size = Unit(level) << kLevelBits;
     const uint64_t to_block_end = block_size - x % block_size;

@@ -30,7 +30,10 @@
 
 namespace youma::storage {
 
-// The block key of `code_id` at `level` (0..7).
+// Levels 0..kTopCodeBlockLevel: 64^8 = 2^48 codes, every 48-bit code id.
+inline constexpr int kTopCodeBlockLevel = 7;
+
+// The block key of `code_id` at `level` (0..kTopCodeBlockLevel).
 uint64_t CodeBlockKey(int level, uint64_t code_id);
 // The highest level a piece of a range inside a batch of `batch_codes` codes can have.
 int TopCodeBlockLevel(uint64_t batch_codes);

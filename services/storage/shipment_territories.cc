@@ -46,7 +46,7 @@ bool Overlaps(const TerritoryRow& row, const std::vector<CodeRun>& runs) {
 // runs touch (merged into intervals), read whole and filtered here.
 std::vector<TerritoryRow> ReadOverlapping(sql::Connection& c, const std::vector<CodeRun>& runs) {
   std::vector<std::pair<uint64_t, uint64_t>> blocks;
-  for (int level = 0; level <= TopCodeBlockLevel(UINT64_MAX); ++level) {
+  for (int level = 0; level <= kTopCodeBlockLevel; ++level) {
     std::vector<std::pair<uint64_t, uint64_t>> at_level;
     for (const CodeRun& run : runs) {
       if (level > TopCodeBlockLevel(std::max(run.batch_codes, run.last - run.first + 1))) continue;
