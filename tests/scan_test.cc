@@ -612,13 +612,24 @@ TEST_CASE("a batch activated on shipment, a few codes at a time: each code's ver
   REQUIRE(f.factory.Call(&IssuerStub::FreezeRange, freeze, &change).ok());
   // The first scan reads the batch's changes whole and finds 601; the
   // others read their code's changes by block keys.
-  for (size_t i : {0, 1, 2, 4, 5, 1'499, 1'500, 1'501, 1'502, 2'995, 2'996, 2'997}) {
+  auto reads = [&](const char* by) { return CounterValue(f.server, "youma_scan_range_change_reads_total", "by", by); };
+  const double whole_before = reads("batch"), by_keys_before = reads("blocks");
+  const std::vector<size_t> scanned = {0, 1, 2, 4, 5, 1'499, 1'500, 1'501, 1'502, 2'995, 2'996, 2'997};
+  for (size_t i : scanned) {
     INFO("code #", i);
     const youma::v1::ScanVerdict want = i == 1'500 || i == 1'501 ? youma::v1::SCAN_VERDICT_FROZEN
                                         : i % 5 < 2               ? youma::v1::SCAN_VERDICT_GENUINE
                                                                   : youma::v1::SCAN_VERDICT_NOT_ACTIVE;
     CHECK(MustScan(f.scanner, Req(codes[i].url())).verdict() == want);
   }
+  CHECK(reads("batch") - whole_before == 1);
+  CHECK(reads("blocks") - by_keys_before == static_cast<double>(scanned.size() - 1));
+  // A batch with one change is still read whole.
+  const auto few = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 2);
+  CHECK(MustScan(f.scanner, Req(few[0].url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(MustScan(f.scanner, Req(few[1].url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(reads("batch") - whole_before == 3);
+  CHECK(reads("blocks") - by_keys_before == static_cast<double>(scanned.size() - 1));
 }
 
 TEST_CASE("campaign validation: prize cap, odds, budget, and changes after launch") {

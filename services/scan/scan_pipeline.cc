@@ -91,6 +91,15 @@ prometheus::Counter& RetryCounter(prometheus::Registry& registry, const std::str
       .Add({{"reason", reason}});
 }
 
+prometheus::Counter& ChangeReadCounter(prometheus::Registry& registry, const std::string& by) {
+  return prometheus::BuildCounter()
+      .Name("youma_scan_range_change_reads_total")
+      .Help("Reads of range changes by scan groups: batch (a batch's changes whole, for batches with few) or "
+            "blocks (the changes holding the group's codes, by block keys, for batches with many)")
+      .Register(registry)
+      .Add({{"by", by}});
+}
+
 }  // namespace
 
 ScanMetrics::ScanMetrics(prometheus::Registry& registry)
@@ -107,6 +116,8 @@ ScanMetrics::ScanMetrics(prometheus::Registry& registry)
       contention(RetryCounter(registry, "contention")),
       retried_scan_id(RetryCounter(registry, "retried_scan_id")),
       split(RetryCounter(registry, "split")),
+      change_reads_by_batch(ChangeReadCounter(registry, "batch")),
+      change_reads_by_blocks(ChangeReadCounter(registry, "blocks")),
       slow_commits(prometheus::BuildCounter()
                        .Name("youma_scan_slow_commits_total")
                        .Help("Groups of scans committed longer after their record time than the scan-log "
@@ -538,6 +549,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                                             rs.getUInt64(5), common::ParseSqlTime(rs.getString(6))});
       };
       if (!whole_batches.empty()) {
+        if (metrics_ != nullptr) metrics_->change_reads_by_batch.Increment();
         reads.Add(absl::StrCat("SELECT change_id, batch_id, action, first_code_id, last_code_id, effective_time "
                                "FROM range_changes WHERE batch_id IN (",
                                absl::StrJoin(whole_batches, ","), ") ORDER BY change_id"),
@@ -554,6 +566,7 @@ absl::Status ScanPipeline::CommitGroup(std::vector<Pending>& group, bool find_re
                   });
       }
       if (!change_keys.empty()) {
+        if (metrics_ != nullptr) metrics_->change_reads_by_blocks.Increment();
         reads.Add(storage::RangeChangesHoldingSql(std::move(change_keys)), [take_change](sql::ResultSet& rs) {
           uint64_t last_id = 0;
           while (rs.next()) {

@@ -73,7 +73,8 @@ struct ScanOptions {
 };
 
 // youma_scans_total{verdict}, youma_scan_groups_total, youma_awards_total,
-// youma_scan_group_retries_total{reason}, youma_scan_slow_commits_total,
+// youma_scan_group_retries_total{reason}, youma_scan_range_change_reads_total{by},
+// youma_scan_slow_commits_total,
 // youma_scans_queued (waiting for a writer), youma_scans_shed_total,
 // youma_scans_abandoned_total.
 class ScanMetrics {
@@ -88,6 +89,10 @@ class ScanMetrics {
   prometheus::Counter& contention;
   prometheus::Counter& retried_scan_id;
   prometheus::Counter& split;
+  // Statements reading range changes: a batch's whole (few changes) or by
+  // the group's codes' block keys (a batch seen with more than 64).
+  prometheus::Counter& change_reads_by_batch;
+  prometheus::Counter& change_reads_by_blocks;
   prometheus::Counter& slow_commits;
   prometheus::Gauge& queued;
   prometheus::Counter& shed;
