@@ -1067,6 +1067,82 @@ TEST_CASE("a later shipment takes the codes it carries from earlier ones; the re
   }
 }
 
+TEST_CASE("a shipment and its activation recorded by an older youma during an upgrade reach scans within moments") {
+  LogCapture log;
+  TestServer server([&](app::AppOptions& o) {
+    o.log = &log.log;
+    o.upgrade_catch_up = absl::Milliseconds(100);
+  });
+  Fixture f(server);
+  const std::string tag = absl::StrCat(::getpid());
+  const youma::v1::Dealer gz = f.Dealer("gz-" + tag, "Guangzhou dealer", {"4401"});
+  const youma::v1::Dealer sh = f.Dealer("sh-" + tag, "Shanghai dealer", {"31"});
+  const auto batch =
+      MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 300, 0, youma::v1::ACTIVATION_POLICY_ON_SHIPMENT);
+  const auto codes = StreamAll(f.factory, batch.batch_id());
+  // 70 codes shipped one by one by this youma: 70 activations, so that scans
+  // read this batch's changes by block keys after the first.
+  youma::v1::ShipmentReport report;
+  report.set_dealer_id(gz.dealer_id());
+  for (int k = 0; k < 70; ++k) {
+    auto* range = report.add_ranges();
+    range->set_first_code_id(codes[2 * k].code_id());
+    range->set_last_code_id(codes[2 * k].code_id());
+  }
+  youma::v1::Shipment shipped;
+  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, report, &shipped).ok());
+  CHECK(shipped.activated() == 70);
+  CHECK(MustScan(f.scanner, Req(codes[0].url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  CHECK(MustScan(f.scanner, Req(codes[200].url())).verdict() == youma::v1::SCAN_VERDICT_NOT_ACTIVE);
+
+  // An older youma ships codes #200-#209 to Shanghai, recorded as it did:
+  // no territory painted, no pieces for the activation.
+  const std::string when = common::SqlTime(absl::Now() - absl::Minutes(1));
+  uint64_t shipment_id = 0;
+  REQUIRE_OK(server.app().pool().InTransaction([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("INSERT INTO shipments (brand, dealer_id, territory, cases, codes, activated, "
+                                     "actor, ship_time, create_time) VALUES ('alpha', '", sh.dealer_id(),
+                                     "', '31', 0, 10, 10, 'older-youma', '", when, "', '", when, "')"));
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT LAST_INSERT_ID()"));
+    rs->next();
+    shipment_id = rs->getUInt64(1);
+    storage::Execute(c, absl::StrCat("INSERT INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) "
+                                     "VALUES (", shipment_id, ", ", codes[200].code_id(), ", ", codes[209].code_id(),
+                                     ", 'alpha')"));
+    storage::Execute(c, absl::StrCat("INSERT INTO range_changes (brand, batch_id, action, first_code_id, "
+                                     "last_code_id, reason, actor, effective_time, create_time) VALUES ('alpha', ",
+                                     batch.batch_id(), ", 1, ", codes[200].code_id(), ", ", codes[209].code_id(),
+                                     ", 'shipped', 'older-youma', '", when, "', '", when, "')"));
+    return absl::OkStatus();
+  }));
+  // Caught up within moments (the test's catch-up runs every 0.1 s).
+  bool painted = false, indexed = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); !(painted && indexed) && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+    for (const nlohmann::json& e : log.Events("older_writes_caught_up")) {
+      for (const auto& brand : e["brands_with_shipments_painted"]) painted |= brand == "alpha";
+      indexed |= e["range_changes_indexed"].get<int>() > 0;
+    }
+  }
+  CHECK(painted);
+  CHECK(indexed);
+  CHECK(server.QueryInt("SELECT painted_through FROM shipment_locks WHERE brand = 'alpha'") ==
+        static_cast<int64_t>(shipment_id));
+  // Active now, and Shanghai's: a store owner in Guangzhou is warned.
+  for (size_t i : {200, 209}) {
+    INFO("code #", i);
+    const ScanAnswer a = MustScan(f.scanner, Req(codes[i].url(), youma::v1::SCAN_ROLE_STORE_OWNER,
+                                                 absl::StrCat("shop-gz-", tag, "-", i), "440106"));
+    CHECK(a.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+    CHECK(a.territory_warning().find("authorized for 31 (dealer sh-" + tag + ")") != std::string::npos);
+  }
+  CHECK(MustScan(f.scanner, Req(codes[210].url())).verdict() == youma::v1::SCAN_VERDICT_NOT_ACTIVE);
+  CHECK(MustScan(f.scanner, Req(codes[2].url(), youma::v1::SCAN_ROLE_STORE_OWNER, "shop-gz-" + tag, "440106"))
+            .territory_warning()
+            .empty());
+}
+
 // A gauge's value in `families` with all of `labels` (NaN when missing).
 double GaugeValue(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
                   const std::map<std::string, std::string>& labels) {

@@ -640,20 +640,36 @@ TEST_CASE("migration 15 fills the territories from shipments an older youma wrot
   };
   CHECK(painted("a").value_or(-1) == 3);
   CHECK(painted("b").value_or(-1) == 4);
-  // An older youma, still running during an upgrade, reports one more: the
-  // brand's next shipment paints it first.
+  auto unpainted = [&] {
+    return pool.WithConnection([](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+      return BrandsWithUnpaintedShipments(c);
+    });
+  };
+  CHECK(unpainted().value_or(std::vector<std::string>{"?"}).empty());
+  // An older youma, still running during an upgrade, reports one more, and
+  // the first of a brand new to shipping: both found, and the brand's next
+  // shipment (or the catch-up) paints them first.
   REQUIRE_OK(pool.InTransaction([&](sql::Connection& c) -> absl::Status {
     Execute(c, shipment(5, "a"));
+    Execute(c, shipment(6, "c"));
     Execute(c, "INSERT INTO shipment_ranges (shipment_id, first_code_id, last_code_id, brand) VALUES "
-               "(5, 5000, 5005, 'a')");
+               "(5, 5000, 5005, 'a'), (6, 306030, 306031, 'c')");
     return absl::OkStatus();
   }));
+  CHECK(unpainted().value_or(std::vector<std::string>{}) == std::vector<std::string>{"a", "c"});
   ASSIGN_OR_FAIL(uint64_t through, pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
     return LockBrandShipments(c, "a", BatchesIn(kBatches));
   }));
   CHECK(through == 5);
   CHECK(painted("a").value_or(-1) == 5);
+  CHECK(unpainted().value_or(std::vector<std::string>{}) == std::vector<std::string>{"c"});
+  ASSIGN_OR_FAIL(through, pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
+    return LockBrandShipments(c, "c", BatchesIn(kBatches));
+  }));
+  CHECK(through == 6);
+  CHECK(unpainted().value_or(std::vector<std::string>{"?"}).empty());
   for (uint64_t code = 5'000; code <= 5'005; ++code) truth[code] = 5;
+  truth[306'030] = truth[306'031] = 6;
   CheckEveryCode(ReadTerritories(pool), truth);
 }
 
@@ -717,9 +733,14 @@ TEST_CASE("migration 16 indexes the range changes an older youma wrote; a scan g
         InsertRangeChangeBlocks(c, {{id, 7'000, 7'000}});
       }
     });
+    CHECK_FALSE(HasUnindexedRangeChanges(c));
     Execute(c, change(7'000, 7'001));  // the older youma's AUTO_INCREMENT gives it 32
+    CHECK(HasUnindexedRangeChanges(c));
     CHECK(found(c, 7'001) == std::set<uint64_t>{2});  // the batch's activation alone
-    InOneTransaction(c, [&] { CHECK(ReserveRangeChangeIds(c, 1) == 33); });
+    size_t indexed = 0;
+    InOneTransaction(c, [&] { CHECK(ReserveRangeChangeIds(c, 1, &indexed) == 33); });
+    CHECK(indexed == 1);
+    CHECK_FALSE(HasUnindexedRangeChanges(c));
     CHECK(found(c, 7'000) == std::set<uint64_t>{2, 29, 30, 31, 32});
     CHECK(found(c, 7'001) == std::set<uint64_t>{2, 32});
     return absl::OkStatus();

@@ -113,6 +113,21 @@ absl::Status App::Init() {
   issuer_metrics_ = std::make_unique<issuer::IssuerMetrics>(*registry_);
   issuer_ = std::make_unique<issuer::Issuer>(pool_.get(), keysets_.get(), batch_index_.get(),
                                              options_.issuer, issuer_metrics_.get());
+  if (serve_issuer && options_.upgrade_catch_up > absl::ZeroDuration()) {
+    upgrade_catch_up_ = std::make_unique<common::Ticker>(options_.upgrade_catch_up, [this] {
+      absl::StatusOr<issuer::Issuer::CatchUp> done = issuer_->CatchUpOlderWrites();
+      common::EventLog* log = options_.log;
+      if (log == nullptr) return;
+      if (!done.ok()) {
+        log->Warn("upgrade_catch_up_failed", {{"message", std::string(done.status().message())},
+                                              {"advice", "tried again in a moment; scans do not see shipments "
+                                                         "or range changes an older youma recorded until then"}});
+      } else if (!done->brands.empty() || done->changes_indexed > 0) {
+        log->Info("older_writes_caught_up", {{"brands_with_shipments_painted", done->brands},
+                                             {"range_changes_indexed", done->changes_indexed}});
+      }
+    });
+  }
   issuer_rpc_ = std::make_unique<common::RpcContext>("IssuerService", executor_.get(),
                                                      tokens_.get(), metrics_.get(), options_.log);
   admin_rpc_ = std::make_unique<common::RpcContext>("AdminService", executor_.get(), tokens_.get(),
@@ -251,6 +266,7 @@ void App::Shutdown(absl::Duration grace) {
     health_server_->Shutdown(std::chrono::system_clock::now());
     health_server_->Wait();
   }
+  upgrade_catch_up_.reset();
   executor_.reset();  // runs what is queued, then joins
   pipeline_.reset();  // commits what was submitted, flushes counterfeit counts
 }

@@ -25,6 +25,7 @@
 #include "services/common/event_log.h"
 #include "services/common/keyset_registry.h"
 #include "services/common/rpc.h"
+#include "services/common/ticker.h"
 #include "services/issuer/batch_index.h"
 #include "services/issuer/issuer.h"
 #include "services/audit/audit_service.h"
@@ -66,6 +67,11 @@ struct AppOptions {
   // an autoscaler get a share of long-lived client connections.
   absl::Duration max_connection_age = absl::ZeroDuration();
   issuer::IssuerOptions issuer;
+  // How often a server with the issuer on looks for shipments and range
+  // changes that an older youma recorded during a rolling upgrade, which
+  // scans do not see until they are painted and indexed
+  // (Issuer::CatchUpOlderWrites); zero: never.
+  absl::Duration upgrade_catch_up = absl::Seconds(10);
   rules::RulesOptions rules;
   audit::AuditOptions audit;
   payout::PayoutOptions payout;
@@ -129,6 +135,7 @@ class App {
   std::unique_ptr<issuer::BatchIndex> batch_index_;
   std::unique_ptr<issuer::IssuerMetrics> issuer_metrics_;
   std::unique_ptr<issuer::Issuer> issuer_;
+  std::unique_ptr<common::Ticker> upgrade_catch_up_;
   std::unique_ptr<common::RpcContext> issuer_rpc_;
   std::unique_ptr<common::RpcContext> admin_rpc_;
   std::unique_ptr<issuer::IssuerServiceImpl> issuer_service_;

@@ -983,6 +983,42 @@ absl::StatusOr<youma::v1::UnlinkResult> Issuer::UnlinkAggregation(
 
 // ------------------------------------------------------------------ shipments
 
+storage::BatchOf Issuer::BatchOfCode() const {
+  return [index = index_](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    absl::StatusOr<BatchInfo> b = index->Find(code_id);
+    if (!b.ok()) return std::nullopt;
+    return std::make_pair(b->batch_id, b->code_count);
+  };
+}
+
+absl::StatusOr<Issuer::CatchUp> Issuer::CatchUpOlderWrites() {
+  CatchUp done;
+  // Looked for without locks; caught up under them (another server may have
+  // done it meanwhile, and then there is nothing left to do).
+  YOUMA_ASSIGN_OR_RETURN(const std::vector<std::string> brands,
+                         pool_->WithConnection([](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+                           return storage::BrandsWithUnpaintedShipments(c);
+                         }));
+  const storage::BatchOf batch_of = BatchOfCode();
+  for (const std::string& brand : brands) {
+    YOUMA_RETURN_IF_ERROR(pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+      storage::LockBrandShipments(c, brand, batch_of);
+      return absl::OkStatus();
+    }));
+    done.brands.push_back(brand);
+  }
+  YOUMA_ASSIGN_OR_RETURN(const bool unindexed, pool_->WithConnection([](sql::Connection& c) -> absl::StatusOr<bool> {
+                           return storage::HasUnindexedRangeChanges(c);
+                         }));
+  if (unindexed) {
+    YOUMA_RETURN_IF_ERROR(pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
+      storage::ReserveRangeChangeIds(c, 0, &done.changes_indexed);
+      return absl::OkStatus();
+    }));
+  }
+  return done;
+}
+
 absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& brand,
                                                            const std::string& actor,
                                                            const youma::v1::ShipmentReport& req) {
@@ -1042,11 +1078,7 @@ absl::StatusOr<youma::v1::Shipment> Issuer::ReportShipment(const std::string& br
   const absl::Time now = absl::Now();
   YOUMA_ASSIGN_OR_RETURN(const absl::Time ship_time,
                          common::RequestTimeOr(req.has_ship_time(), req.ship_time(), "ship_time", now));
-  const storage::BatchOf batch_of = [this](uint64_t code_id) -> std::optional<std::pair<uint64_t, uint64_t>> {
-    absl::StatusOr<BatchInfo> b = index_->Find(code_id);
-    if (!b.ok()) return std::nullopt;
-    return std::make_pair(b->batch_id, b->code_count);
-  };
+  const storage::BatchOf batch_of = BatchOfCode();
   auto result = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<uint64_t> {
     // First: the brand's shipments are written one at a time, so the one
     // written last is the latest (and a retry sees the report it repeats).

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
@@ -24,6 +25,7 @@
 #include "codegen/code_format.h"
 #include "services/common/keyset_registry.h"
 #include "services/issuer/batch_index.h"
+#include "services/storage/code_blocks.h"
 #include "services/storage/mysql.h"
 #include "youma/v1/issuer.pb.h"
 
@@ -123,6 +125,21 @@ class Issuer {
   absl::StatusOr<youma::v1::ExportRecord> FinishExport(const std::string& brand,
                                                        const youma::v1::FinishExportRequest& req);
 
+  // During a rolling upgrade, an older youma still records shipments and range
+  // changes the way it knew: without painting the shipments' territories or
+  // writing the changes' block pieces, so scans (which read those) do not see
+  // them. This paints and indexes what it finds of those; `youma serve` runs
+  // it every few seconds, so that such a write is seen within that time.
+  // Safe beside other servers doing the same (each brand's lock row, the
+  // change-id allocator's row).
+  struct CatchUp {
+    // Brands found with shipments to paint (painted now, here or by another
+    // server meanwhile).
+    std::vector<std::string> brands;
+    size_t changes_indexed = 0;
+  };
+  absl::StatusOr<CatchUp> CatchUpOlderWrites();
+
   // Which code ids a printed code names, checked against the brand's keys.
   struct ResolvedCode {
     uint64_t code_id;
@@ -132,6 +149,8 @@ class Issuer {
 
  private:
   absl::StatusOr<BatchInfo> BrandBatch(const std::string& brand, uint64_t batch_id);
+  // A code's batch (id, code count) by the index; nullopt when none holds it.
+  storage::BatchOf BatchOfCode() const;
 
   storage::ConnectionPool* pool_;
   common::KeysetRegistry* keysets_;

@@ -520,6 +520,14 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            "INSERT IGNORE INTO code_id_allocator VALUES ('range_changes', 1)",
        },
        BackfillRangeChangeBlocks},
+      {17,
+       "shipments found by brand and id: a brand's shipments past its painted mark",
+       {
+           // InnoDB appends the primary key: (brand, shipment_id), so that
+           // BrandsWithUnpaintedShipments finds each brand's last shipment
+           // with one probe (a loose index scan).
+           "ALTER TABLE shipments ADD INDEX IF NOT EXISTS shipments_brand (brand)",
+       }},
   };
   return migrations;
 }

@@ -24,7 +24,7 @@ std::vector<ChangeSpan> SplitAtBatches(const std::vector<ChangeSpan>& changes, c
 
 }  // namespace
 
-uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n) {
+uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n, size_t* indexed) {
   std::unique_ptr<sql::Statement> st(c.createStatement());
   uint64_t next = 0;
   {
@@ -50,9 +50,24 @@ uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n) {
     InsertRangeChangeBlocks(c, SplitAtBatches(missed, BatchesIn(batches)), /*ignore_existing=*/true);
     next = missed.back().change_id + 1;
   }
+  if (indexed != nullptr) *indexed = missed.size();
   Execute(c, absl::StrCat("UPDATE code_id_allocator SET next_code_id = ", next + n,
                           " WHERE name = 'range_changes'"));
   return next;
+}
+
+bool HasUnindexedRangeChanges(sql::Connection& c) {
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  uint64_t next = 0;
+  {
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery("SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes'"));
+    if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
+    next = rs->getUInt64(1);
+  }
+  std::unique_ptr<sql::ResultSet> rs(
+      st->executeQuery(absl::StrCat("SELECT 1 FROM range_changes WHERE change_id >= ", next, " LIMIT 1")));
+  return rs->next();
 }
 
 void InsertRangeChangeBlocks(sql::Connection& c, const std::vector<ChangeSpan>& changes, bool ignore_existing) {

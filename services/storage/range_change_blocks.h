@@ -32,7 +32,13 @@ struct ChangeSpan {
 // changes get ids in the order they are recorded). First indexes the changes
 // an older youma recorded without pieces (a rolling upgrade). Throws
 // sql::SQLException.
-uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n);
+// `indexed`, when given, says how many older changes were indexed.
+uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n, size_t* indexed = nullptr);
+
+// Whether range_changes holds changes that an older youma recorded without
+// pieces (ids from the allocator's mark on): ReserveRangeChangeIds(c, 0)
+// indexes them. Reads one index entry, locks nothing. Throws sql::SQLException.
+bool HasUnindexedRangeChanges(sql::Connection& c);
 
 // Writes the pieces of `changes` (each inside one batch); with
 // `ignore_existing`, pieces already written are left as they are. Throws

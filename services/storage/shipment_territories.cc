@@ -154,6 +154,19 @@ void MarkShipmentPainted(sql::Connection& c, const std::string& brand, uint64_t 
                           ") WHERE brand = ", Quote(c, brand)));
 }
 
+std::vector<std::string> BrandsWithUnpaintedShipments(sql::Connection& c) {
+  std::unique_ptr<sql::Statement> st(c.createStatement());
+  std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+      // Each brand's last shipment by a loose scan of shipments_brand
+      // (brand, shipment_id): one index probe per brand.
+      "SELECT m.brand FROM (SELECT brand, MAX(shipment_id) AS last_id FROM shipments GROUP BY brand) m "
+      "LEFT JOIN shipment_locks l ON l.brand = m.brand WHERE m.last_id > COALESCE(l.painted_through, 0) "
+      "ORDER BY m.brand"));
+  std::vector<std::string> brands;
+  while (rs->next()) brands.push_back(rs->getString(1));
+  return brands;
+}
+
 void BackfillShipmentTerritories(sql::Connection& c) {
   const std::map<uint64_t, uint64_t> batches = ReadBatchSizes(c);
   const BatchOf batch_of = BatchesIn(batches);

@@ -62,6 +62,12 @@ uint64_t LockBrandShipments(sql::Connection& c, const std::string& brand, const 
 // Records `shipment_id` as the brand's last painted shipment (same transaction).
 void MarkShipmentPainted(sql::Connection& c, const std::string& brand, uint64_t shipment_id);
 
+// The brands with shipments that an older youma wrote without painting them
+// (past the brand's painted_through, or a brand with no row in
+// shipment_locks): LockBrandShipments paints them. One index probe per brand.
+// Throws as above.
+std::vector<std::string> BrandsWithUnpaintedShipments(sql::Connection& c);
+
 // Fills shipment_territories (and shipment_locks) from every shipment recorded
 // in shipment_ranges, in shipment order, in one transaction: migration 15.
 void BackfillShipmentTerritories(sql::Connection& c);
