@@ -526,7 +526,7 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            // InnoDB appends the primary key: (brand, shipment_id), so that
            // BrandsWithUnpaintedShipments finds each brand's last shipment
            // with one probe (a loose index scan).
-           "ALTER TABLE shipments ADD INDEX IF NOT EXISTS shipments_brand (brand)",
+           "ALTER TABLE shipments ADD INDEX shipments_brand (brand)",
        }},
   };
   return migrations;
