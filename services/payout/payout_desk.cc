@@ -25,39 +25,30 @@ std::pair<std::string, std::string> ChinaDayWindow(absl::Time now) {
 
 }  // namespace
 
-PayoutDesk::PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options) : pool_(pool), options_(options) {
-  heartbeat_ = std::thread([this] { Heartbeat(); });
-}
+PayoutDesk::PayoutDesk(storage::ConnectionPool* pool, PayoutOptions options)
+    : pool_(pool), options_(options), heartbeat_(options_.stream_silence / 3, [this] { Heartbeat(); }) {}
 
-PayoutDesk::~PayoutDesk() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  heartbeat_.join();
-}
+PayoutDesk::~PayoutDesk() = default;
 
 void PayoutDesk::Heartbeat() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.stream_silence / 3), [&] { return stopping_; })) {
-    if (open_.empty()) continue;
-    const std::map<std::string, std::string> streams = open_;
-    lock.unlock();
-    // Rows are made again when an outage outlasted them (OpenStream clears
-    // day-old ones). A failure leaves the streams as they were until the next beat.
-    (void)pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
-      const std::string now = common::SqlTime(absl::Now());
-      std::string sql = "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES ";
-      for (const auto& [id, brand] : streams) {
-        absl::StrAppend(&sql, id == streams.begin()->first ? "(" : ",(", storage::Quote(c, id), ",",
-                        storage::Quote(c, brand), ",'", now, "')");
-      }
-      storage::Execute(c, sql + " ON DUPLICATE KEY UPDATE seen_time = VALUES(seen_time)");
-      return absl::OkStatus();
-    });
-    lock.lock();
+  std::map<std::string, std::string> streams;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    streams = open_;
   }
+  if (streams.empty()) return;
+  // Rows are made again when an outage outlasted them (OpenStream clears
+  // day-old ones). A failure leaves the streams as they were until the next beat.
+  (void)pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    const std::string now = common::SqlTime(absl::Now());
+    std::string sql = "INSERT INTO payer_streams (stream_id, brand, seen_time) VALUES ";
+    for (const auto& [id, brand] : streams) {
+      absl::StrAppend(&sql, id == streams.begin()->first ? "(" : ",(", storage::Quote(c, id), ",",
+                      storage::Quote(c, brand), ",'", now, "')");
+    }
+    storage::Execute(c, sql + " ON DUPLICATE KEY UPDATE seen_time = VALUES(seen_time)");
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::string> PayoutDesk::OpenStream(const std::string& brand) {
