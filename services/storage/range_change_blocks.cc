@@ -22,17 +22,20 @@ std::vector<ChangeSpan> SplitAtBatches(const std::vector<ChangeSpan>& changes, c
   return out;
 }
 
+// The allocator's mark: the next change id it gives (changes at or past it
+// were recorded by an older youma). `lock` takes its row for the transaction.
+uint64_t NextRangeChangeId(sql::Statement& st, bool lock) {
+  std::unique_ptr<sql::ResultSet> rs(st.executeQuery(absl::StrCat(
+      "SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes'", lock ? " FOR UPDATE" : "")));
+  if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
+  return rs->getUInt64(1);
+}
+
 }  // namespace
 
 uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n, size_t* indexed) {
   std::unique_ptr<sql::Statement> st(c.createStatement());
-  uint64_t next = 0;
-  {
-    std::unique_ptr<sql::ResultSet> rs(
-        st->executeQuery("SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes' FOR UPDATE"));
-    if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
-    next = rs->getUInt64(1);
-  }
+  uint64_t next = NextRangeChangeId(*st, /*lock=*/true);
   // Changes from `next` on were recorded by an older youma during an upgrade
   // (AUTO_INCREMENT ids, no pieces): indexed now, before ids are given above
   // them. (One that it records at this very moment may take an id reserved
@@ -58,13 +61,7 @@ uint64_t ReserveRangeChangeIds(sql::Connection& c, size_t n, size_t* indexed) {
 
 bool HasUnindexedRangeChanges(sql::Connection& c) {
   std::unique_ptr<sql::Statement> st(c.createStatement());
-  uint64_t next = 0;
-  {
-    std::unique_ptr<sql::ResultSet> rs(
-        st->executeQuery("SELECT next_code_id FROM code_id_allocator WHERE name = 'range_changes'"));
-    if (!rs->next()) throw sql::SQLException("code_id_allocator has no 'range_changes' row (migration 16)");
-    next = rs->getUInt64(1);
-  }
+  const uint64_t next = NextRangeChangeId(*st, /*lock=*/false);
   std::unique_ptr<sql::ResultSet> rs(
       st->executeQuery(absl::StrCat("SELECT 1 FROM range_changes WHERE change_id >= ", next, " LIMIT 1")));
   return rs->next();
