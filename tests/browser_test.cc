@@ -49,6 +49,11 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
   const ScanAnswer diverted = MustScan(f.scanner, Req(set[0].url(), youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh", "310101"));
   REQUIRE_FALSE(diverted.territory_warning().empty());
 
+  // More batches than the console shows on its first page (20).
+  for (int i = 0; i < 20; ++i) MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 1);
+  const int64_t batches = f.server.QueryInt("SELECT COUNT(*) FROM batches WHERE brand = 'alpha'");
+  REQUIRE(batches > 20);
+
   const std::string http = "http://" + f.server.http();
   std::string out;
   const int scan_rc = RunNode("scan_page.spec.js",
@@ -73,7 +78,8 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
                {"YOUMA_SCANNER_TOKEN", f.scanner.token},
                {"YOUMA_PRIZE_CODE", codes[1].url()},
                {"YOUMA_EXPECT_SPENT_AFTER_FEN", "376"},
-               {"YOUMA_DIVERSION_CASE", std::to_string(set[0].code_id())}},
+               {"YOUMA_DIVERSION_CASE", std::to_string(set[0].code_id())},
+               {"YOUMA_EXPECT_BATCHES", std::to_string(batches)}},
               &console_out);
   INFO(console_out);
   CHECK(console_rc == 0);

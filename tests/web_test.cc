@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "codegen/gs1.h"
 #include "services/rules/campaign.h"
 #include "services/web/console_reads.h"
 #include "tests/harness.h"
@@ -372,6 +373,85 @@ TEST_CASE("the console: login sets an HttpOnly SameSite cookie; reads are the br
   REQUIRE_OK(w.server.app().tokens().Revoke(auditor.token.substr(3, 16)).status());
   CHECK(w.http.Get("/console/api/me", with2)->status == 401);
   End(w.admin, campaign.campaign_id());
+}
+
+TEST_CASE("the console lists a brand's batches a page at a time, newest first, named by any of its products") {
+  TestServer server;
+  Web w(server);
+  // Brand beta on a server of its own: 51 products (one page of ListProducts
+  // is 50) and 21 batches, the newest of the product that sorts last.
+  const std::string brand = "beta";
+  TestClient factory = server.Connect(brand, youma::v1::ROLE_FACTORY);
+  std::vector<std::string> gtins;
+  for (int i = 0; i < 51; ++i) {
+    const std::string digits = absl::StrCat("0690123460", absl::Dec(i, absl::kZeroPad3));
+    gtins.push_back(digits + codegen::GtinCheckDigit(digits));
+    server.EnsureProduct(brand, gtins.back(), absl::StrCat("product ", i));
+  }
+  std::vector<uint64_t> ids;  // oldest first
+  for (int i = 0; i < 21; ++i) {
+    youma::v1::CreateBatchRequest req;
+    req.set_gtin(i == 20 ? gtins[50] : gtins[i]);
+    req.set_kind(youma::v1::BATCH_KIND_BOTTLE);
+    req.set_quantity(3 + i);
+    req.set_request_id(absl::StrCat("pages-", i));
+    youma::v1::Batch b;
+    const grpc::Status st = factory.Call(&IssuerStub::CreateBatch, req, &b);
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+    ids.push_back(b.batch_id());
+  }
+  TestClient auditor = server.Connect(brand, youma::v1::ROLE_AUDITOR);
+  auto login = w.http.Post("/console/login", Json{{"token", auditor.token}}.dump(), "application/json");
+  REQUIRE(login);
+  REQUIRE(login->status == 200);
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  const httplib::Headers with{{"Cookie", cookie.substr(0, cookie.find(';'))}};
+  auto read = [&](const std::string& query, int want_status = 200) {
+    auto r = w.http.Get(("/console/api/batches" + query).c_str(), with);
+    REQUIRE(r);
+    INFO(query, ": ", r->body);
+    CHECK(r->status == want_status);
+    return Json::parse(r->body);
+  };
+  auto ids_of = [](const Json& page) {
+    std::vector<uint64_t> out;
+    for (const Json& b : page["batches"]) out.push_back(std::stoull(b["batchId"].get<std::string>()));
+    return out;
+  };
+
+  // 20 by default, the newest first; the newest is named though its product
+  // is the 51st.
+  const Json first = read("");
+  REQUIRE(first["batches"].size() == 20);
+  CHECK(ids_of(first).front() == ids[20]);
+  CHECK(ids_of(first).back() == ids[1]);
+  CHECK(first["batches"][0]["productName"] == "product 50");
+  CHECK(first["batches"][0]["codeCount"] == "23");
+  CHECK(first["batches"][0]["states"]["active"] == "23");
+  CHECK(first["batches"][1]["productName"] == "product 19");
+  REQUIRE(first.contains("nextPageToken"));
+  const Json rest = read("?page_token=" + first["nextPageToken"].get<std::string>());
+  CHECK(ids_of(rest) == std::vector<uint64_t>{ids[0]});
+  CHECK(rest["batches"][0]["productName"] == "product 0");
+  CHECK(rest["batches"][0]["states"]["active"] == "3");
+  CHECK_FALSE(rest.contains("nextPageToken"));
+  // `limit` sets the page's size.
+  const Json two = read("?limit=2");
+  CHECK(ids_of(two) == std::vector<uint64_t>{ids[20], ids[19]});
+  const Json next_two = read("?limit=2&page_token=" + two["nextPageToken"].get<std::string>());
+  CHECK(ids_of(next_two) == std::vector<uint64_t>{ids[18], ids[17]});
+  // Bad paging says what to fix.
+  CHECK(read("?limit=101", 400)["error"]["message"] == "limit='101' is not a number from 1 to 100");
+  CHECK(read("?limit=ten", 400)["error"]["code"] == "INVALID_ARGUMENT");
+  CHECK(read("?page_token=yesterday", 400)["error"]["message"] == "page_token is not one this server returned");
+  // Another brand's console sees none of them.
+  TestClient other = server.Connect("alpha", youma::v1::ROLE_AUDITOR);
+  auto theirs = w.http.Post("/console/login", Json{{"token", other.token}}.dump(), "application/json");
+  const std::string other_cookie = theirs->get_header_value("Set-Cookie");
+  auto other_read = w.http.Get("/console/api/batches?limit=100",
+                               {{"Cookie", other_cookie.substr(0, other_cookie.find(';'))}});
+  for (const Json& b : Json::parse(other_read->body)["batches"]) CHECK(b["brand"] == "alpha");
 }
 
 TEST_CASE("the console counts a batch's code states from thousands of range changes, as scans judge each code") {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
 
@@ -66,6 +67,22 @@ absl::StatusOr<std::map<uint64_t, CodeStates>> ConsoleReads::BatchStates(
       out[b.batch_id()] =
           CountCodeStates(changes[b.batch_id()], b.first_code_id(), b.first_code_id() + b.code_count(), now);
     }
+    return out;
+  });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ConsoleReads::ProductNames(const std::string& brand,
+                                                                              const std::set<std::string>& gtins) {
+  std::map<std::string, std::string> out;
+  if (gtins.empty()) return out;
+  return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::map<std::string, std::string>> {
+    const std::string sql = absl::StrCat(
+        "SELECT gtin, name FROM products WHERE brand = ", storage::Quote(c, brand), " AND gtin IN (",
+        absl::StrJoin(gtins, ",", [&c](std::string* out, const std::string& gtin) { *out += storage::Quote(c, gtin); }),
+        ")");
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    while (rs->next()) out[rs->getString(1)] = rs->getString(2);
     return out;
   });
 }

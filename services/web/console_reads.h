@@ -1,13 +1,14 @@
 // What the brand console reads beyond the gRPC services' own answers: the
 // state of every code of a batch (from its range changes, by the same rule
-// scans are judged by), payout states per campaign, and scans and
-// counterfeits per province.
+// scans are judged by), the names of a page's products, payout states per
+// campaign, and scans and counterfeits per province.
 //
 //   ConsoleReads reads(&pool);
 //   YOUMA_ASSIGN_OR_RETURN(auto states, reads.BatchStates(batches));
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ class ConsoleReads {
   // How many codes of each batch are active, not yet active, frozen or
   // revoked now. The caller has checked the batches are the brand's.
   absl::StatusOr<std::map<uint64_t, CodeStates>> BatchStates(const std::vector<youma::v1::Batch>& batches);
+  // The brand's names for these GTINs (GTINs it has no product for are left out).
+  absl::StatusOr<std::map<std::string, std::string>> ProductNames(const std::string& brand,
+                                                                  const std::set<std::string>& gtins);
   absl::StatusOr<std::map<uint64_t, PayoutCounts>> Payouts(const std::string& brand);
   // Scans recorded in [from, to) (forged ones only counted) per province.
   absl::StatusOr<std::vector<ProvinceCount>> Provinces(const std::string& brand, absl::Time from, absl::Time to);

@@ -117,6 +117,9 @@ bool IsHex(const std::string& s, size_t min, size_t max) {
 struct Period {
   std::optional<absl::Time> from, to;
 };
+constexpr uint32_t kMaxLimit = 100;
+// Batches per console page: each page also reads its batches' range changes.
+constexpr uint32_t kConsoleBatchesPerPage = 20;
 absl::StatusOr<Period> PeriodOf(const httplib::Request& req) {
   Period out;
   for (auto [name, field, next] : {std::tuple{"from", &out.from, 0}, std::tuple{"to", &out.to, 1}}) {
@@ -129,6 +132,17 @@ absl::StatusOr<Period> PeriodOf(const httplib::Request& req) {
     *field = absl::FromCivil(day + next, common::ChinaTime());
   }
   return out;
+}
+
+// The optional `limit` query parameter (rows per page, at most 100); 0 when absent.
+absl::StatusOr<uint32_t> LimitOf(const httplib::Request& req) {
+  uint32_t limit = 0;
+  if (req.has_param("limit") &&
+      (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit > kMaxLimit)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit='", req.get_param_value("limit"), "' is not a number from 1 to ", kMaxLimit));
+  }
+  return limit;
 }
 
 Lang LangOf(const httplib::Request& req) {
@@ -445,13 +459,8 @@ absl::StatusOr<youma::v1::LeaderboardRequest> LeaderboardQuery(const httplib::Re
   } else {
     return absl::InvalidArgumentError("order is 'cases' or 'scans'");
   }
-  if (req.has_param("limit")) {
-    uint32_t limit = 0;
-    if (!absl::SimpleAtoi(req.get_param_value("limit"), &limit)) {
-      return absl::InvalidArgumentError("limit is a number (at most 100)");
-    }
-    r.set_limit(limit);
-  }
+  YOUMA_ASSIGN_OR_RETURN(const uint32_t limit, LimitOf(req));
+  r.set_limit(limit);
   YOUMA_ASSIGN_OR_RETURN(const Period period, PeriodOf(req));
   if (period.from) *r.mutable_from_time() = common::ToProtoTime(*period.from);
   // The leaderboard takes its last day inclusive.
@@ -565,16 +574,20 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
     if (what == "me") {
       SetJson(res, 200, Json{{"brand", brand}, {"role", std::string(common::RoleName(who.role))}}.dump());
     } else if (what == "batches") {
+      // Newest first, a page at a time: `page_token` (the last page's
+      // nextPageToken) reads the older ones.
       youma::v1::ListBatchesRequest list;
-      list.set_page_size(1000);
+      YOUMA_ASSIGN_OR_RETURN(const uint32_t limit, LimitOf(req));
+      list.set_page_size(static_cast<int>(limit == 0 ? kConsoleBatchesPerPage : limit));
+      list.set_page_token(req.get_param_value("page_token"));
       YOUMA_ASSIGN_OR_RETURN(youma::v1::ListBatchesResponse batches, deps_.issuer->ListBatches(brand, list));
-      YOUMA_ASSIGN_OR_RETURN(youma::v1::ListProductsResponse products,
-                             deps_.issuer->ListProducts(brand, youma::v1::ListProductsRequest()));
-      std::map<std::string, std::string> names;
-      for (const auto& p : products.products()) names[p.gtin()] = p.name();
       std::vector<youma::v1::Batch> all(batches.batches().begin(), batches.batches().end());
+      std::set<std::string> gtins;
+      for (const auto& b : all) gtins.insert(b.gtin());
+      YOUMA_ASSIGN_OR_RETURN(auto names, reads_.ProductNames(brand, gtins));
       YOUMA_ASSIGN_OR_RETURN(auto states, reads_.BatchStates(all));
       Json out = {{"batches", Json::array()}};
+      if (!batches.next_page_token().empty()) out["nextPageToken"] = batches.next_page_token();
       for (const auto& b : all) {
         Json j = Json::parse(ToJson(b));
         j["productName"] = names[b.gtin()];

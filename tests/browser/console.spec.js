@@ -5,6 +5,8 @@
 // Optional: YOUMA_BRAND (for an all-brands admin token), YOUMA_CAMPAIGN_ID
 // (default: the first campaign), YOUMA_EXPECT_SPENT_FEN (that campaign's spent
 // budget, exactly), YOUMA_DIVERSION_CASE (a case code id that must be flagged),
+// YOUMA_EXPECT_BATCHES (how many batches the brand has: more than a page of
+// YOUMA_BATCHES_PER_PAGE, default 20),
 // SCREENSHOT_DIR. Prints what each check saw, ends with "N passed, N failed",
 // and exits 1 when any check failed.
 'use strict';
@@ -75,6 +77,10 @@ async function main() {
     if (!m || !r.ok()) return;
     try {
       const body = await r.json();
+      // The batches panel reads a page at a time: keep every batch read.
+      if (m[1] === 'batches' && /[?&]page_token=/.test(r.url()) && reads.batches) {
+        body.batches = (reads.batches.batches || []).concat(body.batches || []);
+      }
       reads[m[1]] = body;
       if (m[1] === 'campaigns') campaignReads.push(body);
     } catch {
@@ -191,6 +197,31 @@ async function main() {
     }, csvHref);
     check('the diversion CSV downloads', csv.status === 200 && /text\/csv/.test(csv.type || ''),
           `${csvHref} -> ${csv.status} ${csv.type} ${JSON.stringify(csv.head)}`);
+
+    // Batches: a page of the newest first; "Older batches" appends the
+    // next pages until none is left, each batch once, newest first.
+    if (process.env.YOUMA_EXPECT_BATCHES) {
+      const want = Number(process.env.YOUMA_EXPECT_BATCHES);
+      const perPage = Number(process.env.YOUMA_BATCHES_PER_PAGE || 20);
+      const rows = page.locator('#batches tbody tr');
+      await rows.first().waitFor({ timeout: 10000 }).catch(() => {});
+      const firstPage = await rows.count();
+      const older = page.locator('[data-testid="batches-older"]');
+      let clicks = 0;
+      while (clicks < 50 && await older.isVisible().catch(() => false)) {
+        const before = await rows.count();
+        await older.click();
+        await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n,
+                                   ['#batches tbody tr', before], { timeout: 10000 }).catch(() => {});
+        clicks++;
+      }
+      const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid').replace('batch-', '')));
+      const newestFirst = ids.every((id, i) => i === 0 || BigInt(ids[i - 1]) > BigInt(id));
+      const shown = ((await page.textContent('[data-testid="batches-shown"]').catch(() => '')) || '').trim();
+      check(`the batches panel shows ${perPage} batches, then all ${want} after "Older batches"`,
+            firstPage === perPage && clicks >= 1 && ids.length === want && newestFirst && shown.endsWith(String(want)),
+            `first page ${firstPage}; ${ids.length} rows after ${clicks} clicks; newest first: ${newestFirst}; ${JSON.stringify(shown)}`);
+    }
 
     // Names typed by brand users are shown as text, never run.
     const names = typedNames(reads);

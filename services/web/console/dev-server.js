@@ -78,16 +78,22 @@ function campaigns() {
   };
 }
 
-const BATCHES = {
-  batches: [
-    { brand: 'acme', batchId: '1', gtin: '06901234567892', productName: XSS.product, kind: 'BATCH_KIND_SET',
-      quantity: '3', setSize: 6, codeCount: '21', activation: 'ACTIVATION_POLICY_IMMEDIATE',
-      createTime: '2026-11-24T10:00:00Z', states: { active: '21', notActive: '0', frozen: '0', revoked: '0' } },
-    { brand: 'acme', batchId: '2', gtin: '06901234567908', productName: '优码精酿 500ml', kind: 'BATCH_KIND_BOTTLE',
-      quantity: '100000', codeCount: '100000', activation: 'ACTIVATION_POLICY_ON_SHIPMENT',
-      createTime: '2026-11-20T03:30:00Z', states: { active: '62000', notActive: '30000', frozen: '5000', revoked: '3000' } },
-  ],
-};
+// Newest first, one batch per page here, so that "Older batches" shows.
+const BATCHES = [
+  { brand: 'acme', batchId: '2', gtin: '06901234567908', productName: '优码精酿 500ml', kind: 'BATCH_KIND_BOTTLE',
+    quantity: '100000', codeCount: '100000', activation: 'ACTIVATION_POLICY_ON_SHIPMENT',
+    createTime: '2026-11-20T03:30:00Z', states: { active: '62000', notActive: '30000', frozen: '5000', revoked: '3000' } },
+  { brand: 'acme', batchId: '1', gtin: '06901234567892', productName: XSS.product, kind: 'BATCH_KIND_SET',
+    quantity: '3', setSize: 6, codeCount: '21', activation: 'ACTIVATION_POLICY_IMMEDIATE',
+    createTime: '2026-11-24T10:00:00Z', states: { active: '21', notActive: '0', frozen: '0', revoked: '0' } },
+];
+
+function batches(q) {
+  const before = q.get('page_token') ? Number(q.get('page_token')) : Infinity;
+  const page = BATCHES.filter((b) => Number(b.batchId) < before).slice(0, 1);
+  const more = page.length > 0 && BATCHES.some((b) => Number(b.batchId) < Number(page[0].batchId));
+  return more ? { batches: page, nextPageToken: page[0].batchId } : { batches: page };
+}
 
 function diversion(q) {
   const flags = [
@@ -163,7 +169,7 @@ function api(req, res, what, q) {
   }
   switch (what) {
     case 'me': return send(res, 200, { brand: 'acme', role: 'ADMIN' });
-    case 'batches': return send(res, 200, BATCHES);
+    case 'batches': return send(res, 200, batches(q));
     case 'campaigns': return send(res, 200, campaigns());
     case 'diversion': return send(res, 200, diversion(q));
     case 'regions': return send(res, 200, REGIONS);

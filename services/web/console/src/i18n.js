@@ -33,6 +33,8 @@ const STRINGS = {
   notActive: ['未激活', 'Not active'],
   frozen: ['已冻结', 'Frozen'],
   revoked: ['已作废', 'Revoked'],
+  olderBatches: ['更早的批次', 'Older batches'],
+  batchesShown: ['已显示批次', 'Batches shown'],
 
   campaigns: ['营销活动', 'Campaigns'],
   budget: ['预算', 'Budget'],

@@ -16,18 +16,26 @@ function statesCell(states = {}) {
       STATES.map((s) => h('span', { class: `legend-${s}` }, `${t(s)} ${count(states[s] || 0)}`))));
 }
 
+// Newest first, a page at a time: "Older batches" appends the next page
+// (the server reads each page's range changes, so a brand with thousands of
+// batches is never read whole).
 export function batches(ctx) {
-  return panel(ctx, {
+  let shown = [];
+  let next = '';  // the server's token for the page after the last one shown
+  let reading = '';  // the page token being read; '' for the newest page
+  const section = panel(ctx, {
     id: 'batches',
     title: t('batches'),
-    load: () => ctx.api('api/batches'),
-    render(body, data) {
-      const list = data.batches || [];
-      if (list.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
+    load: async () => ({ token: reading, data: await ctx.api('api/batches', { params: { page_token: reading } }) }),
+    render(body, { token, data }) {
+      shown = token ? shown.concat(data.batches || []) : (data.batches || []);
+      next = data.nextPageToken || '';
+      reading = '';
+      if (shown.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
       return fill(body, table(
         [t('batchId'), t('product'), t('gtin'), t('kind'), numHead(t('quantity')), numHead(t('codeCount')), t('activation'),
          t('created'), t('codeStates')],
-        list.map((b) => h('tr', { 'data-testid': `batch-${b.batchId}` },
+        shown.map((b) => h('tr', { 'data-testid': `batch-${b.batchId}` },
           h('td', { class: 'mono' }, b.batchId),
           h('td', {}, b.productName || '—'),
           h('td', { class: 'mono' }, b.gtin),
@@ -38,7 +46,14 @@ export function batches(ctx) {
             b.activateTime ? h('div', { class: 'muted small' }, time(b.activateTime)) : null),
           h('td', {}, time(b.createTime)),
           h('td', {}, statesCell(b.states)))),
-        { class: 'grid' }));
+        { class: 'grid' }),
+        h('p', { class: 'more' },
+          h('span', { class: 'muted', 'data-testid': 'batches-shown' }, `${t('batchesShown')}: ${count(shown.length)}`),
+          next ? h('button', { type: 'button', 'data-testid': 'batches-older', onclick: () => {
+            reading = next;
+            section.refresh();
+          } }, t('olderBatches')) : null));
     },
   });
+  return section;
 }
