@@ -15,6 +15,7 @@
 #include "services/common/event_log.h"
 #include "services/common/time_util.h"
 #include "services/rules/campaign.h"
+#include "services/rules/rules_engine.h"
 #include "tests/harness.h"
 #include "tests/scan_fixture.h"
 
@@ -726,6 +727,57 @@ TEST_CASE("a winning code is paid once per campaign and role, with an idempotent
   CHECK(status.seed_hex().size() == 64);
 }
 
+TEST_CASE("a campaign counts an award an older youma recorded at once, and folds it into its totals once") {
+  TestServer server([](app::AppOptions& o) { o.upgrade_catch_up = absl::ZeroDuration(); });  // counted by hand below
+  Fixture f(server);
+  const auto codes = f.CodesOf("00000000000031", youma::v1::BATCH_KIND_BOTTLE, 3);
+  auto spec = Spec(100000, 188, 1'000'000);  // everyone wins 1.88 yuan
+  spec.set_gtins(0, "00000000000031");
+  const youma::v1::Campaign c = Launch(f.admin, spec);
+  REQUIRE(MustScan(f.scanner, Req(codes[0].url())).rewards_size() == 1);
+  youma::v1::CampaignRef ref;
+  ref.set_campaign_id(c.campaign_id());
+  auto status = [&] {
+    youma::v1::Campaign out;
+    const grpc::Status st = f.admin.Call(&RulesStub::GetCampaign, ref, &out);
+    INFO(st.error_message());
+    CHECK(st.ok());
+    return out;
+  };
+  CHECK(status().awards() == 1);
+  // An older youma, still serving during the upgrade, records an award as it
+  // did: no totals, so the ledger marks it uncounted.
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& conn) -> absl::Status {
+    storage::Execute(conn, absl::StrCat(
+      "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, amount_fen, "
+      "client_scan_id, award_time) VALUES (", c.campaign_id(), ", ", codes[1].code_id(), ", ",
+      static_cast<int>(youma::v1::SCAN_ROLE_CONSUMER), ", 'older0000000000000000000000award', 'alpha', 'u-older', 0, "
+      "188, 'older-scan', UTC_TIMESTAMP(6))"));
+    return absl::OkStatus();
+  }));
+  const std::string uncounted = absl::StrCat("SELECT COUNT(*) FROM awards WHERE counted = 0 AND campaign_id = ",
+                                             c.campaign_id());
+  CHECK(server.QueryInt(uncounted) == 1);
+  for (int pass = 0; pass < 2; ++pass) {
+    INFO((pass == 0 ? "before the catch-up" : "after it"));
+    const youma::v1::Campaign now = status();
+    CHECK(now.awards() == 2);
+    CHECK(now.spent_fen() == 376);
+    CHECK(now.left_fen() == 100000 - 376);
+    CHECK(now.tiers(0).awarded() == 2);
+    CHECK(now.tiers(0).amount_fen() == 376);
+    ASSIGN_OR_FAIL(int64_t counted, rules::CountOlderAwards(&server.app().pool()));
+    CHECK(counted == (pass == 0 ? 1 : 0));
+    CHECK(server.QueryInt(uncounted) == 0);
+  }
+  CHECK(server.QueryInt(absl::StrCat("SELECT SUM(awards) FROM award_totals WHERE campaign_id = ", c.campaign_id())) ==
+        2);
+  // The next award is counted as it is recorded.
+  REQUIRE(MustScan(f.scanner, Req(codes[2].url())).rewards_size() == 1);
+  CHECK(status().spent_fen() == 3 * 188);
+  End(f.admin, c.campaign_id());
+}
+
 TEST_CASE("the per-user daily limit counts China days of the scans' arrival; a late scan wins nothing") {
   // The server's clock is moved to the times below: two days ago in China,
   // 23:00 to 00:20, which is one UTC day (15:00 to 16:20).
@@ -949,6 +1001,16 @@ TEST_CASE("64 concurrent clients never overspend a small budget, with retries mi
   REQUIRE(f.admin.Call(&RulesStub::GetCampaign, ref, &status).ok());
   CHECK(status.budget_exhausted());
   CHECK(status.left_fen() == 0);
+  // Read from the award totals the groups kept, spread over their shards,
+  // not from the ledger: the same figures.
+  const std::string totals = absl::StrCat(" FROM award_totals WHERE campaign_id = ", c.campaign_id());
+  CHECK(f.server.QueryInt("SELECT SUM(awards)" + totals) == 50);
+  CHECK(f.server.QueryInt("SELECT SUM(amount_fen)" + totals) == 5000);
+  CHECK(f.server.QueryInt("SELECT COUNT(*)" + totals) > 1);
+  CHECK(f.server.QueryInt("SELECT COUNT(*)" + where + " AND counted = 0") == 0);
+  CHECK(status.awards() == 50);
+  CHECK(status.spent_fen() == 5000);
+  CHECK(status.tiers(0).awarded() == 50);
   // A code never scanned, which would win: the answer says why it does not.
   const ScanAnswer after = MustScan(f.scanner, Req(codes[400].url(), youma::v1::SCAN_ROLE_CONSUMER, "late"));
   CHECK(after.rewards().empty());
@@ -1067,7 +1129,7 @@ TEST_CASE("a later shipment takes the codes it carries from earlier ones; the re
   }
 }
 
-TEST_CASE("a shipment and its activation recorded by an older youma during an upgrade reach scans within moments") {
+TEST_CASE("a shipment, its activation and an award recorded by an older youma during an upgrade are caught up within moments") {
   LogCapture log;
   TestServer server([&](app::AppOptions& o) {
     o.log = &log.log;
@@ -1114,19 +1176,31 @@ TEST_CASE("a shipment and its activation recorded by an older youma during an up
                                      "last_code_id, reason, actor, effective_time, create_time) VALUES ('alpha', ",
                                      batch.batch_id(), ", 1, ", codes[200].code_id(), ", ", codes[209].code_id(),
                                      ", 'shipped', 'older-youma', '", when, "', '", when, "')"));
+    // And an award of a campaign it ran, not counted in the campaign's totals.
+    storage::Execute(c, absl::StrCat("INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, "
+                                     "tier, amount_fen, client_scan_id, award_time) VALUES (999999, ",
+                                     codes[0].code_id(), ", 1, 'older-upgrade-award-", tag, "', 'alpha', 'u', 0, 50, "
+                                     "'older-scan', '", when, "')"));
     return absl::OkStatus();
   }));
   // Caught up within moments (the test's catch-up runs every 0.1 s).
-  bool painted = false, indexed = false;
-  for (absl::Time until = absl::Now() + absl::Seconds(20); !(painted && indexed) && absl::Now() < until;) {
+  bool painted = false, indexed = false, counted = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); !(painted && indexed && counted) && absl::Now() < until;) {
     absl::SleepFor(absl::Milliseconds(50));
     for (const nlohmann::json& e : log.Events("older_writes_caught_up")) {
-      for (const auto& brand : e["brands_with_shipments_painted"]) painted |= brand == "alpha";
-      indexed |= e["range_changes_indexed"].get<int>() > 0;
+      for (const auto& brand : e.value("brands_with_shipments_painted", nlohmann::json::array())) {
+        painted |= brand == "alpha";
+      }
+      indexed |= e.value("range_changes_indexed", 0) > 0;
+      counted |= e.value("awards_counted", 0) == 1;
     }
   }
   CHECK(painted);
   CHECK(indexed);
+  CHECK(counted);
+  CHECK(server.QueryInt("SELECT SUM(awards) FROM award_totals WHERE campaign_id = 999999") == 1);
+  CHECK(server.QueryInt("SELECT SUM(amount_fen) FROM award_totals WHERE campaign_id = 999999") == 50);
+  CHECK(server.QueryInt("SELECT COUNT(*) FROM awards WHERE counted = 0") == 0);
   CHECK(server.QueryInt("SELECT painted_through FROM shipment_locks WHERE brand = 'alpha'") ==
         static_cast<int64_t>(shipment_id));
   // Active now, and Shanghai's: a store owner in Guangzhou is warned.

@@ -747,6 +747,40 @@ TEST_CASE("migration 16 indexes the range changes an older youma wrote; a scan g
   }));
 }
 
+TEST_CASE("migration 18 counts the awards recorded before it; an older youma's later ones are left uncounted") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const Migration& totals = AllMigrations().at(17);
+  REQUIRE(totals.version == 18);
+  auto award = [](int campaign, int code, int tier, int fen) {
+    return absl::StrCat("INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, amount_fen, "
+                        "client_scan_id, award_time) VALUES (", campaign, ", ", code, ", 1, 'award-", campaign, "-",
+                        code, "', 'a', 'u', ", tier, ", ", fen, ", 's', NOW(6))");
+  };
+  ASSIGN_OR_FAIL(std::string rows, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    // The ledger as it stood before migration 18, with a campaign's awards.
+    Execute(c, "ALTER TABLE awards DROP INDEX awards_uncounted, DROP COLUMN counted");
+    Execute(c, "DROP TABLE award_totals");
+    for (const std::string& sql : {award(1, 10, 0, 100), award(1, 11, 0, 100), award(1, 12, 1, 500),
+                                   award(2, 10, 0, 7)}) {
+      Execute(c, sql);
+    }
+    for (const std::string& sql : totals.statements) Execute(c, sql);
+    // An older youma's award after the migration: uncounted.
+    Execute(c, award(1, 13, 0, 100));
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT CONCAT((SELECT GROUP_CONCAT(CONCAT(campaign_id, '/', tier, '/', shard, ':', awards, '=', amount_fen) "
+        "ORDER BY campaign_id, tier, shard SEPARATOR ' ') FROM award_totals), ' | ', "
+        "(SELECT GROUP_CONCAT(CONCAT(code_id, ':', counted) ORDER BY campaign_id, code_id SEPARATOR ' ') "
+        "FROM awards))"));
+    rs->next();
+    return std::string(rs->getString(1));
+  }));
+  CHECK(rows == "1/0/0:2=200 1/1/0:1=500 2/0/0:1=7 | 10:1 11:1 12:1 13:0 10:1");
+}
+
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {
   Db d;
   ConnectionPool pool(d.db->config(), {});

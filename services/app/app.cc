@@ -113,18 +113,35 @@ absl::Status App::Init() {
   issuer_metrics_ = std::make_unique<issuer::IssuerMetrics>(*registry_);
   issuer_ = std::make_unique<issuer::Issuer>(pool_.get(), keysets_.get(), batch_index_.get(),
                                              options_.issuer, issuer_metrics_.get());
-  if (serve_issuer && options_.upgrade_catch_up > absl::ZeroDuration()) {
-    upgrade_catch_up_ = std::make_unique<common::Ticker>(options_.upgrade_catch_up, [this] {
-      absl::StatusOr<issuer::Issuer::CatchUp> done = issuer_->CatchUpOlderWrites();
-      common::EventLog* log = options_.log;
+  if ((serve_issuer || serve_scan) && options_.upgrade_catch_up > absl::ZeroDuration()) {
+    // Logs a catch-up that failed (with what waits until the next one) or
+    // what one caught up (nothing when `done` is empty).
+    auto report = [log = options_.log](const absl::Status& st, const char* until_then, nlohmann::json done) {
       if (log == nullptr) return;
-      if (!done.ok()) {
-        log->Warn("upgrade_catch_up_failed", {{"message", std::string(done.status().message())},
-                                              {"advice", "tried again in a moment; scans do not see shipments "
-                                                         "or range changes an older youma recorded until then"}});
-      } else if (!done->brands.empty() || done->changes_indexed > 0) {
-        log->Info("older_writes_caught_up", {{"brands_with_shipments_painted", done->brands},
-                                             {"range_changes_indexed", done->changes_indexed}});
+      if (!st.ok()) {
+        log->Warn("upgrade_catch_up_failed", {{"message", std::string(st.message())},
+                                              {"advice", absl::StrCat("tried again in a moment; ", until_then)}});
+      } else if (!done.empty()) {
+        log->Info("older_writes_caught_up", std::move(done));
+      }
+    };
+    upgrade_catch_up_ = std::make_unique<common::Ticker>(options_.upgrade_catch_up, [=, this] {
+      if (serve_issuer) {
+        absl::StatusOr<issuer::Issuer::CatchUp> done = issuer_->CatchUpOlderWrites();
+        nlohmann::json fields = nlohmann::json::object();
+        if (done.ok() && (!done->brands.empty() || done->changes_indexed > 0)) {
+          fields = {{"brands_with_shipments_painted", done->brands}, {"range_changes_indexed", done->changes_indexed}};
+        }
+        report(done.status(), "scans do not see shipments or range changes an older youma recorded until then",
+               std::move(fields));
+      }
+      if (serve_scan) {
+        absl::StatusOr<int64_t> counted = rules::CountOlderAwards(pool_.get());
+        nlohmann::json fields = nlohmann::json::object();
+        if (counted.ok() && *counted > 0) fields = {{"awards_counted", *counted}};
+        report(counted.status(),
+               "campaign reads count the awards an older youma recorded from the ledger until then (exact, slower)",
+               std::move(fields));
       }
     });
   }

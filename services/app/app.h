@@ -67,10 +67,11 @@ struct AppOptions {
   // an autoscaler get a share of long-lived client connections.
   absl::Duration max_connection_age = absl::ZeroDuration();
   issuer::IssuerOptions issuer;
-  // How often a server with the issuer on looks for shipments and range
-  // changes that an older youma recorded during a rolling upgrade, which
+  // How often a server looks for what an older youma recorded during a
+  // rolling upgrade: with the issuer on, shipments and range changes, which
   // scans do not see until they are painted and indexed
-  // (Issuer::CatchUpOlderWrites); zero: never.
+  // (Issuer::CatchUpOlderWrites); with the scan service on, awards not yet
+  // in the award totals (rules::CountOlderAwards). Zero: never.
   absl::Duration upgrade_catch_up = absl::Seconds(10);
   rules::RulesOptions rules;
   audit::AuditOptions audit;

@@ -121,24 +121,51 @@ absl::StatusOr<std::shared_ptr<const std::vector<RulesEngine::Live>>> RulesEngin
   return shared;
 }
 
+namespace {
+
+// A budget shard's index for any int (the group sequence, a store id).
+int ShardIndex(int shard) { return ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards; }
+
+}  // namespace
+
+std::string AddToAwardTotals(const AwardTotals& totals) {
+  std::string rows;
+  for (const auto& [key, t] : totals) {
+    absl::StrAppend(&rows, rows.empty() ? "(" : ",(", std::get<0>(key), ",", std::get<1>(key), ",", std::get<2>(key),
+                    ",", t.awards, ",", t.amount_fen, ")");
+  }
+  return absl::StrCat("INSERT INTO award_totals (campaign_id, tier, shard, awards, amount_fen) VALUES ", rows,
+                      " ON DUPLICATE KEY UPDATE awards = awards + VALUES(awards), "
+                      "amount_fen = amount_fen + VALUES(amount_fen)");
+}
+
 std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
                         const std::string& brand, const std::string& user_id, int tier,
-                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time,
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time, int shard,
                         GroupState* group) {
   const std::string award_id = RulesEngine::AwardId(campaign_id, code_id, role);
   const std::string when = common::SqlTime(time);
+  // A group adds to its budget shard's rows, which it holds already; awards
+  // outside a group, to rows of their own (kBudgetShards up), so that the two
+  // never wait for each other's rows.
+  AwardTotals mine;
+  AwardTotal& total = group != nullptr ? group->totals[{campaign_id, tier, ShardIndex(shard)}]
+                                       : mine[{campaign_id, tier, kBudgetShards + ShardIndex(shard)}];
+  ++total.awards;
+  total.amount_fen += amount_fen;
   if (group != nullptr) {
     using storage::Quote;
     absl::StrAppend(&group->award_rows, group->award_rows.empty() ? "(" : ",(", campaign_id, ",", code_id, ",",
                     role, ",'", award_id, "',", Quote(c, brand), ",", Quote(c, user_id), ",", tier, ",",
-                    amount_fen, ",", Quote(c, client_scan_id), ",'", when, "')");
+                    amount_fen, ",", Quote(c, client_scan_id), ",'", when, "',1)");
     absl::StrAppend(&group->payout_rows, group->payout_rows.empty() ? "('" : ",('", award_id, "',", Quote(c, brand),
                     ",", campaign_id, ",", Quote(c, user_id), ",", amount_fen, ",1,'", when, "')");
     return award_id;
   }
+  storage::Execute(c, AddToAwardTotals(mine));
   auto ins = PrepareText(c,
                      "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
-                     "amount_fen, client_scan_id, award_time) VALUES (?,?,?,?,?,?,?,?,?,?)");
+                     "amount_fen, client_scan_id, award_time, counted) VALUES (?,?,?,?,?,?,?,?,?,?,1)");
   ins->setUInt64(1, campaign_id);
   ins->setUInt64(2, code_id);
   ins->setInt(3, role);
@@ -181,9 +208,6 @@ std::string TakeFromShard(uint64_t campaign_id, const GroupState::Budget& b) {
   return absl::StrCat("UPDATE budget_shards SET remaining_fen = remaining_fen - ", b.taken,
                       " WHERE campaign_id = ", campaign_id, " AND shard = ", b.shard);
 }
-
-// A budget shard's index for any int (the group sequence, a store id).
-int ShardIndex(int shard) { return ((shard % kBudgetShards) + kBudgetShards) % kBudgetShards; }
 
 }  // namespace
 
@@ -278,9 +302,42 @@ void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, st
   }
   if (!group.award_rows.empty()) {
     tail.Add(absl::StrCat("INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
-                          "amount_fen, client_scan_id, award_time) VALUES ", group.award_rows));
+                          "amount_fen, client_scan_id, award_time, counted) VALUES ", group.award_rows));
     tail.Add(absl::StrCat("INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
                           "award_time) VALUES ", group.payout_rows));
+    tail.Add(AddToAwardTotals(group.totals));
+  }
+}
+
+absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool) {
+  // Rows of their own, which no scan waits for.
+  constexpr int kOlderAwardsShard = 2 * kBudgetShards;
+  constexpr int kChunk = 2000;
+  int64_t counted = 0;
+  for (;;) {
+    absl::StatusOr<int> chunk = pool->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+          "SELECT campaign_id, code_id, role, tier, amount_fen FROM awards WHERE counted = 0 LIMIT ", kChunk,
+          " FOR UPDATE")));
+      AwardTotals totals;
+      std::string keys;
+      int n = 0;
+      while (rs->next()) {
+        AwardTotal& t = totals[{rs->getUInt64(1), rs->getInt(4), kOlderAwardsShard}];
+        ++t.awards;
+        t.amount_fen += rs->getInt64(5);
+        absl::StrAppend(&keys, n++ ? ",(" : "(", rs->getUInt64(1), ",", rs->getUInt64(2), ",", rs->getInt(3), ")");
+      }
+      if (n == 0) return 0;
+      storage::Execute(c, absl::StrCat("UPDATE awards SET counted = 1 WHERE (campaign_id, code_id, role) IN (",
+                                       keys, ")"));
+      storage::Execute(c, AddToAwardTotals(totals));
+      return n;
+    });
+    if (!chunk.ok()) return chunk.status();
+    counted += *chunk;
+    if (*chunk < kChunk) return counted;
   }
 }
 
@@ -458,7 +515,7 @@ absl::StatusOr<bool> RulesEngine::PayFixed(sql::Connection& c, const Live& l, ui
   const int tier = role == kRebateRole ? kRebateTier : kRegistrationTier;
   reward->set_campaign_id(l.campaign_id);
   reward->set_award_id(
-      RecordAward(c, l.campaign_id, code_id, role, brand, user_id, tier, amount, client_scan_id, time, group));
+      RecordAward(c, l.campaign_id, code_id, role, brand, user_id, tier, amount, client_scan_id, time, shard, group));
   reward->set_amount_fen(amount);
   reward->set_tier(tier);
   reward->set_tier_name(role == kRebateRole ? "store rebate" : "registration bonus");
@@ -718,7 +775,7 @@ absl::Status RulesEngine::Award(sql::Connection& c, const Live& l, const ScanFac
   if (user_day != nullptr) ++user_day->added;
   const std::string award_id = RecordAward(c, l.campaign_id, facts.code_id, req.role(), facts.brand,
                                            req.user_id(), tier, prize.amount_fen(), req.client_scan_id(),
-                                           facts.arrival_time, &g);
+                                           facts.arrival_time, facts.budget_shard, &g);
   g.awarded.insert(key);
   youma::v1::Reward* reward = answer->add_rewards();
   reward->set_campaign_id(l.campaign_id);

@@ -77,6 +77,17 @@ struct NewStore {
 // shard, prize counters); and the ledger's writes, which wait to go with the
 // COMMIT (AddGroupWrites). Money is decided here exactly as row by row: each
 // row is read under its lock, and this group's own changes are added to it.
+// Awards and their sum in fen, per (campaign, tier, shard): rows of
+// award_totals, which a campaign's read sums instead of counting its ledger.
+struct AwardTotal {
+  int64_t awards = 0;
+  int64_t amount_fen = 0;
+};
+using AwardTotals = std::map<std::tuple<uint64_t, int, int>, AwardTotal>;
+// The statement that adds `totals` to award_totals; rows in key order, as
+// every writer takes them.
+std::string AddToAwardTotals(const AwardTotals& totals);
+
 struct GroupState {
   std::set<uint64_t> campaigns;                          // the campaigns PrefetchCampaigns read
   std::set<std::tuple<uint64_t, uint64_t, int>> awarded;  // (campaign, code, role)
@@ -98,6 +109,8 @@ struct GroupState {
   std::map<std::pair<uint64_t, int>, Counter> tiers;  // (campaign, tier)
   std::map<std::tuple<uint64_t, std::string, std::string>, Counter> user_days;  // (campaign, user, day)
   std::string award_rows, payout_rows;  // VALUES lists of awards and payouts
+  // What the group's awards add to award_totals, per (campaign, tier, shard).
+  AwardTotals totals;
 };
 
 // One genuine scan, as the rules see it.
@@ -211,13 +224,20 @@ class RulesEngine {
   std::map<std::string, Cached> cache_;
 };
 
-// Writes an award to the ledger and the payout outbox (one transaction with
-// what earned it) and returns its idempotent id. With a group, the rows go
-// with the group's COMMIT (AddGroupWrites).
+// Writes an award to the ledger, the payout outbox and the campaign's award
+// totals, in one transaction with what earned it, and returns its
+// idempotent id. `shard` is the budget shard the award was paid from first.
+// With a group, the rows go with the group's COMMIT (AddGroupWrites).
 std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_id, int role,
                         const std::string& brand, const std::string& user_id, int tier,
-                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time,
+                        int64_t amount_fen, const std::string& client_scan_id, absl::Time time, int shard,
                         GroupState* group = nullptr);
+
+// Counts into award_totals the awards an older youma recorded without
+// counting them (during a rolling upgrade past migration 18), a chunk per
+// transaction until none is left; returns how many it counted. Safe to run
+// on several servers at once: each award is counted under its row's lock.
+absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool);
 
 // Takes `amount` from the campaign's budget shards (from `shard` first; then,
 // near the end of the budget, gathering the remainders into one shard).

@@ -528,6 +528,32 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            // with one probe (a loose index scan).
            "ALTER TABLE shipments ADD INDEX shipments_brand (brand)",
        }},
+      {18,
+       "award totals per campaign and tier, kept with each award (a campaign read no longer counts its ledger)",
+       {
+           // Awards recorded so far are counted below (1); from the second
+           // statement on, an older youma still serving during a rolling
+           // upgrade records its awards uncounted (0), and the newer servers
+           // count them (rules::CountOlderAwards). That ALTER waits for every
+           // transaction writing awards to end, so each award is counted by
+           // the backfill or left uncounted, never both or neither.
+           "ALTER TABLE awards ADD COLUMN counted TINYINT NOT NULL DEFAULT 1",
+           "ALTER TABLE awards ALTER COLUMN counted SET DEFAULT 0",
+           // Sharded like the budget: a scan group adds to its budget shard's
+           // rows, which it holds already.
+           R"sql(CREATE TABLE IF NOT EXISTS award_totals (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  tier SMALLINT NOT NULL,
+  shard SMALLINT NOT NULL,
+  awards BIGINT NOT NULL,
+  amount_fen BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, tier, shard)
+) ENGINE=InnoDB)sql",
+           "INSERT INTO award_totals (campaign_id, tier, shard, awards, amount_fen) SELECT campaign_id, tier, 0, "
+           "COUNT(*), SUM(amount_fen) FROM awards WHERE counted = 1 GROUP BY campaign_id, tier",
+           // The uncounted awards, found without reading the ledger.
+           "ALTER TABLE awards ADD INDEX awards_uncounted (counted, campaign_id)",
+       }},
   };
   return migrations;
 }
