@@ -318,22 +318,21 @@ absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool) {
     absl::StatusOr<int> chunk = pool->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> {
       std::unique_ptr<sql::Statement> st(c.createStatement());
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-          "SELECT campaign_id, code_id, role, tier, amount_fen FROM awards WHERE counted = 0 LIMIT ", kChunk,
+          "SELECT campaign_id, tier, amount_fen, award_id FROM awards WHERE counted = 0 LIMIT ", kChunk,
           " FOR UPDATE")));
       AwardTotals totals;
-      std::string keys;
-      int n = 0;
+      std::vector<std::string> ids;
       while (rs->next()) {
-        AwardTotal& t = totals[{rs->getUInt64(1), rs->getInt(4), kOlderAwardsShard}];
+        AwardTotal& t = totals[{rs->getUInt64(1), rs->getInt(2), kOlderAwardsShard}];
         ++t.awards;
-        t.amount_fen += rs->getInt64(5);
-        absl::StrAppend(&keys, n++ ? ",(" : "(", rs->getUInt64(1), ",", rs->getUInt64(2), ",", rs->getInt(3), ")");
+        t.amount_fen += rs->getInt64(3);
+        ids.push_back(storage::Quote(c, std::string(rs->getString(4))));
       }
-      if (n == 0) return 0;
-      storage::Execute(c, absl::StrCat("UPDATE awards SET counted = 1 WHERE (campaign_id, code_id, role) IN (",
-                                       keys, ")"));
+      if (ids.empty()) return 0;
+      storage::Execute(c, absl::StrCat("UPDATE awards SET counted = 1 WHERE award_id IN (", absl::StrJoin(ids, ","),
+                                       ")"));
       storage::Execute(c, AddToAwardTotals(totals));
-      return n;
+      return static_cast<int>(ids.size());
     });
     if (!chunk.ok()) return chunk.status();
     counted += *chunk;

@@ -84,8 +84,8 @@ struct AwardTotal {
   int64_t amount_fen = 0;
 };
 using AwardTotals = std::map<std::tuple<uint64_t, int, int>, AwardTotal>;
-// The statement that adds `totals` to award_totals; rows in key order, as
-// every writer takes them.
+// The statement that adds `totals` (not empty) to award_totals; rows in key
+// order, as every writer takes them.
 std::string AddToAwardTotals(const AwardTotals& totals);
 
 struct GroupState {
