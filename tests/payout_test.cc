@@ -9,7 +9,9 @@
 #include "absl/time/clock.h"
 #include "services/common/event_log.h"
 #include "services/common/time_util.h"
+#include "services/payout/payout_counts.h"
 #include "services/payout/payout_desk.h"
+#include "services/web/console_reads.h"
 #include "tests/harness.h"
 #include "tests/scan_fixture.h"
 
@@ -250,6 +252,71 @@ TEST_CASE("what a payer stream sent goes out again at once when it closes or goe
   for (const auto& id : first_of_b) CHECK(resent.count(id) == 1);
   for (const auto& id : sent_by_a) CHECK(resent.count(id) == 1);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE state = 1") == 2);
+}
+
+TEST_CASE("payout counts follow every state change, and count the payouts an older youma moved") {
+  PayoutFixture f;
+  f.Award(/*users=*/4, /*per_user=*/2);  // 8 awards, 8 payouts
+  const uint64_t campaign = static_cast<uint64_t>(f.server.QueryInt("SELECT MAX(campaign_id) FROM campaigns"));
+  payout::PayoutDesk desk(&f.server.app().pool(), {.rate_per_second = 1000, .user_daily_count = 10});
+  ASSIGN_OR_FAIL(const std::string stream, desk.OpenStream("alpha"));
+  const std::set<std::string> sent = ClaimIds(desk, stream, 6);
+  REQUIRE(sent.size() == 6);
+  std::vector<std::string> ids(sent.begin(), sent.end());
+  auto answer = [&](const std::string& id, bool paid, bool retryable) {
+    youma::v1::PayoutResult r;
+    r.set_payout_id(id);
+    r.set_paid(paid);
+    r.set_retryable(retryable);
+    if (!paid) r.set_error("the bank said no");
+    REQUIRE_OK(desk.Record("alpha", r));
+  };
+  answer(ids[0], true, false);
+  answer(ids[1], true, false);
+  answer(ids[0], true, false);  // a repeated answer changes nothing
+  answer(ids[2], false, false);  // FAILED
+  answer(ids[3], false, true);   // back to PENDING, to be sent again
+  // What the console shows, against the outbox itself.
+  youma::v1::ListCampaignsResponse campaigns;
+  campaigns.add_campaigns()->set_campaign_id(campaign);
+  campaigns.mutable_campaigns(0)->set_awards(8);
+  web::ConsoleReads reads(&f.server.app().pool());
+  auto check_counts = [&](int64_t pending, int64_t sent_now, int64_t confirmed, int64_t failed) {
+    ASSIGN_OR_FAIL(auto counts, reads.Payouts("alpha", campaigns));
+    const web::PayoutCounts& p = counts[campaign];
+    CHECK(p.pending == pending);
+    CHECK(p.sent == sent_now);
+    CHECK(p.confirmed == confirmed);
+    CHECK(p.failed == failed);
+    const std::string where = absl::StrCat("SELECT COUNT(*) FROM payouts WHERE campaign_id = ", campaign, " AND state = ");
+    CHECK(f.server.QueryInt(where + "1") == pending);
+    CHECK(f.server.QueryInt(where + "2") == sent_now);
+    CHECK(f.server.QueryInt(where + "3") == confirmed);
+    CHECK(f.server.QueryInt(where + "4") == failed);
+  };
+  check_counts(/*pending=*/3, /*sent=*/2, /*confirmed=*/2, /*failed=*/1);
+  // Kept as the states changed, not counted from the outbox.
+  CHECK(f.server.QueryInt(absl::StrCat("SELECT SUM(payouts) FROM payout_counts WHERE campaign_id = ", campaign)) == 5);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE uncounted = 1") == 0);
+  // An older youma's desk, still serving during an upgrade, confirms a
+  // payout the way it did: the state alone.
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("UPDATE payouts SET state = 3 WHERE payout_id = '", ids[4], "'"));
+    return absl::OkStatus();
+  }));
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE uncounted = 1") == 1);
+  for (int pass = 0; pass < 2; ++pass) {
+    INFO((pass == 0 ? "before the catch-up" : "after it"));
+    check_counts(3, 1, 3, 1);
+    ASSIGN_OR_FAIL(int64_t moved, payout::CountOlderPayoutStates(&f.server.app().pool()));
+    CHECK(moved == (pass == 0 ? 1 : 0));
+    CHECK(f.server.QueryInt("SELECT COUNT(*) FROM payouts WHERE uncounted = 1") == 0);
+  }
+  // The next claims and answers go on from there.
+  const std::set<std::string> rest = ClaimIds(desk, stream, 3);
+  CHECK(rest.size() == 3);
+  for (const std::string& id : rest) answer(id, true, false);
+  check_counts(0, 1, 6, 1);
 }
 
 TEST_CASE("a payer stream blocked on a slow payer stays alive; its server's end silences it") {

@@ -1129,7 +1129,7 @@ TEST_CASE("a later shipment takes the codes it carries from earlier ones; the re
   }
 }
 
-TEST_CASE("a shipment, its activation and an award recorded by an older youma during an upgrade are caught up within moments") {
+TEST_CASE("a shipment, its activation, an award and its payout recorded by an older youma during an upgrade are caught up within moments") {
   LogCapture log;
   TestServer server([&](app::AppOptions& o) {
     o.log = &log.log;
@@ -1181,11 +1181,16 @@ TEST_CASE("a shipment, its activation and an award recorded by an older youma du
                                      "tier, amount_fen, client_scan_id, award_time) VALUES (999999, ",
                                      codes[0].code_id(), ", 1, 'older-upgrade-award-", tag, "', 'alpha', 'u', 0, 50, "
                                      "'older-scan', '", when, "')"));
+    // Its payout, which its desk then confirmed.
+    storage::Execute(c, absl::StrCat("INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, "
+                                     "state, award_time) VALUES ('older-upgrade-payout-", tag, "', 'alpha', 999999, "
+                                     "'u', 50, 3, '", when, "')"));
     return absl::OkStatus();
   }));
   // Caught up within moments (the test's catch-up runs every 0.1 s).
-  bool painted = false, indexed = false, counted = false;
-  for (absl::Time until = absl::Now() + absl::Seconds(20); !(painted && indexed && counted) && absl::Now() < until;) {
+  bool painted = false, indexed = false, counted = false, moved = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(20);
+       !(painted && indexed && counted && moved) && absl::Now() < until;) {
     absl::SleepFor(absl::Milliseconds(50));
     for (const nlohmann::json& e : log.Events("older_writes_caught_up")) {
       for (const auto& brand : e.value("brands_with_shipments_painted", nlohmann::json::array())) {
@@ -1193,11 +1198,14 @@ TEST_CASE("a shipment, its activation and an award recorded by an older youma du
       }
       indexed |= e.value("range_changes_indexed", 0) > 0;
       counted |= e.value("awards_counted", 0) == 1;
+      moved |= e.value("payout_states_counted", 0) == 1;
     }
   }
   CHECK(painted);
   CHECK(indexed);
   CHECK(counted);
+  CHECK(moved);
+  CHECK(server.QueryInt("SELECT payouts FROM payout_counts WHERE campaign_id = 999999 AND state = 3") == 1);
   CHECK(server.QueryInt("SELECT SUM(awards) FROM award_totals WHERE campaign_id = 999999") == 1);
   CHECK(server.QueryInt("SELECT SUM(amount_fen) FROM award_totals WHERE campaign_id = 999999") == 50);
   CHECK(server.QueryInt("SELECT COUNT(*) FROM awards WHERE counted = 0") == 0);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "services/common/time_util.h"
+#include "services/payout/payout_counts.h"
 #include "services/storage/local_mariadb.h"
 #include "services/storage/migrations.h"
 #include "services/storage/mysql.h"
@@ -779,6 +780,43 @@ TEST_CASE("migration 18 counts the awards recorded before it; an older youma's l
     return std::string(rs->getString(1));
   }));
   CHECK(rows == "1/0/0:2=200 1/1/0:1=500 2/0/0:1=7 | 10:1 11:1 12:1 13:0 10:1");
+}
+
+TEST_CASE("migration 19 leaves pending payouts counted as they are and the others for the catch-up") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  const Migration& counts = AllMigrations().at(18);
+  REQUIRE(counts.version == 19);
+  ASSIGN_OR_FAIL(std::string rows, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    // The outbox as it stood before migration 19.
+    Execute(c, "ALTER TABLE payouts DROP INDEX payouts_uncounted, DROP COLUMN uncounted, DROP COLUMN counted_state");
+    Execute(c, "DROP TABLE payout_counts");
+    for (int state = 1; state <= 4; ++state) {
+      Execute(c, absl::StrCat("INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, "
+                              "award_time) VALUES ('p", state, "', 'a', 1, 'u', 100, ", state, ", NOW(6))"));
+    }
+    for (const std::string& sql : counts.statements) Execute(c, sql);
+    // An older youma's payout, made after it: PENDING, counted as it is.
+    Execute(c, "INSERT INTO payouts (payout_id, brand, campaign_id, user_id, amount_fen, state, award_time) "
+               "VALUES ('p5', 'a', 1, 'u', 100, 1, NOW(6))");
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT GROUP_CONCAT(CONCAT(payout_id, ':', state, '/', counted_state, '/', uncounted) ORDER BY payout_id "
+        "SEPARATOR ' ') FROM payouts"));
+    rs->next();
+    return std::string(rs->getString(1));
+  }));
+  CHECK(rows == "p1:1/1/0 p2:2/1/1 p3:3/1/1 p4:4/1/1 p5:1/1/0");
+  ASSIGN_OR_FAIL(int64_t moved, youma::payout::CountOlderPayoutStates(&pool));
+  CHECK(moved == 3);
+  ASSIGN_OR_FAIL(std::string kept, pool.WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    return youma::payout::CountPayoutStates(c, "a") == std::map<uint64_t, std::map<int, int64_t>>{
+                                                            {1, {{2, 1}, {3, 1}, {4, 1}}}}
+               ? std::string("exact")
+               : std::string("wrong");
+  }));
+  CHECK(kept == "exact");
 }
 
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
+#include "services/payout/payout_counts.h"
 #include "services/storage/migrations.h"
 
 namespace youma::app {
@@ -141,6 +142,12 @@ absl::Status App::Init() {
         if (counted.ok() && *counted > 0) fields = {{"awards_counted", *counted}};
         report(counted.status(),
                "campaign reads count the awards an older youma recorded from the ledger until then (exact, slower)",
+               std::move(fields));
+        absl::StatusOr<int64_t> moved = payout::CountOlderPayoutStates(pool_.get());
+        fields = nlohmann::json::object();
+        if (moved.ok() && *moved > 0) fields = {{"payout_states_counted", *moved}};
+        report(moved.status(),
+               "the console counts the payouts an older youma moved from the outbox until then (exact, slower)",
                std::move(fields));
       }
     });

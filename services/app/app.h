@@ -71,7 +71,9 @@ struct AppOptions {
   // rolling upgrade: with the issuer on, shipments and range changes, which
   // scans do not see until they are painted and indexed
   // (Issuer::CatchUpOlderWrites); with the scan service on, awards not yet
-  // in the award totals (rules::CountOlderAwards). Zero: never.
+  // in the award totals (rules::CountOlderAwards) and payouts whose state
+  // the payout counts do not hold yet (payout::CountOlderPayoutStates).
+  // Zero: never.
   absl::Duration upgrade_catch_up = absl::Seconds(10);
   rules::RulesOptions rules;
   audit::AuditOptions audit;

@@ -152,8 +152,8 @@ void AddServeCommand(CLI::App& root) {
                    "UNAVAILABLE (scan groups that start meanwhile wait for it as long)");
   AddSecondsOption(cmd, "--upgrade-catch-up-seconds", &f->options.upgrade_catch_up, 0, 3600,
                    "how often to look for what an older youma recorded during a rolling upgrade: shipments and "
-                   "range changes (issuer on; scans see them once caught up), awards (scan service on; counted "
-                   "into the campaigns' totals); 0: never");
+                   "range changes (issuer on; scans see them once caught up), awards and payout states (scan service on; "
+                   "counted into the campaigns' totals); 0: never");
   AddSecondsOption(cmd, "--max-connection-age-seconds", &f->options.max_connection_age, 0, 86400,
                    "clients reconnect after this long, spreading them over new servers (0: never)");
   cmd->add_option("--http-listen", f->http_listen,

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
+#include "services/payout/payout_counts.h"
 
 namespace youma::payout {
 namespace {
@@ -129,11 +130,12 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
     struct Row {
       youma::v1::PayoutOrder order;
       bool already_sent;
+      int counted_state;  // the state payout_counts holds it in
     };
     std::vector<Row> rows;
     auto take = [&](const std::string& where, int limit, bool sent) {
-      auto st = Prepare(c, absl::StrCat("SELECT payout_id, campaign_id, user_id, amount_fen, attempts FROM "
-                                        "payouts WHERE brand = ? AND ", where,
+      auto st = Prepare(c, absl::StrCat("SELECT payout_id, campaign_id, user_id, amount_fen, attempts, "
+                                        "counted_state FROM payouts WHERE brand = ? AND ", where,
                                         " ORDER BY award_time LIMIT ? FOR UPDATE SKIP LOCKED"));
       st->setString(1, brand);
       st->setInt(2, limit);
@@ -147,6 +149,7 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
         r.order.set_amount_fen(rs->getInt64(4));
         r.order.set_attempt(rs->getInt(5) + 1);
         r.already_sent = sent;
+        r.counted_state = rs->getInt(6);
         rows.push_back(std::move(r));
       }
     };
@@ -170,8 +173,9 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
       if (rs->next()) used = {rs->getInt(1), rs->getInt64(2)};
     }
     std::vector<youma::v1::PayoutOrder> out;
-    auto mark = Prepare(c, "UPDATE payouts SET state = 2, attempts = attempts + 1, sent_time = ?, sent_by = ? "
-                           "WHERE payout_id = ?");
+    auto mark = Prepare(c, "UPDATE payouts SET state = 2, counted_state = 2, attempts = attempts + 1, "
+                           "sent_time = ?, sent_by = ? WHERE payout_id = ?");
+    StateCountChanges counts;
     for (Row& r : rows) {
       if (static_cast<int>(out.size()) >= n) break;
       auto& used = today[r.order.user_id()];
@@ -188,8 +192,10 @@ absl::StatusOr<std::vector<youma::v1::PayoutOrder>> PayoutDesk::Claim(
       mark->setString(2, stream_id);
       mark->setString(3, r.order.payout_id());
       mark->executeUpdate();
+      counts.Move(brand, r.order.campaign_id(), r.counted_state, youma::v1::PAYOUT_STATE_SENT);
       out.push_back(std::move(r.order));
     }
+    counts.Apply(c);
     refill(tokens - static_cast<double>(out.size()));
     return out;
   });
@@ -201,13 +207,16 @@ absl::Status PayoutDesk::Record(const std::string& brand, const youma::v1::Payou
     return absl::InvalidArgumentError("external_id is at most 128 bytes and error 500");
   }
   return pool_->InTransaction([&](sql::Connection& c) -> absl::Status {
-    auto st = Prepare(c, "SELECT state, attempts FROM payouts WHERE payout_id = ? AND brand = ? FOR UPDATE");
+    auto st = Prepare(c, "SELECT state, attempts, counted_state, campaign_id FROM payouts WHERE payout_id = ? AND "
+                         "brand = ? FOR UPDATE");
     st->setString(1, result.payout_id());
     st->setString(2, brand);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
     if (!rs->next()) return absl::NotFoundError(absl::StrCat("no payout ", result.payout_id()));
     const int state = rs->getInt(1);
     const int attempts = rs->getInt(2);
+    const int counted_state = rs->getInt(3);
+    const uint64_t campaign_id = rs->getUInt64(4);
     if (state == youma::v1::PAYOUT_STATE_CONFIRMED) return absl::OkStatus();  // a repeated answer
     int next;
     if (result.paid()) {
@@ -217,14 +226,18 @@ absl::Status PayoutDesk::Record(const std::string& brand, const youma::v1::Payou
     } else {
       next = youma::v1::PAYOUT_STATE_FAILED;
     }
-    auto up = Prepare(c, "UPDATE payouts SET state = ?, external_id = ?, last_error = ?, result_time = ? "
-                         "WHERE payout_id = ?");
+    auto up = Prepare(c, "UPDATE payouts SET state = ?, counted_state = ?, external_id = ?, last_error = ?, "
+                         "result_time = ? WHERE payout_id = ?");
     up->setInt(1, next);
-    up->setString(2, result.external_id());
-    up->setString(3, result.error());
-    up->setString(4, common::SqlTime(absl::Now()));
-    up->setString(5, result.payout_id());
+    up->setInt(2, next);
+    up->setString(3, result.external_id());
+    up->setString(4, result.error());
+    up->setString(5, common::SqlTime(absl::Now()));
+    up->setString(6, result.payout_id());
     up->executeUpdate();
+    StateCountChanges counts;
+    counts.Move(brand, campaign_id, counted_state, next);
+    counts.Apply(c);
     return absl::OkStatus();
   });
 }

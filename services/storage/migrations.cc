@@ -554,6 +554,27 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
            // The uncounted awards, found without reading the ledger.
            "ALTER TABLE awards ADD INDEX awards_uncounted (counted, campaign_id)",
        }},
+      {19,
+       "payout counts per campaign and state, kept as payouts change state (the console no longer counts the outbox)",
+       {
+           // The state payout_counts holds each payout in (see
+           // services/payout/payout_counts.h). Payouts are made PENDING,
+           // which the counts leave out, so a new one (an older youma's too)
+           // is counted as it is; the payouts already SENT, CONFIRMED or
+           // FAILED, and those an older youma moves during a rolling
+           // upgrade, are uncounted until CountOlderPayoutStates counts them.
+           "ALTER TABLE payouts ADD COLUMN counted_state TINYINT NOT NULL DEFAULT 1",
+           "ALTER TABLE payouts ADD COLUMN uncounted TINYINT AS (state <> counted_state) VIRTUAL",
+           "ALTER TABLE payouts ADD INDEX payouts_uncounted (uncounted, brand)",
+           R"sql(CREATE TABLE IF NOT EXISTS payout_counts (
+  campaign_id BIGINT UNSIGNED NOT NULL,
+  state TINYINT NOT NULL,
+  brand VARCHAR(64) NOT NULL,
+  payouts BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, state),
+  KEY payout_counts_brand (brand)
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

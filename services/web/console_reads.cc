@@ -6,6 +6,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
+#include "services/payout/payout_counts.h"
+#include "youma/v1/payout.pb.h"
 
 namespace youma::web {
 
@@ -87,21 +89,24 @@ absl::StatusOr<std::map<std::string, std::string>> ConsoleReads::ProductNames(co
   });
 }
 
-absl::StatusOr<std::map<uint64_t, PayoutCounts>> ConsoleReads::Payouts(const std::string& brand) {
+absl::StatusOr<std::map<uint64_t, PayoutCounts>> ConsoleReads::Payouts(
+    const std::string& brand, const youma::v1::ListCampaignsResponse& campaigns) {
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::map<uint64_t, PayoutCounts>> {
-    auto st = Prepare(c, "SELECT campaign_id, state, COUNT(*) FROM payouts WHERE brand = ? GROUP BY campaign_id, state");
-    st->setString(1, brand);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    const std::map<uint64_t, std::map<int, int64_t>> states = payout::CountPayoutStates(c, brand);
     std::map<uint64_t, PayoutCounts> out;
-    while (rs->next()) {
-      PayoutCounts& p = out[rs->getUInt64(1)];
-      const int64_t n = rs->getInt64(3);
-      switch (rs->getInt(2)) {
-        case 1: p.pending = n; break;
-        case 2: p.sent = n; break;
-        case 3: p.confirmed = n; break;
-        default: p.failed += n; break;
+    for (const youma::v1::Campaign& campaign : campaigns.campaigns()) {
+      PayoutCounts& p = out[campaign.campaign_id()];
+      if (auto it = states.find(campaign.campaign_id()); it != states.end()) {
+        auto count = [&](youma::v1::PayoutState s) {
+          auto n = it->second.find(s);
+          return n == it->second.end() ? int64_t{0} : n->second;
+        };
+        p.sent = count(youma::v1::PAYOUT_STATE_SENT);
+        p.confirmed = count(youma::v1::PAYOUT_STATE_CONFIRMED);
+        p.failed = count(youma::v1::PAYOUT_STATE_FAILED);
       }
+      // Each award makes one payout: the rest are waiting.
+      p.pending = campaign.awards() - p.sent - p.confirmed - p.failed;
     }
     return out;
   });

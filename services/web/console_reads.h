@@ -17,6 +17,7 @@
 #include "services/scan/scan_pipeline.h"
 #include "services/storage/mysql.h"
 #include "youma/v1/issuer.pb.h"
+#include "youma/v1/rules.pb.h"
 
 namespace youma::web {
 
@@ -50,7 +51,11 @@ class ConsoleReads {
   // The brand's names for these GTINs (GTINs it has no product for are left out).
   absl::StatusOr<std::map<std::string, std::string>> ProductNames(const std::string& brand,
                                                                   const std::set<std::string>& gtins);
-  absl::StatusOr<std::map<uint64_t, PayoutCounts>> Payouts(const std::string& brand);
+  // Payout states per campaign of `campaigns` (the brand's, as read):
+  // from the counts kept as payouts change state, PENDING from the
+  // campaign's awards (one payout each).
+  absl::StatusOr<std::map<uint64_t, PayoutCounts>> Payouts(const std::string& brand,
+                                                           const youma::v1::ListCampaignsResponse& campaigns);
   // Scans recorded in [from, to) (forged ones only counted) per province.
   absl::StatusOr<std::vector<ProvinceCount>> Provinces(const std::string& brand, absl::Time from, absl::Time to);
 

@@ -601,7 +601,7 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
       SetJson(res, 200, out.dump());
     } else if (what == "campaigns") {
       YOUMA_ASSIGN_OR_RETURN(youma::v1::ListCampaignsResponse list, deps_.campaigns->List(brand));
-      YOUMA_ASSIGN_OR_RETURN(auto payouts, reads_.Payouts(brand));
+      YOUMA_ASSIGN_OR_RETURN(auto payouts, reads_.Payouts(brand, list));
       Json out = {{"campaigns", Json::array()}};
       for (const auto& c : list.campaigns()) {
         Json j = Json::parse(ToJson(c));
