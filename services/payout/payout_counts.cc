@@ -62,29 +62,23 @@ std::map<uint64_t, std::map<int, int64_t>> CountPayoutStates(sql::Connection& c,
 
 absl::StatusOr<int64_t> CountOlderPayoutStates(storage::ConnectionPool* pool) {
   constexpr int kChunk = 2000;
-  int64_t moved = 0;
-  for (;;) {
-    absl::StatusOr<int> chunk = pool->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-          "SELECT payout_id, brand, campaign_id, counted_state, state FROM payouts WHERE uncounted = 1 LIMIT ",
-          kChunk, " FOR UPDATE")));
-      StateCountChanges changes;
-      std::vector<std::string> ids;
-      while (rs->next()) {
-        ids.push_back(storage::Quote(c, std::string(rs->getString(1))));
-        changes.Move(rs->getString(2), rs->getUInt64(3), rs->getInt(4), rs->getInt(5));
-      }
-      if (ids.empty()) return 0;
-      storage::Execute(c, absl::StrCat("UPDATE payouts SET counted_state = state WHERE payout_id IN (",
-                                       absl::StrJoin(ids, ","), ")"));
-      changes.Apply(c);
-      return static_cast<int>(ids.size());
-    });
-    if (!chunk.ok()) return chunk.status();
-    moved += *chunk;
-    if (*chunk < kChunk) return moved;
-  }
+  return storage::InChunks(*pool, kChunk, [](sql::Connection& c) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT payout_id, brand, campaign_id, counted_state, state FROM payouts WHERE uncounted = 1 LIMIT ", kChunk,
+        " FOR UPDATE")));
+    StateCountChanges changes;
+    std::vector<std::string> ids;
+    while (rs->next()) {
+      ids.push_back(storage::Quote(c, std::string(rs->getString(1))));
+      changes.Move(rs->getString(2), rs->getUInt64(3), rs->getInt(4), rs->getInt(5));
+    }
+    if (ids.empty()) return 0;
+    storage::Execute(c, absl::StrCat("UPDATE payouts SET counted_state = state WHERE payout_id IN (",
+                                     absl::StrJoin(ids, ","), ")"));
+    changes.Apply(c);
+    return static_cast<int>(ids.size());
+  });
 }
 
 }  // namespace youma::payout

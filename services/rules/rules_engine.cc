@@ -311,33 +311,27 @@ void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, st
 
 absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool) {
   // Rows of their own, which no scan waits for.
-  constexpr int kOlderAwardsShard = 2 * kBudgetShards;
+  static constexpr int kOlderAwardsShard = 2 * kBudgetShards;
   constexpr int kChunk = 2000;
-  int64_t counted = 0;
-  for (;;) {
-    absl::StatusOr<int> chunk = pool->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
-          "SELECT campaign_id, tier, amount_fen, award_id FROM awards WHERE counted = 0 LIMIT ", kChunk,
-          " FOR UPDATE")));
-      AwardTotals totals;
-      std::vector<std::string> ids;
-      while (rs->next()) {
-        AwardTotal& t = totals[{rs->getUInt64(1), rs->getInt(2), kOlderAwardsShard}];
-        ++t.awards;
-        t.amount_fen += rs->getInt64(3);
-        ids.push_back(storage::Quote(c, std::string(rs->getString(4))));
-      }
-      if (ids.empty()) return 0;
-      storage::Execute(c, absl::StrCat("UPDATE awards SET counted = 1 WHERE award_id IN (", absl::StrJoin(ids, ","),
-                                       ")"));
-      storage::Execute(c, AddToAwardTotals(totals));
-      return static_cast<int>(ids.size());
-    });
-    if (!chunk.ok()) return chunk.status();
-    counted += *chunk;
-    if (*chunk < kChunk) return counted;
-  }
+  return storage::InChunks(*pool, kChunk, [](sql::Connection& c) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+        "SELECT campaign_id, tier, amount_fen, award_id FROM awards WHERE counted = 0 LIMIT ", kChunk,
+        " FOR UPDATE")));
+    AwardTotals totals;
+    std::vector<std::string> ids;
+    while (rs->next()) {
+      AwardTotal& t = totals[{rs->getUInt64(1), rs->getInt(2), kOlderAwardsShard}];
+      ++t.awards;
+      t.amount_fen += rs->getInt64(3);
+      ids.push_back(storage::Quote(c, std::string(rs->getString(4))));
+    }
+    if (ids.empty()) return 0;
+    storage::Execute(c, absl::StrCat("UPDATE awards SET counted = 1 WHERE award_id IN (", absl::StrJoin(ids, ","),
+                                     ")"));
+    storage::Execute(c, AddToAwardTotals(totals));
+    return static_cast<int>(ids.size());
+  });
 }
 
 absl::Status RulesEngine::Apply(sql::Connection& c, const ScanFacts& facts,

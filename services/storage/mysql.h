@@ -256,4 +256,19 @@ auto ConnectionPool::Run(bool transaction, Fn&& fn)
   }
 }
 
+// Work done a chunk per transaction: runs `chunk(c)` (returning how many
+// rows it handled, at most `size`) in a transaction of its own, again until a
+// chunk comes short; returns the rows handled in all. Each chunk commits, so
+// a long catch-up never holds its locks for long.
+template <typename Fn>
+absl::StatusOr<int64_t> InChunks(ConnectionPool& pool, int size, Fn&& chunk) {
+  int64_t total = 0;
+  for (;;) {
+    absl::StatusOr<int> done = pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> { return chunk(c); });
+    if (!done.ok()) return done.status();
+    total += *done;
+    if (*done < size) return total;
+  }
+}
+
 }  // namespace youma::storage
