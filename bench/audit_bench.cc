@@ -8,6 +8,9 @@
 //   2. The scan-log export of one day (AuditService.ExportScanLog streaming
 //      every row of that day) beside a range scan of the scans of that day on
 //      the (brand, record_time) index, reading every column.
+//   3. Reading a campaign with one award per ten scans (RulesService.GetCampaign,
+//      what the console does every 5 s) beside counting its award ledger
+//      (what that read did before award totals).
 //
 //   build/bench/audit_bench                 # 10,000,000 scans over 100 days
 //   build/bench/audit_bench --rows 1000000  # fewer
@@ -23,6 +26,7 @@
 #include "services/common/time_util.h"
 #include "services/storage/mysql.h"
 #include "youma/v1/audit.grpc.pb.h"
+#include "youma/v1/rules.grpc.pb.h"
 
 namespace {
 
@@ -194,6 +198,64 @@ int main(int argc, char** argv) {
     Die(absl::StrCat("the export has ", exported, " rows, the range scan ", day_rows));
   }
 
+  // 3. A campaign with rows / 10 awards of 1 yuan, written as scan groups
+  // write them: the ledger, and the totals on the 16 budget shards.
+  auto rules = youma::v1::RulesService::NewStub(channel);
+  youma::v1::CreateCampaignRequest create;
+  create.set_brand("bench");
+  auto* spec = create.mutable_spec();
+  spec->set_name("bench red packets");
+  spec->set_budget_fen(1'000'000'000'000);
+  auto* tier = spec->add_tiers();
+  tier->set_name("red packet");
+  tier->set_amount_fen(100);
+  tier->set_probability_ppm(100'000);
+  *spec->mutable_start_time() = youma::common::ToProtoTime(begin);
+  *spec->mutable_end_time() = youma::common::ToProtoTime(absl::Now() + absl::Hours(24));
+  youma::v1::Campaign campaign;
+  Check(rules->CreateCampaign(context().get(), create, &campaign), "CreateCampaign");
+  const int64_t awards = rows / 10;
+  Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+    constexpr int64_t kChunk = 500'000;
+    for (int64_t first = 1; first <= awards; first += kChunk) {
+      const int64_t last = std::min(awards, first + kChunk - 1);
+      Exec(c, absl::StrCat("INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
+                           "amount_fen, client_scan_id, award_time, counted) SELECT ", campaign.campaign_id(),
+                           ", 3000000000 + seq, 1, MD5(seq), 'bench', CONCAT('u', seq % 1000003), 0, 100, "
+                           "CONCAT('s', LPAD(seq * 10, 10, '0')), TIMESTAMPADD(MICROSECOND, seq * ",
+                           span_us / awards, ", '", SqlTime(begin), "'), 1 FROM seq_", first, "_to_", last));
+    }
+    Exec(c, absl::StrCat("INSERT INTO award_totals (campaign_id, tier, shard, awards, amount_fen) SELECT "
+                         "campaign_id, tier, code_id % 16, COUNT(*), SUM(amount_fen) FROM awards WHERE campaign_id = ",
+                         campaign.campaign_id(), " GROUP BY campaign_id, tier, code_id % 16"));
+    return absl::OkStatus();
+  }), "filling the award ledger");
+  youma::v1::CampaignRef ref;
+  ref.set_brand("bench");
+  ref.set_campaign_id(campaign.campaign_id());
+  double campaign_secs = 1e9, ledger_secs = 1e9;
+  int64_t ledger_awards = 0;
+  for (int run = 0; run < 3; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Check(rules->GetCampaign(context().get(), ref, &campaign), "GetCampaign");
+    campaign_secs = std::min(campaign_secs, SecondsSince(t0));
+    Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+      const auto t1 = std::chrono::steady_clock::now();
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+          "SELECT tier, COUNT(*), SUM(amount_fen) FROM awards WHERE campaign_id = ", campaign.campaign_id(),
+          " GROUP BY tier")));
+      ledger_awards = 0;
+      while (rs->next()) ledger_awards += rs->getInt64(2);
+      ledger_secs = std::min(ledger_secs, SecondsSince(t1));
+      return absl::OkStatus();
+    }), "counting the award ledger");
+  }
+  if (campaign.awards() != awards || ledger_awards != awards || campaign.spent_fen() != 100 * awards) {
+    Die(absl::StrCat("the campaign read says ", campaign.awards(), " awards and ", campaign.spent_fen(),
+                     " fen; the ledger has ", ledger_awards, " of ", awards));
+  }
+
   std::printf("youma audit benchmark%s: %lld scans over %d days (filled in %.1f s), %lld diversion flags, "
               "best of 3 runs\n\n",
               smoke ? " (smoke mode: figures not meaningful)" : "", static_cast<long long>(rows), kDays, fill_secs,
@@ -208,7 +270,11 @@ int main(int argc, char** argv) {
       "indexed range scan: flags + evidence, same rows", report_scan_secs);
   row("scan-log export of one day (gRPC stream)", exported, export_secs,
       "indexed range scan: scans of that day, all cols", export_scan_secs);
+  std::printf("%-44s %10lld %10.4f   %-46s %10.3f %6.0fx\n", "campaign read (GetCampaign), its awards",
+              static_cast<long long>(awards), campaign_secs, "counting its award ledger (the read before)",
+              ledger_secs, campaign_secs > 0 ? ledger_secs / campaign_secs : 0.0);
   std::printf("\nratio: the range scan's time over the audit call's (100%% = as fast as reading the rows "
-              "straight from MariaDB)\n");
+              "straight from MariaDB); for the campaign read, how many times faster it is than counting "
+              "its ledger\n");
   return 0;
 }
