@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "services/common/time_util.h"
 #include "services/storage/scan_log_gate.h"
+#include "services/web/console_reads.h"
 #include "tests/harness.h"
 #include "youma/v1/audit.grpc.pb.h"
 
@@ -231,6 +232,108 @@ TEST_CASE("an export waits for scan groups still committing and never passes the
     CHECK(rest[0].request().client_scan_id() == "behind-3");
     CHECK(rest[1].request().client_scan_id() == "slow-2");
   }
+}
+
+TEST_CASE("the console's map counts past hours once into scan_hours, never an hour a scan group can still join") {
+  TestServer server([](app::AppOptions& o) {
+    o.audit.scan_log_hold_back = absl::ZeroDuration();
+    o.audit.scan_log_gate_wait = absl::Seconds(3);
+    o.scan_hours_rollup = absl::ZeroDuration();  // rolled up by hand below
+  });
+  // Not near the end of an hour, so that the hours past stay the same below.
+  auto hour_of = [](absl::Time t) { return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Hours(1)); };
+  if (const absl::Duration left = hour_of(absl::Now()) + absl::Hours(1) - absl::Now(); left < absl::Seconds(30)) {
+    absl::SleepFor(left + absl::Seconds(1));
+  }
+  // Scans recorded over the last five hours and this one, written as scan
+  // groups write them; a counterfeit row and another brand's scan are left out.
+  const absl::Time now = absl::Now();
+  const absl::Time h0 = hour_of(now) - absl::Hours(5);
+  int n = 0;
+  auto insert = [&](sql::Connection& c, const std::string& brand, absl::Time at, const std::string& region,
+                    int verdict = 1) {
+    storage::Execute(c, absl::StrCat("INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, "
+                                     "client_ip, region, region_source, scan_time, record_time, verdict, answer) "
+                                     "VALUES ('", brand, "', 'hours-", n++, "', 1, 1, 'u', '', '', '", region,
+                                     "', 1, '", common::SqlTime(at), "', '", common::SqlTime(at), "', ", verdict,
+                                     ", X'')"));
+  };
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    insert(c, "alpha", h0 + absl::Minutes(10), "440106");
+    insert(c, "alpha", h0 + absl::Minutes(20), "440305");
+    insert(c, "alpha", h0 + absl::Minutes(30), "310101");
+    insert(c, "alpha", h0 + absl::Minutes(40), "440106", /*verdict=*/2);
+    insert(c, "beta", h0 + absl::Minutes(10), "440106");
+    insert(c, "alpha", h0 + absl::Hours(1) + absl::Minutes(5), "440106");
+    insert(c, "alpha", h0 + absl::Hours(3) + absl::Minutes(59), "510104");
+    insert(c, "alpha", now - absl::Seconds(1), "440106");  // this hour: not counted yet
+    return absl::OkStatus();
+  }));
+  web::ConsoleReads reads(&server.app().pool());
+  auto map = [&](absl::Time from, absl::Time to) {
+    std::map<std::string, int64_t> out;
+    absl::StatusOr<std::vector<web::ProvinceCount>> got = reads.Provinces("alpha", from, to);
+    REQUIRE_OK(got.status());
+    for (const web::ProvinceCount& p : *got) {
+      if (p.scans > 0) out[p.province] = p.scans;
+    }
+    return out;
+  };
+  using Map = std::map<std::string, int64_t>;
+  const Map all = {{"440000", 4}, {"310000", 1}, {"510000", 1}};
+  const absl::Time end = now + absl::Hours(1);
+  CHECK(map(h0, end) == all);
+
+  // A scan group of another server, stamped in an hour past and still
+  // committing: that hour is not counted until it commits.
+  GroupInFlight held(server, "held-in-hour-2", h0 + absl::Hours(2) + absl::Minutes(1));
+  CHECK(server.app().auditor().RollUpScanHours(100).status().code() == absl::StatusCode::kUnavailable);
+  CHECK(server.QueryInt("SELECT COUNT(*) FROM scan_hours_rolled") == 0);
+  held.Commit();
+  ASSIGN_OR_FAIL(int hours, server.app().auditor().RollUpScanHours(100));
+  CHECK(hours == 5);  // h0 to h0 + 4h; this hour is not over
+  ASSIGN_OR_FAIL(hours, server.app().auditor().RollUpScanHours(100));
+  CHECK(hours == 0);
+  CHECK(server.QueryInt("SELECT COUNT(*) FROM scan_hours_rolled") == 5);
+  CHECK(server.QueryInt(absl::StrCat("SELECT scans FROM scan_hours WHERE brand = 'alpha' AND province = '44' AND "
+                                     "hour = '", common::SqlTime(h0), "'")) == 2);
+  CHECK(server.QueryInt("SELECT SUM(scans) FROM scan_hours WHERE brand = 'beta'") == 1);
+  const Map with_held = {{"440000", 5}, {"310000", 1}, {"510000", 1}};
+  CHECK(map(h0, end) == with_held);
+  // Windows that start and end inside hours: the part hours from the log.
+  CHECK(map(h0 + absl::Minutes(15), h0 + absl::Hours(3) + absl::Minutes(30)) == Map{{"440000", 3}, {"310000", 1}});
+  CHECK(map(h0 + absl::Minutes(25), now) == Map{{"440000", 3}, {"310000", 1}, {"510000", 1}});
+  CHECK(map(now - absl::Minutes(1), end) == Map{{"440000", 1}});
+  // Counted hours are read from scan_hours: a scan taken out of the log
+  // afterwards (as no one does) still counts there.
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, "DELETE FROM scans WHERE client_scan_id = 'hours-5'");  // h0 + 1h
+    return absl::OkStatus();
+  }));
+  CHECK(map(h0, end) == with_held);
+}
+
+TEST_CASE("a server with the scan service on counts the hours past by itself") {
+  TestServer server([](app::AppOptions& o) {
+    o.audit.scan_log_hold_back = absl::ZeroDuration();
+    o.scan_hours_rollup = absl::Milliseconds(100);
+  });
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, "
+                                     "client_ip, region, region_source, scan_time, record_time, verdict, answer) "
+                                     "VALUES ('alpha', 'two-hours-ago', 1, 1, 'u', '', '', '440106', 1, '",
+                                     common::SqlTime(absl::Now() - absl::Hours(2)), "', '",
+                                     common::SqlTime(absl::Now() - absl::Hours(2)), "', 1, X'')"));
+    return absl::OkStatus();
+  }));
+  // That scan's hour and the last one, which have both ended.
+  int64_t hours = 0;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); hours < 2 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+    hours = server.QueryInt("SELECT COUNT(*) FROM scan_hours_rolled");
+  }
+  CHECK(hours >= 2);  // (a third when an hour ended meanwhile)
+  CHECK(server.QueryInt("SELECT SUM(scans) FROM scan_hours WHERE brand = 'alpha'") == 1);
 }
 
 TEST_CASE("the counterfeit map counts forged scans per region and day") {

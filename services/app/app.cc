@@ -201,6 +201,19 @@ absl::Status App::Init() {
   audit_rpc_ = std::make_unique<common::RpcContext>("AuditService", executor_.get(), tokens_.get(),
                                                     metrics_.get(), options_.log);
   audit_service_ = std::make_unique<audit::AuditServiceImpl>(auditor_.get(), audit_rpc_.get());
+  if (serve_scan && options_.scan_hours_rollup > absl::ZeroDuration()) {
+    scan_hours_rollup_ = std::make_unique<common::Ticker>(options_.scan_hours_rollup, [this] {
+      // A week of hours per turn: a scan log from before migration 20 is
+      // counted in a few minutes, an hour at a time.
+      absl::StatusOr<int> hours = auditor_->RollUpScanHours(24 * 7);
+      if (!hours.ok() && options_.log != nullptr) {
+        options_.log->Warn("scan_hours_rollup_failed",
+                           {{"message", std::string(hours.status().message())},
+                            {"advice", "tried again in a minute; meanwhile the console's map reads the hours not "
+                                       "counted yet from the scan log (exact, slower)"}});
+      }
+    });
+  }
 
   payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);
   payout_service_ = std::make_unique<payout::PayoutServiceImpl>(payout_desk_.get(), tokens_.get(),
@@ -291,6 +304,7 @@ void App::Shutdown(absl::Duration grace) {
     health_server_->Wait();
   }
   upgrade_catch_up_.reset();
+  scan_hours_rollup_.reset();
   executor_.reset();  // runs what is queued, then joins
   pipeline_.reset();  // commits what was submitted, flushes counterfeit counts
 }

@@ -75,6 +75,10 @@ struct AppOptions {
   // the payout counts do not hold yet (payout::CountOlderPayoutStates).
   // Zero: never.
   absl::Duration upgrade_catch_up = absl::Seconds(10);
+  // How often a server with the scan service on counts the scans of hours
+  // past into scan_hours (audit::Auditor::RollUpScanHours; the console's map
+  // of scans by province reads those instead of the scan log). Zero: never.
+  absl::Duration scan_hours_rollup = absl::Minutes(1);
   rules::RulesOptions rules;
   audit::AuditOptions audit;
   payout::PayoutOptions payout;
@@ -114,6 +118,7 @@ class App {
   prometheus::Registry& registry() { return *registry_; }
   // Budgets left and diversion flags, read from the database (also served on /metrics).
   DatabaseGauges& database_gauges() { return *database_gauges_; }
+  audit::Auditor& auditor() { return *auditor_; }
 
   // Stops taking calls, lets running ones finish until `grace`, then cancels them.
   void Shutdown(absl::Duration grace);
@@ -158,6 +163,7 @@ class App {
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<common::RpcContext> audit_rpc_;
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;
+  std::unique_ptr<common::Ticker> scan_hours_rollup_;  // after the auditor it calls
   std::unique_ptr<payout::PayoutDesk> payout_desk_;
   std::unique_ptr<payout::PayoutServiceImpl> payout_service_;
   std::unique_ptr<grpc::Server> server_;

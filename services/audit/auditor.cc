@@ -122,18 +122,73 @@ absl::StatusOr<youma::v1::ScanLogChunk> Auditor::ReadScanLog(const std::string& 
   if (passed != absl::InfinitePast()) YOUMA_RETURN_IF_ERROR(read(safe));
   // (A window that ends before the last pass has nothing more to wait for.)
   if (out.rows_size() < rows && safe < to) {
-    const absl::Time now = absl::Now();  // before the pass: stamped before this, visible after it
-    YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
-    {
-      std::lock_guard<std::mutex> lock(gate_mu_);
-      gate_passed_ = std::max(gate_passed_, now);
-    }
+    YOUMA_ASSIGN_OR_RETURN(const absl::Time now, PassGate());
     if (const absl::Time until = std::min(now - options_.scan_log_hold_back, to); until > safe) {
       YOUMA_RETURN_IF_ERROR(read(until));
     }
   }
   out.set_next_cursor(out.rows().empty() ? cursor : MakeCursor(last_time, last_id));
   return out;
+}
+
+absl::StatusOr<absl::Time> Auditor::PassGate() {
+  const absl::Time now = absl::Now();  // before the pass: stamped before this, visible after it
+  YOUMA_RETURN_IF_ERROR(storage::PassScanLogGate(*pool_, options_.scan_log_gate_wait));
+  std::lock_guard<std::mutex> lock(gate_mu_);
+  gate_passed_ = std::max(gate_passed_, now);
+  return now;
+}
+
+absl::StatusOr<int> Auditor::RollUpScanHours(int max_hours) {
+  // The next hour to count: after the last one counted, else the first
+  // scan's (one probe per brand on scans_record); the brands to count.
+  absl::Time next = absl::InfiniteFuture();
+  std::vector<std::string> brands;  // quoted
+  YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery("SELECT brand, MIN(record_time) FROM scans GROUP BY brand"));
+    while (rs->next()) {
+      brands.push_back(storage::Quote(c, std::string(rs->getString(1))));
+      next = std::min(next, absl::UnixEpoch() + absl::Floor(common::ParseSqlTime(rs->getString(2)) - absl::UnixEpoch(),
+                                                            absl::Hours(1)));
+    }
+    rs.reset(st->executeQuery("SELECT MAX(hour) FROM scan_hours_rolled"));
+    if (rs->next() && !rs->isNull(1)) next = common::ParseSqlTime(rs->getString(1)) + absl::Hours(1);
+    return absl::OkStatus();
+  }));
+  if (brands.empty()) return 0;  // no scan yet
+  const std::string brand_list = absl::StrJoin(brands, ",");
+  absl::Time safe = LastGatePass() - options_.scan_log_hold_back;
+  int counted = 0;
+  for (; counted < max_hours; ++counted, next += absl::Hours(1)) {
+    const absl::Time end = next + absl::Hours(1);
+    if (end > safe) {
+      // Only when a pass now could let this hour through.
+      if (end > absl::Now() - options_.scan_log_hold_back) break;
+      YOUMA_ASSIGN_OR_RETURN(const absl::Time passed, PassGate());
+      safe = passed - options_.scan_log_hold_back;
+      if (end > safe) break;
+    }
+    absl::StatusOr<bool> mine = pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<bool> {
+      // The hour's row first: a server counting it at the same time waits
+      // here, then finds it taken.
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      if (st->executeUpdate(absl::StrCat("INSERT IGNORE INTO scan_hours_rolled (hour, rolled_time) VALUES ('",
+                                         common::SqlTime(next), "', '", common::SqlTime(absl::Now()), "')")) == 0) {
+        return false;
+      }
+      st->execute(absl::StrCat("INSERT INTO scan_hours (brand, hour, province, scans) SELECT brand, '",
+                               common::SqlTime(next), "', LEFT(region, 2), COUNT(*) FROM scans WHERE brand IN (",
+                               brand_list, ") AND record_time >= '", common::SqlTime(next),
+                               "' AND record_time < '", common::SqlTime(end),
+                               "' AND verdict <> 2 GROUP BY brand, LEFT(region, 2)"));
+      return true;
+    });
+    if (!mine.ok()) return mine.status();
+    if (!*mine) break;  // another server is counting from here
+  }
+  return counted;
 }
 
 absl::Time Auditor::LastGatePass() {

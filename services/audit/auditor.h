@@ -54,9 +54,22 @@ class Auditor {
   absl::StatusOr<youma::v1::CodeHistoryResponse> CodeHistory(const std::string& brand,
                                                              const youma::v1::CodeHistoryRequest& req);
 
+  // Counts the scans of whole hours per brand and province into scan_hours
+  // (the console's map reads them instead of the scan log), oldest hour
+  // first from the first scan recorded, and only hours no scan can still
+  // join: ended before the scan-log gate's last pass less the hold-back
+  // (passing the gate when that would let an hour more through). At most
+  // `max_hours` per call; returns how many it counted. Servers may run it at
+  // once: each hour is counted by one of them. UNAVAILABLE when the gate
+  // cannot be passed (a scan group is stalled).
+  absl::StatusOr<int> RollUpScanHours(int max_hours);
+
  private:
   // When this server last passed the scan-log gate (InfinitePast: never).
   absl::Time LastGatePass();
+  // Passes the scan-log gate; returns the time before the pass (every scan
+  // stamped before it is visible).
+  absl::StatusOr<absl::Time> PassGate();
 
   storage::ConnectionPool* pool_;
   rules::CampaignAdmin* campaigns_;

@@ -575,6 +575,24 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   KEY payout_counts_brand (brand)
 ) ENGINE=InnoDB)sql",
        }},
+      {20,
+       "scans per brand, hour and province, rolled up from the scan log once no scan can join an hour",
+       {
+           // audit::Auditor::RollUpScanHours writes both, an hour at a time
+           // and in hour order: every hour up to the last in scan_hours_rolled
+           // is counted in scan_hours (the console's map of scans by province).
+           R"sql(CREATE TABLE IF NOT EXISTS scan_hours (
+  brand VARCHAR(64) NOT NULL,
+  hour DATETIME NOT NULL,
+  province VARCHAR(6) NOT NULL,
+  scans BIGINT NOT NULL,
+  PRIMARY KEY (brand, hour, province)
+) ENGINE=InnoDB)sql",
+           R"sql(CREATE TABLE IF NOT EXISTS scan_hours_rolled (
+  hour DATETIME NOT NULL PRIMARY KEY,
+  rolled_time DATETIME(6) NOT NULL
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }

@@ -116,13 +116,40 @@ absl::StatusOr<std::vector<ProvinceCount>> ConsoleReads::Provinces(const std::st
                                                                    absl::Time to) {
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<std::vector<ProvinceCount>> {
     std::map<std::string, ProvinceCount> by;
-    auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND record_time >= ? AND "
-                            "record_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
-    scans->setString(1, brand);
-    scans->setString(2, common::SqlTime(from));
-    scans->setString(3, common::SqlTime(to));
-    std::unique_ptr<sql::ResultSet> rs(scans->executeQuery());
-    while (rs->next()) by[rs->getString(1)].scans = rs->getInt64(2);
+    // Whole hours counted already (audit::Auditor::RollUpScanHours) come
+    // from scan_hours; the rest of the window (its first part hour, and the
+    // hours since the last counted, about one) from the scan log.
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT MAX(hour) FROM scan_hours_rolled"));
+    const absl::Time counted_end = rs->next() && !rs->isNull(1)
+                                       ? common::ParseSqlTime(rs->getString(1)) + absl::Hours(1)
+                                       : absl::InfinitePast();
+    auto hour_floor = [](absl::Time t) { return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Hours(1)); };
+    const absl::Time hours_from = std::max(from, hour_floor(from + absl::Hours(1) - absl::Nanoseconds(1)));
+    const absl::Time hours_to = std::min(hour_floor(to), counted_end);
+    auto from_log = [&](absl::Time a, absl::Time b) {
+      if (a >= b) return;
+      auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND record_time >= ? AND "
+                              "record_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
+      scans->setString(1, brand);
+      scans->setString(2, common::SqlTime(a));
+      scans->setString(3, common::SqlTime(b));
+      rs.reset(scans->executeQuery());
+      while (rs->next()) by[rs->getString(1)].scans += rs->getInt64(2);
+    };
+    if (hours_from < hours_to) {
+      from_log(from, hours_from);
+      auto hours = Prepare(c, "SELECT province, SUM(scans) FROM scan_hours WHERE brand = ? AND hour >= ? AND "
+                              "hour < ? GROUP BY province");
+      hours->setString(1, brand);
+      hours->setString(2, common::SqlTime(hours_from));
+      hours->setString(3, common::SqlTime(hours_to));
+      rs.reset(hours->executeQuery());
+      while (rs->next()) by[rs->getString(1)].scans += rs->getInt64(2);
+      from_log(hours_to, to);
+    } else {
+      from_log(from, to);
+    }
     auto fakes = Prepare(c, "SELECT LEFT(region, 2), SUM(scans) FROM counterfeit_counts WHERE brand = ? AND "
                             "hour >= ? AND hour < ? GROUP BY LEFT(region, 2)");
     fakes->setString(1, brand);
