@@ -11,6 +11,9 @@
 //   3. Reading a campaign with one award per ten scans (RulesService.GetCampaign,
 //      what the console does every 5 s) beside counting its award ledger
 //      (what that read did before award totals).
+//   4. The console's map of scans by province over 30 days (from the hours
+//      counted into scan_hours, and the scan log for the rest) beside
+//      counting those 30 days of the scan log (what it did before).
 //
 //   build/bench/audit_bench                 # 10,000,000 scans over 100 days
 //   build/bench/audit_bench --rows 1000000  # fewer
@@ -25,6 +28,7 @@
 #include "bench/bench_server.h"
 #include "services/common/time_util.h"
 #include "services/storage/mysql.h"
+#include "services/web/console_reads.h"
 #include "youma/v1/audit.grpc.pb.h"
 #include "youma/v1/rules.grpc.pb.h"
 
@@ -75,7 +79,8 @@ int main(int argc, char** argv) {
     }
   }
   if (rows < kDays * 100) Die("--rows must be at least 10000");
-  youma::bench::BenchServer server;
+  // The hours of scans are counted below, by hand, once the log is filled.
+  youma::bench::BenchServer server([](youma::app::AppOptions& o) { o.scan_hours_rollup = absl::ZeroDuration(); });
   youma::storage::ConnectionPool& pool = server.app().pool();
 
   // The scan log: `rows` genuine scans over 100 days ending yesterday, each
@@ -256,6 +261,41 @@ int main(int argc, char** argv) {
                      " fen; the ledger has ", ledger_awards, " of ", awards));
   }
 
+  // 4. The map: every hour of the log counted first (as servers do each
+  // minute; a week of hours per turn), then 30 days read.
+  const auto rollup_start = std::chrono::steady_clock::now();
+  for (;;) {
+    absl::StatusOr<int> hours = server.app().auditor().RollUpScanHours(24 * 7);
+    Check(hours.status(), "RollUpScanHours");
+    if (*hours == 0) break;
+  }
+  const double rollup_secs = SecondsSince(rollup_start);
+  youma::web::ConsoleReads reads(&pool);
+  double map_secs = 1e9, map_log_secs = 1e9;
+  int64_t map_scans = 0, log_scans = 0;
+  for (int run = 0; run < 3; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::StatusOr<std::vector<youma::web::ProvinceCount>> map = reads.Provinces("bench", month_from, month_to);
+    Check(map.status(), "the console's map");
+    map_secs = std::min(map_secs, SecondsSince(t0));
+    map_scans = 0;
+    for (const auto& p : *map) map_scans += p.scans;
+    Check(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+      const auto t1 = std::chrono::steady_clock::now();
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
+          "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = 'bench' AND record_time >= '",
+          SqlTime(month_from), "' AND record_time < '", SqlTime(month_to), "' AND verdict <> 2 GROUP BY LEFT(region, 2)")));
+      log_scans = 0;
+      while (rs->next()) log_scans += rs->getInt64(2);
+      map_log_secs = std::min(map_log_secs, SecondsSince(t1));
+      return absl::OkStatus();
+    }), "counting 30 days of the scan log");
+  }
+  if (map_scans == 0 || map_scans != log_scans) {
+    Die(absl::StrCat("the map counts ", map_scans, " scans, the scan log ", log_scans));
+  }
+
   std::printf("youma audit benchmark%s: %lld scans over %d days (filled in %.1f s), %lld diversion flags, "
               "best of 3 runs\n\n",
               smoke ? " (smoke mode: figures not meaningful)" : "", static_cast<long long>(rows), kDays, fill_secs,
@@ -273,8 +313,12 @@ int main(int argc, char** argv) {
   std::printf("%-44s %10lld %10.4f   %-46s %10.3f %6.0fx\n", "campaign read (GetCampaign), its awards",
               static_cast<long long>(awards), campaign_secs, "counting its award ledger (the read before)",
               ledger_secs, campaign_secs > 0 ? ledger_secs / campaign_secs : 0.0);
+  std::printf("%-44s %10lld %10.4f   %-46s %10.3f %6.0fx\n", "console map of scans by province, 30 days",
+              static_cast<long long>(map_scans), map_secs, "counting those 30 days of the scan log", map_log_secs,
+              map_secs > 0 ? map_log_secs / map_secs : 0.0);
+  std::printf("(the scan log's %d days counted into scan_hours first, as servers do: %.1f s)\n", kDays, rollup_secs);
   std::printf("\nratio: the range scan's time over the audit call's (100%% = as fast as reading the rows "
-              "straight from MariaDB); for the campaign read, how many times faster it is than counting "
-              "its ledger\n");
+              "straight from MariaDB); for the campaign read and the map, how many times faster they are than "
+              "counting the rows they stand for\n");
   return 0;
 }
