@@ -299,6 +299,8 @@ TEST_CASE("serve --print-config shows the defaults, then the file's settings, th
   CHECK(has(lines, "scan-log-hold-back-seconds = 5"));
   CHECK(has(lines, "scan-log-gate-wait-seconds = 1"));
   CHECK(has(lines, "web-record-timeout-seconds = 15"));
+  CHECK(has(lines, "upgrade-catch-up-seconds = 10"));
+  CHECK(has(lines, "scan-hours-rollup-seconds = 60"));
   const Run refused = Youma("serve --web-record-timeout-seconds 0 --print-config");
   CHECK(refused.exit_code != 0);
   CHECK(Contains(refused.output, "--web-record-timeout-seconds"));

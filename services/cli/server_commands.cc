@@ -154,6 +154,9 @@ void AddServeCommand(CLI::App& root) {
                    "how often to look for what an older youma recorded during a rolling upgrade: shipments and "
                    "range changes (issuer on; scans see them once caught up), awards and payout states (scan service on; "
                    "counted into the campaigns' totals); 0: never");
+  AddSecondsOption(cmd, "--scan-hours-rollup-seconds", &f->options.scan_hours_rollup, 0, 3600,
+                   "with the scan service on: how often to count the scans of hours past per brand and province "
+                   "for the console's map (it reads the hours not counted yet from the scan log; 0: never)");
   AddSecondsOption(cmd, "--max-connection-age-seconds", &f->options.max_connection_age, 0, 86400,
                    "clients reconnect after this long, spreading them over new servers (0: never)");
   cmd->add_option("--http-listen", f->http_listen,
