@@ -162,7 +162,6 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
                     ",", campaign_id, ",", Quote(c, user_id), ",", amount_fen, ",1,'", when, "')");
     return award_id;
   }
-  storage::Execute(c, AddToAwardTotals(mine));
   auto ins = PrepareText(c,
                      "INSERT INTO awards (campaign_id, code_id, role, award_id, brand, user_id, tier, "
                      "amount_fen, client_scan_id, award_time, counted) VALUES (?,?,?,?,?,?,?,?,?,?,1)");
@@ -188,6 +187,7 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
   outbox->setInt64(5, amount_fen);
   outbox->setString(6, when);
   outbox->executeUpdate();
+  storage::Execute(c, AddToAwardTotals(mine));
   return award_id;
 }
 
