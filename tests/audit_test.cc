@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/audit/auditor.h"
 #include "services/common/time_util.h"
 #include "services/storage/scan_log_gate.h"
 #include "services/web/console_reads.h"
@@ -417,6 +418,85 @@ std::string ValidateEpcis(const std::string& json, int* exit_code) {
   *exit_code = RunCommand(absl::StrCat("node ", validator, " ", tmpl), &out);
   std::filesystem::remove(tmpl);
   return out;
+}
+
+TEST_CASE("the diversion report comes a page at a time, in flag time order, with totals over every flag") {
+  AuditFixture f;
+  // 2,500 flags, two to each second, alternately of two dealers; every fifth
+  // with a piece of evidence in Beijing.
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, "INSERT INTO diversion_flags (brand, case_code_id, rule, parameters, dealer_id, shipment_id, "
+                        "territory, flag_time) SELECT 'alpha', 5000000000 + seq, 'consumers_out_of_territory', "
+                        "'min_users=2', IF(seq % 2 = 1, 'd-odd', 'd-even'), 1, '44', "
+                        "TIMESTAMPADD(SECOND, seq DIV 2, '2026-01-01 00:00:00') FROM seq_1_to_2500");
+    storage::Execute(c, "INSERT INTO diversion_evidence (case_code_id, user_id, brand, client_scan_id, role, region, "
+                        "region_source, scan_time) SELECT 5000000000 + seq, 'u', 'alpha', CONCAT('e', seq), 1, "
+                        "'110105', 1, '2026-01-01 00:00:00' FROM seq_1_to_2500 WHERE seq % 5 = 0");
+    return absl::OkStatus();
+  }));
+  auto report = [&](youma::v1::DiversionReportRequest req, grpc::StatusCode want = grpc::OK) {
+    youma::v1::DiversionReportResponse out;
+    auto ctx = f.auditor.Context();
+    const grpc::Status st = f.audit->DiversionReport(ctx.get(), req, &out);
+    INFO(st.error_message());
+    CHECK(st.error_code() == want);
+    return out;
+  };
+  youma::v1::DiversionReportRequest req;
+  req.set_page_size(1000);
+  std::vector<uint64_t> seen;
+  std::vector<int> page_sizes;
+  youma::v1::DiversionReportResponse first;
+  for (int page = 0; page == 0 || !req.page_token().empty(); ++page) {
+    const youma::v1::DiversionReportResponse got = report(req);
+    if (page == 0) first = got;
+    if (page > 0) CHECK(got.by_dealer().empty());  // the totals come with the first page
+    page_sizes.push_back(got.flags_size());
+    for (const auto& flag : got.flags()) seen.push_back(flag.case_code_id());
+    req.set_page_token(got.next_page_token());
+    REQUIRE(page < 5);
+  }
+  CHECK(page_sizes == std::vector<int>{1000, 1000, 500});
+  // Every flag once, in flag time order (two share each second: by case).
+  std::vector<uint64_t> want;
+  for (uint64_t k = 1; k <= 2500; ++k) want.push_back(5'000'000'000ULL + k);
+  CHECK(seen == want);
+  // The first page's totals count all 2,500 flags, not its 1,000.
+  REQUIRE(first.by_dealer_size() == 2);
+  CHECK(first.by_dealer(0).dealer_id() == "d-even");
+  CHECK(first.by_dealer(0).flagged_cases() == 1250);
+  CHECK(first.by_dealer(0).evidence_scans() == 250);
+  CHECK(first.by_dealer(1).flagged_cases() == 1250);
+  CHECK(first.by_dealer(1).evidence_scans() == 250);
+  // A dealer, and a region: the totals follow the filters across pages.
+  youma::v1::DiversionReportRequest odd;
+  odd.set_dealer_id("d-odd");
+  odd.set_region_prefix("11");
+  odd.set_page_size(100);
+  const youma::v1::DiversionReportResponse odd_first = report(odd);
+  REQUIRE(odd_first.by_dealer_size() == 1);
+  CHECK(odd_first.by_dealer(0).flagged_cases() == 250);  // odd multiples of 5
+  CHECK(odd_first.flags_size() == 20);  // of its first 100 flags, the ones in Beijing
+  // The whole report, page after page, as the CLI and the console's CSV read it.
+  youma::v1::DiversionReportRequest all;
+  all.set_page_size(700);
+  absl::StatusOr<youma::v1::DiversionReportResponse> whole =
+      audit::WholeDiversionReport(all, [&](const youma::v1::DiversionReportRequest& page) {
+        return absl::StatusOr<youma::v1::DiversionReportResponse>(report(page));
+      });
+  REQUIRE_OK(whole.status());
+  CHECK(whole->flags_size() == 2500);
+  CHECK(whole->by_dealer_size() == 2);
+  CHECK(whole->next_page_token().empty());
+  // Without a page size, up to 10,000 at once, as before pages.
+  CHECK(report(youma::v1::DiversionReportRequest()).flags_size() == 2500);
+  // Bad paging says what to fix.
+  youma::v1::DiversionReportRequest bad;
+  bad.set_page_token("yesterday");
+  report(bad, grpc::INVALID_ARGUMENT);
+  bad.clear_page_token();
+  bad.set_page_size(-1);
+  report(bad, grpc::INVALID_ARGUMENT);
 }
 
 TEST_CASE("a case's and a bottle's histories are EPCIS 2.0 JSON that GS1's validator accepts") {

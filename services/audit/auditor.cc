@@ -229,24 +229,43 @@ absl::StatusOr<youma::v1::DiversionReportResponse> Auditor::DiversionReport(
   list.set_dealer_id(req.dealer_id());
   if (req.has_from_time()) *list.mutable_from_time() = req.from_time();
   if (req.has_to_time()) *list.mutable_to_time() = req.to_time();
-  YOUMA_ASSIGN_OR_RETURN(youma::v1::ListDiversionFlagsResponse flags, campaigns_->DiversionFlags(brand, list));
-  youma::v1::DiversionReportResponse out;
-  std::map<std::string, youma::v1::DealerDiversion> by_dealer;
-  for (auto& flag : *flags.mutable_flags()) {
+  list.set_page_size(req.page_size());
+  list.set_page_token(req.page_token());
+  auto matches = [&](const youma::v1::DiversionFlag& flag) {
     if (!req.gtin().empty()) {
       absl::StatusOr<issuer::BatchInfo> batch = index_->Find(flag.case_code_id());
-      if (!batch.ok() || batch->gtin != req.gtin()) continue;
+      if (!batch.ok() || batch->gtin != req.gtin()) return false;
     }
-    if (!req.region_prefix().empty()) {
-      bool in_region = false;
-      for (const auto& e : flag.evidence()) in_region = in_region || absl::StartsWith(e.region(), req.region_prefix());
-      if (!in_region) continue;
+    if (req.region_prefix().empty()) return true;
+    for (const auto& e : flag.evidence()) {
+      if (absl::StartsWith(e.region(), req.region_prefix())) return true;
     }
+    return false;
+  };
+  YOUMA_ASSIGN_OR_RETURN(youma::v1::ListDiversionFlagsResponse flags, campaigns_->DiversionFlags(brand, list));
+  youma::v1::DiversionReportResponse out;
+  out.set_next_page_token(flags.next_page_token());
+  std::map<std::string, youma::v1::DealerDiversion> by_dealer;
+  auto count = [&by_dealer](const youma::v1::DiversionFlag& flag) {
     auto& d = by_dealer[flag.dealer_id()];
     d.set_dealer_id(flag.dealer_id());
     d.set_flagged_cases(d.flagged_cases() + 1);
     d.set_evidence_scans(d.evidence_scans() + flag.evidence_size());
+  };
+  for (auto& flag : *flags.mutable_flags()) {
+    if (!matches(flag)) continue;
+    if (req.page_token().empty()) count(flag);
     *out.add_flags() = std::move(flag);
+  }
+  if (!req.page_token().empty()) return out;  // the totals came with the first page
+  // The totals count every flag the filters match: the pages after this one too.
+  list.set_page_size(0);  // the largest
+  for (list.set_page_token(flags.next_page_token()); !list.page_token().empty();) {
+    YOUMA_ASSIGN_OR_RETURN(youma::v1::ListDiversionFlagsResponse more, campaigns_->DiversionFlags(brand, list));
+    for (const auto& flag : more.flags()) {
+      if (matches(flag)) count(flag);
+    }
+    list.set_page_token(more.next_page_token());
   }
   for (auto& [dealer, d] : by_dealer) *out.add_by_dealer() = d;
   return out;

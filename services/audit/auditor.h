@@ -31,6 +31,26 @@ struct AuditOptions {
 // The diversion report as CSV, one row per piece of evidence.
 std::string DiversionCsv(const youma::v1::DiversionReportResponse& report);
 
+// A whole diversion report, page after page: `fetch(req)` reads one page
+// (the RPC, or Auditor::DiversionReport), returning
+// absl::StatusOr<DiversionReportResponse>. The flags of every page are
+// gathered behind the first's, which holds the totals.
+template <typename Fetch>
+absl::StatusOr<youma::v1::DiversionReportResponse> WholeDiversionReport(youma::v1::DiversionReportRequest req,
+                                                                        Fetch&& fetch) {
+  if (req.page_size() == 0) req.set_page_size(1000);  // well within a message's 4 MB
+  absl::StatusOr<youma::v1::DiversionReportResponse> whole = fetch(req);
+  if (!whole.ok()) return whole;
+  for (req.set_page_token(whole->next_page_token()); !req.page_token().empty();) {
+    absl::StatusOr<youma::v1::DiversionReportResponse> page = fetch(req);
+    if (!page.ok()) return page.status();
+    for (auto& flag : *page->mutable_flags()) *whole->add_flags() = std::move(flag);
+    req.set_page_token(page->next_page_token());
+  }
+  whole->clear_next_page_token();
+  return whole;
+}
+
 class Auditor {
  public:
   Auditor(storage::ConnectionPool* pool, rules::CampaignAdmin* campaigns, issuer::BatchIndex* index,

@@ -239,8 +239,9 @@ void AddScanCommands(CLI::App& root) {
         req.set_gtin(o->gtin);
         YOUMA_ASSIGN_OR_RETURN(auto client, Client::Connect(o->f));
         auto stub = youma::v1::AuditService::NewStub(client->channel());
-        YOUMA_ASSIGN_OR_RETURN(auto report,
-                               client->Call(*stub, &youma::v1::AuditService::Stub::DiversionReport, req));
+        YOUMA_ASSIGN_OR_RETURN(auto report, audit::WholeDiversionReport(req, [&](const auto& page) {
+                                 return client->Call(*stub, &youma::v1::AuditService::Stub::DiversionReport, page);
+                               }));
         for (const auto& d : report.by_dealer()) {
           std::cout << absl::StrFormat("dealer %s: %d flagged cases, %d scans of evidence\n",
                                        d.dealer_id().empty() ? "(planned territory)" : d.dealer_id(),

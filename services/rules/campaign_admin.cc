@@ -2,8 +2,11 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <map>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -13,6 +16,7 @@
 namespace youma::rules {
 namespace {
 
+using common::FromProtoTime;
 using common::ParseSqlTime;
 using common::SqlTime;
 using common::ToProtoTime;
@@ -285,21 +289,49 @@ absl::StatusOr<youma::v1::ListDiversionFlagsResponse> CampaignAdmin::DiversionFl
                                                                        "from_time", absl::InfinitePast()));
   YOUMA_ASSIGN_OR_RETURN(const absl::Time to, common::RequestTimeOr(req.has_to_time(), req.to_time(), "to_time",
                                                                      absl::InfiniteFuture()));
+  constexpr int kMaxPage = 10'000;
+  if (req.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  const int size = req.page_size() == 0 ? kMaxPage : std::min(req.page_size(), kMaxPage);
+  // A page token is the last flag's time (microseconds) and case code id.
+  int64_t after_us = 0;
+  uint64_t after_case = 0;
+  if (!req.page_token().empty()) {
+    const std::vector<std::string> parts = absl::StrSplit(req.page_token(), ':');
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_us) || !absl::SimpleAtoi(parts[1], &after_case)) {
+      return absl::InvalidArgumentError("page_token is not one this server returned");
+    }
+  }
   return pool_->WithConnection([&](sql::Connection& c) -> absl::StatusOr<youma::v1::ListDiversionFlagsResponse> {
+    // In (flag_time, case_code_id) order: diversion_dealer, or diversion_time
+    // without a dealer (InnoDB appends the case code id to both).
     std::string sql = "SELECT * FROM diversion_flags WHERE brand = ?";
     if (!req.dealer_id().empty()) sql += " AND dealer_id = ?";
     if (req.has_from_time()) sql += " AND flag_time >= ?";
     if (req.has_to_time()) sql += " AND flag_time < ?";
-    sql += " ORDER BY flag_time LIMIT 10000";
+    if (!req.page_token().empty()) sql += " AND (flag_time > ? OR (flag_time = ? AND case_code_id > ?))";
+    sql += " ORDER BY flag_time, case_code_id LIMIT ?";
     auto st = Prepare(c, sql);
     int i = 1;
     st->setString(i++, brand);
     if (!req.dealer_id().empty()) st->setString(i++, req.dealer_id());
     if (req.has_from_time()) st->setString(i++, SqlTime(from));
     if (req.has_to_time()) st->setString(i++, SqlTime(to));
+    if (!req.page_token().empty()) {
+      const std::string after = SqlTime(absl::FromUnixMicros(after_us));
+      st->setString(i++, after);
+      st->setString(i++, after);
+      st->setUInt64(i++, after_case);
+    }
+    st->setInt(i++, size + 1);
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
     youma::v1::ListDiversionFlagsResponse out;
     while (rs->next()) {
+      if (out.flags_size() == size) {
+        const youma::v1::DiversionFlag& last = out.flags(size - 1);
+        out.set_next_page_token(absl::StrCat(absl::ToUnixMicros(FromProtoTime(last.flag_time())), ":",
+                                             last.case_code_id()));
+        break;
+      }
       auto* f = out.add_flags();
       f->set_brand(brand);
       f->set_case_code_id(rs->getUInt64("case_code_id"));

@@ -593,6 +593,11 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   rolled_time DATETIME(6) NOT NULL
 ) ENGINE=InnoDB)sql",
        }},
+      {21,
+       "diversion flags in time order per brand (the report without a dealer, a page at a time)",
+       {
+           "ALTER TABLE diversion_flags ADD INDEX diversion_time (brand, flag_time)",
+       }},
   };
   return migrations;
 }

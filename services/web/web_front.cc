@@ -621,10 +621,16 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
       YOUMA_ASSIGN_OR_RETURN(const Period period, PeriodOf(req));
       if (period.from) *r.mutable_from_time() = common::ToProtoTime(*period.from);
       if (period.to) *r.mutable_to_time() = common::ToProtoTime(*period.to);
-      YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report, deps_.auditor->DiversionReport(brand, r));
       if (what == "diversion") {
+        // The totals and the first flags; the CSV has them all.
+        r.set_page_size(500);
+        YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report, deps_.auditor->DiversionReport(brand, r));
         SetJson(res, 200, ToJson(report));
       } else {
+        YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report,
+                               audit::WholeDiversionReport(r, [&](const youma::v1::DiversionReportRequest& page) {
+                                 return deps_.auditor->DiversionReport(brand, page);
+                               }));
         res.set_header("Content-Disposition", "attachment; filename=\"diversion.csv\"");
         res.set_content(audit::DiversionCsv(report), "text/csv; charset=utf-8");
       }

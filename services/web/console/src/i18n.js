@@ -71,6 +71,7 @@ const STRINGS = {
   from: ['开始日期', 'From'],
   to: ['结束日期', 'To'],
   byDealer: ['按经销商汇总', 'By dealer'],
+  moreFlags: ['标记较多，上表为最早的部分（汇总与 CSV 含全部）；已显示', 'More flags than shown: the earliest are listed (the totals and the CSV have them all); shown'],
   flaggedCases: ['被标记箱数', 'Flagged cases'],
   evidenceScans: ['证据扫码数', 'Evidence scans'],
   caseCode: ['箱码 ID', 'Case code'],

@@ -71,7 +71,10 @@ export function diversion(ctx) {
           { class: 'grid compact' }),
         h('h4', {}, t('flags')),
         table([t('caseCode'), t('rule'), t('dealer'), t('shipment'), t('territory'), numHead(t('evidence')), t('flagTime'), ''],
-          flags.flatMap(flagRows), { class: 'grid' }));
+          flags.flatMap(flagRows), { class: 'grid' }),
+        // The page holds the first flags of the period; the totals and the CSV count them all.
+        data.nextPageToken ? h('p', { class: 'muted', 'data-testid': 'diversion-more' },
+          `${t('moreFlags')} ${count(flags.length)}`) : null);
     },
   });
   return p;
