@@ -49,6 +49,18 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
   const ScanAnswer diverted = MustScan(f.scanner, Req(set[0].url(), youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh", "310101"));
   REQUIRE_FALSE(diverted.territory_warning().empty());
 
+  // More diversion flags than the console's first page (500), after the
+  // case above: as the scan groups of a busy brand would have flagged them.
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("INSERT INTO diversion_flags (brand, case_code_id, rule, parameters, dealer_id, "
+                                     "shipment_id, territory, flag_time) SELECT 'alpha', 7000000000 + seq, "
+                                     "'consumers_out_of_territory', 'min_users=2', 'gz-browser', 0, '4401', "
+                                     "TIMESTAMPADD(SECOND, seq, '", common::SqlTime(absl::Now() + absl::Minutes(1)),
+                                     "') FROM seq_1_to_600"));
+    return absl::OkStatus();
+  }));
+  const int64_t flags = f.server.QueryInt("SELECT COUNT(*) FROM diversion_flags WHERE brand = 'alpha'");
+  REQUIRE(flags > 500);
   // More batches than the console shows on its first page (20).
   for (int i = 0; i < 20; ++i) MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 1);
   const int64_t batches = f.server.QueryInt("SELECT COUNT(*) FROM batches WHERE brand = 'alpha'");
@@ -79,7 +91,8 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
                {"YOUMA_PRIZE_CODE", codes[1].url()},
                {"YOUMA_EXPECT_SPENT_AFTER_FEN", "376"},
                {"YOUMA_DIVERSION_CASE", std::to_string(set[0].code_id())},
-               {"YOUMA_EXPECT_BATCHES", std::to_string(batches)}},
+               {"YOUMA_EXPECT_BATCHES", std::to_string(batches)},
+               {"YOUMA_EXPECT_FLAGS", std::to_string(flags)}},
               &console_out);
   INFO(console_out);
   CHECK(console_rc == 0);

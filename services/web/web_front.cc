@@ -622,8 +622,10 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
       if (period.from) *r.mutable_from_time() = common::ToProtoTime(*period.from);
       if (period.to) *r.mutable_to_time() = common::ToProtoTime(*period.to);
       if (what == "diversion") {
-        // The totals and the first flags; the CSV has them all.
+        // The totals and the first flags, or with `page_token` the next
+        // flags; the CSV has them all.
         r.set_page_size(500);
+        r.set_page_token(req.get_param_value("page_token"));
         YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report, deps_.auditor->DiversionReport(brand, r));
         SetJson(res, 200, ToJson(report));
       } else {

@@ -6,7 +6,8 @@
 // (default: the first campaign), YOUMA_EXPECT_SPENT_FEN (that campaign's spent
 // budget, exactly), YOUMA_DIVERSION_CASE (a case code id that must be flagged),
 // YOUMA_EXPECT_BATCHES (how many batches the brand has: more than a page of
-// YOUMA_BATCHES_PER_PAGE, default 20),
+// YOUMA_BATCHES_PER_PAGE, default 20), YOUMA_EXPECT_FLAGS (how many diversion
+// flags the brand has: more than the panel's first 500),
 // SCREENSHOT_DIR. Prints what each check saw, ends with "N passed, N failed",
 // and exits 1 when any check failed.
 'use strict';
@@ -80,6 +81,10 @@ async function main() {
       // The batches panel reads a page at a time: keep every batch read.
       if (m[1] === 'batches' && /[?&]page_token=/.test(r.url()) && reads.batches) {
         body.batches = (reads.batches.batches || []).concat(body.batches || []);
+      }
+      if (m[1] === 'diversion' && /[?&]page_token=/.test(r.url()) && reads.diversion) {
+        body.flags = (reads.diversion.flags || []).concat(body.flags || []);
+        body.byDealer = reads.diversion.byDealer;
       }
       reads[m[1]] = body;
       if (m[1] === 'campaigns') campaignReads.push(body);
@@ -197,6 +202,28 @@ async function main() {
     }, csvHref);
     check('the diversion CSV downloads', csv.status === 200 && /text\/csv/.test(csv.type || ''),
           `${csvHref} -> ${csv.status} ${csv.type} ${JSON.stringify(csv.head)}`);
+
+    // Diversion flags: 500 at first, "More flags" for the rest, each once.
+    if (process.env.YOUMA_EXPECT_FLAGS) {
+      const want = Number(process.env.YOUMA_EXPECT_FLAGS);
+      const rows = page.locator('#diversion tr[data-testid^="diversion-case-"]');
+      const firstPage = await rows.count();
+      const more = page.locator('[data-testid="diversion-more"]');
+      let clicks = 0;
+      while (clicks < 50 && await more.isVisible().catch(() => false)) {
+        const before = await rows.count();
+        await more.click();
+        await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n,
+                                   ['#diversion tr[data-testid^="diversion-case-"]', before], { timeout: 10000 }).catch(() => {});
+        clicks++;
+      }
+      const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')));
+      const once = new Set(ids).size === ids.length;
+      const totals = ((reads.diversion || {}).byDealer || []).reduce((n, d) => n + Number(d.flaggedCases || 0), 0);
+      check(`the diversion panel shows 500 flags, then all ${want} after "More flags", with totals over all`,
+            firstPage === 500 && clicks >= 1 && ids.length === want && once && totals === want,
+            `first page ${firstPage}; ${ids.length} rows after ${clicks} clicks; each once: ${once}; totals ${totals}`);
+    }
 
     // Batches: a page of the newest first; "Older batches" appends the
     // next pages until none is left, each batch once, newest first.

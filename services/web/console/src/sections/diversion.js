@@ -44,24 +44,39 @@ function flagRows(flag) {
 export function diversion(ctx) {
   const csv = h('a', { class: 'button', href: 'api/diversion.csv', download: 'diversion.csv', 'data-testid': 'diversion-csv' },
     t('csv'));
+  // The report comes 500 flags at a time: "More flags" appends the next
+  // page; the totals per dealer come with the first and count them all.
+  let shown = [];
+  let byDealer = [];
+  let next = '';
+  let reading = '';  // the page token being read; '' for a new report
+  let params = {};
   const f = filters([
     { name: 'dealer', id: 'diversion-dealer', label: t('dealer') },
     { name: 'from', id: 'diversion-from', label: t('from'), type: 'date' },
     { name: 'to', id: 'diversion-to', label: t('to'), type: 'date' },
-  ], () => p.refresh(), csv);
+  ], () => {
+    reading = '';
+    p.refresh();
+  }, csv);
   const p = panel(ctx, {
     id: 'diversion',
     title: t('diversion'),
     controls: f.form,
-    load: () => {
-      const params = f.values();
-      csv.setAttribute('href', `api/diversion.csv${query(params)}`);
-      return ctx.api('api/diversion', { params });
+    load: async () => {
+      if (!reading) {
+        params = f.values();
+        csv.setAttribute('href', `api/diversion.csv${query(params)}`);
+      }
+      const token = reading;
+      return { token, data: await ctx.api('api/diversion', { params: { ...params, page_token: token } }) };
     },
-    render(body, data) {
-      const flags = data.flags || [];
-      const byDealer = data.byDealer || [];
-      if (flags.length === 0 && byDealer.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
+    render(body, { token, data }) {
+      shown = token ? shown.concat(data.flags || []) : (data.flags || []);
+      if (!token) byDealer = data.byDealer || [];
+      next = data.nextPageToken || '';
+      reading = '';
+      if (shown.length === 0 && byDealer.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
       return fill(body,
         h('h4', {}, t('byDealer')),
         table([t('dealer'), numHead(t('flaggedCases')), numHead(t('evidenceScans'))],
@@ -71,10 +86,13 @@ export function diversion(ctx) {
           { class: 'grid compact' }),
         h('h4', {}, t('flags')),
         table([t('caseCode'), t('rule'), t('dealer'), t('shipment'), t('territory'), numHead(t('evidence')), t('flagTime'), ''],
-          flags.flatMap(flagRows), { class: 'grid' }),
-        // The page holds the first flags of the period; the totals and the CSV count them all.
-        data.nextPageToken ? h('p', { class: 'muted', 'data-testid': 'diversion-more' },
-          `${t('moreFlags')} ${count(flags.length)}`) : null);
+          shown.flatMap(flagRows), { class: 'grid' }),
+        h('p', { class: 'more' },
+          h('span', { class: 'muted', 'data-testid': 'diversion-shown' }, `${t('flagsShown')}: ${count(shown.length)}`),
+          next ? h('button', { type: 'button', 'data-testid': 'diversion-more', onclick: () => {
+            reading = next;
+            p.refresh();
+          } }, t('moreFlags')) : null));
     },
   });
   return p;
