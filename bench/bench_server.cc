@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "services/common/files.h"
+#include "services/common/time_util.h"
 #include "youma/v1/issuer.grpc.pb.h"
 
 namespace youma::bench {
@@ -132,6 +133,19 @@ void PinProcess(pid_t pid, const std::vector<int>& cpus) {
 void ReturnFreedMemory() {
   const std::string purge = absl::StrCat("arena.", MALLCTL_ARENAS_ALL, ".purge");
   if (mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0) != 0) Die("jemalloc refused to purge its arenas");
+}
+
+youma::v1::CampaignSpec RedPacketCampaign(int64_t budget_fen, absl::Time start) {
+  youma::v1::CampaignSpec spec;
+  spec.set_name("bench red packets");
+  spec.set_budget_fen(budget_fen);
+  auto* tier = spec.add_tiers();
+  tier->set_name("red packet");
+  tier->set_amount_fen(100);
+  tier->set_probability_ppm(100'000);
+  *spec.mutable_start_time() = common::ToProtoTime(start);
+  *spec.mutable_end_time() = common::ToProtoTime(absl::Now() + absl::Hours(24));
+  return spec;
 }
 
 double CounterTotal(prometheus::Registry& registry, const std::string& name) {

@@ -20,6 +20,7 @@
 #include "codegen/keyset_file.h"
 #include "services/app/app.h"
 #include "services/storage/local_mariadb.h"
+#include "youma/v1/rules.pb.h"
 
 namespace youma::bench {
 
@@ -49,6 +50,9 @@ double CounterTotal(prometheus::Registry& registry, const std::string& name);
 // pages for a while), so that a memory figure measured next is not one that
 // reuses it.
 void ReturnFreedMemory();
+// A consumer campaign of 1-yuan red packets won by one scan in ten, with
+// `budget_fen`, running from `start` until a day from now.
+youma::v1::CampaignSpec RedPacketCampaign(int64_t budget_fen, absl::Time start);
 
 class BenchServer {
  public:

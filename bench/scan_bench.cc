@@ -433,15 +433,7 @@ int main(int argc, char** argv) {
   {
     auto rules_stub = youma::v1::RulesService::NewStub(channels[0]);
     youma::v1::CreateCampaignRequest create;
-    auto* spec = create.mutable_spec();
-    spec->set_name("bench red packets");
-    spec->set_budget_fen(1'000'000'000);
-    auto* tier = spec->add_tiers();
-    tier->set_name("red packet");
-    tier->set_amount_fen(100);
-    tier->set_probability_ppm(100'000);
-    *spec->mutable_start_time() = youma::common::ToProtoTime(absl::Now() - absl::Hours(1));
-    *spec->mutable_end_time() = youma::common::ToProtoTime(absl::Now() + absl::Hours(24));
+    *create.mutable_spec() = youma::bench::RedPacketCampaign(1'000'000'000, absl::Now() - absl::Hours(1));
     youma::v1::Campaign campaign;
     Check(rules_stub->CreateCampaign(ctx().get(), create, &campaign), "CreateCampaign");
     youma::v1::CampaignRef ref;

@@ -242,14 +242,14 @@ TEST_CASE("the console's map counts past hours once into scan_hours, never an ho
     o.scan_hours_rollup = absl::ZeroDuration();  // rolled up by hand below
   });
   // Not near the end of an hour, so that the hours past stay the same below.
-  auto hour_of = [](absl::Time t) { return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Hours(1)); };
-  if (const absl::Duration left = hour_of(absl::Now()) + absl::Hours(1) - absl::Now(); left < absl::Seconds(30)) {
+  const absl::Duration left = common::HourStart(absl::Now()) + absl::Hours(1) - absl::Now();
+  if (left < absl::Seconds(30)) {
     absl::SleepFor(left + absl::Seconds(1));
   }
   // Scans recorded over the last five hours and this one, written as scan
   // groups write them; a counterfeit row and another brand's scan are left out.
   const absl::Time now = absl::Now();
-  const absl::Time h0 = hour_of(now) - absl::Hours(5);
+  const absl::Time h0 = common::HourStart(now) - absl::Hours(5);
   int n = 0;
   auto insert = [&](sql::Connection& c, const std::string& brand, absl::Time at, const std::string& region,
                     int verdict = 1) {

@@ -150,8 +150,7 @@ absl::StatusOr<int> Auditor::RollUpScanHours(int max_hours) {
         st->executeQuery("SELECT brand, MIN(record_time) FROM scans GROUP BY brand"));
     while (rs->next()) {
       brands.push_back(storage::Quote(c, std::string(rs->getString(1))));
-      next = std::min(next, absl::UnixEpoch() + absl::Floor(common::ParseSqlTime(rs->getString(2)) - absl::UnixEpoch(),
-                                                            absl::Hours(1)));
+      next = std::min(next, common::HourStart(common::ParseSqlTime(rs->getString(2))));
     }
     rs.reset(st->executeQuery("SELECT MAX(hour) FROM scan_hours_rolled"));
     if (rs->next() && !rs->isNull(1)) next = common::ParseSqlTime(rs->getString(1)) + absl::Hours(1);

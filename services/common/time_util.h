@@ -31,6 +31,10 @@ inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 inline constexpr absl::Duration kMaxClientDelay = absl::Hours(24 * 30);
 absl::StatusOr<absl::Time> ClientTime(bool given, const google::protobuf::Timestamp& ts, absl::string_view field,
                                       absl::Time now);
+// The start of the hour (UTC, as China time: whole hours apart) holding `t`.
+inline absl::Time HourStart(absl::Time t) {
+  return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Hours(1));
+}
 // "2026-11-24 12:00:00.123456", UTC.
 std::string SqlTime(absl::Time t);
 // The same text in a buffer of its own, for statements built scan by scan

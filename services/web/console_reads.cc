@@ -124,31 +124,27 @@ absl::StatusOr<std::vector<ProvinceCount>> ConsoleReads::Provinces(const std::st
     const absl::Time counted_end = rs->next() && !rs->isNull(1)
                                        ? common::ParseSqlTime(rs->getString(1)) + absl::Hours(1)
                                        : absl::InfinitePast();
-    auto hour_floor = [](absl::Time t) { return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Hours(1)); };
-    const absl::Time hours_from = std::max(from, hour_floor(from + absl::Hours(1) - absl::Nanoseconds(1)));
-    const absl::Time hours_to = std::min(hour_floor(to), counted_end);
-    auto from_log = [&](absl::Time a, absl::Time b) {
+    const absl::Time hours_from = common::HourStart(from + absl::Hours(1) - absl::Nanoseconds(1));  // from, rounded up
+    const absl::Time hours_to = std::min(common::HourStart(to), counted_end);
+    // Adds the scans per province that `query` counts in [a, b) (brand, a, b).
+    auto add = [&](const char* query, absl::Time a, absl::Time b) {
       if (a >= b) return;
-      auto scans = Prepare(c, "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND record_time >= ? AND "
-                              "record_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)");
-      scans->setString(1, brand);
-      scans->setString(2, common::SqlTime(a));
-      scans->setString(3, common::SqlTime(b));
-      rs.reset(scans->executeQuery());
+      auto st = Prepare(c, query);
+      st->setString(1, brand);
+      st->setString(2, common::SqlTime(a));
+      st->setString(3, common::SqlTime(b));
+      rs.reset(st->executeQuery());
       while (rs->next()) by[rs->getString(1)].scans += rs->getInt64(2);
     };
+    constexpr char kFromLog[] = "SELECT LEFT(region, 2), COUNT(*) FROM scans WHERE brand = ? AND record_time >= ? "
+                                "AND record_time < ? AND verdict <> 2 GROUP BY LEFT(region, 2)";
     if (hours_from < hours_to) {
-      from_log(from, hours_from);
-      auto hours = Prepare(c, "SELECT province, SUM(scans) FROM scan_hours WHERE brand = ? AND hour >= ? AND "
-                              "hour < ? GROUP BY province");
-      hours->setString(1, brand);
-      hours->setString(2, common::SqlTime(hours_from));
-      hours->setString(3, common::SqlTime(hours_to));
-      rs.reset(hours->executeQuery());
-      while (rs->next()) by[rs->getString(1)].scans += rs->getInt64(2);
-      from_log(hours_to, to);
+      add(kFromLog, from, hours_from);
+      add("SELECT province, SUM(scans) FROM scan_hours WHERE brand = ? AND hour >= ? AND hour < ? GROUP BY province",
+          hours_from, hours_to);
+      add(kFromLog, hours_to, to);
     } else {
-      from_log(from, to);
+      add(kFromLog, from, to);
     }
     auto fakes = Prepare(c, "SELECT LEFT(region, 2), SUM(scans) FROM counterfeit_counts WHERE brand = ? AND "
                             "hour >= ? AND hour < ? GROUP BY LEFT(region, 2)");

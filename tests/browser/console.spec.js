@@ -47,6 +47,24 @@ function typedNames(reads) {
   return out.filter((s) => typeof s === 'string' && /[<>"']/.test(s));
 }
 
+// Clicks a panel's next-page button (`more`) until it is gone, waiting each
+// time for more `rows`; returns how many rows the first page had, the clicks,
+// and every row's data-testid in page order.
+async function pageThrough(page, rows, more) {
+  const firstPage = await page.locator(rows).count();
+  const button = page.locator(more);
+  let clicks = 0;
+  while (clicks < 50 && await button.isVisible().catch(() => false)) {
+    const before = await page.locator(rows).count();
+    await button.click();
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [rows, before],
+                               { timeout: 10000 }).catch(() => {});
+    clicks++;
+  }
+  const ids = await page.locator(rows).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')));
+  return { firstPage, clicks, ids };
+}
+
 async function main() {
   if (!BASE || !TOKEN) {
     process.stderr.write('set YOUMA_HTTP (e.g. http://127.0.0.1:8080) and YOUMA_ADMIN_TOKEN\n');
@@ -206,18 +224,8 @@ async function main() {
     // Diversion flags: 500 at first, "More flags" for the rest, each once.
     if (process.env.YOUMA_EXPECT_FLAGS) {
       const want = Number(process.env.YOUMA_EXPECT_FLAGS);
-      const rows = page.locator('#diversion tr[data-testid^="diversion-case-"]');
-      const firstPage = await rows.count();
-      const more = page.locator('[data-testid="diversion-more"]');
-      let clicks = 0;
-      while (clicks < 50 && await more.isVisible().catch(() => false)) {
-        const before = await rows.count();
-        await more.click();
-        await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n,
-                                   ['#diversion tr[data-testid^="diversion-case-"]', before], { timeout: 10000 }).catch(() => {});
-        clicks++;
-      }
-      const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')));
+      const { firstPage, clicks, ids } = await pageThrough(page, '#diversion tr[data-testid^="diversion-case-"]',
+                                                           '[data-testid="diversion-more"]');
       const once = new Set(ids).size === ids.length;
       const totals = ((reads.diversion || {}).byDealer || []).reduce((n, d) => n + Number(d.flaggedCases || 0), 0);
       check(`the diversion panel shows 500 flags, then all ${want} after "More flags", with totals over all`,
@@ -230,19 +238,9 @@ async function main() {
     if (process.env.YOUMA_EXPECT_BATCHES) {
       const want = Number(process.env.YOUMA_EXPECT_BATCHES);
       const perPage = Number(process.env.YOUMA_BATCHES_PER_PAGE || 20);
-      const rows = page.locator('#batches tbody tr');
-      await rows.first().waitFor({ timeout: 10000 }).catch(() => {});
-      const firstPage = await rows.count();
-      const older = page.locator('[data-testid="batches-older"]');
-      let clicks = 0;
-      while (clicks < 50 && await older.isVisible().catch(() => false)) {
-        const before = await rows.count();
-        await older.click();
-        await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n,
-                                   ['#batches tbody tr', before], { timeout: 10000 }).catch(() => {});
-        clicks++;
-      }
-      const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid').replace('batch-', '')));
+      await page.locator('#batches tbody tr').first().waitFor({ timeout: 10000 }).catch(() => {});
+      const { firstPage, clicks, ids: rows } = await pageThrough(page, '#batches tbody tr', '[data-testid="batches-more"]');
+      const ids = rows.map((id) => id.replace('batch-', ''));
       const newestFirst = ids.every((id, i) => i === 0 || BigInt(ids[i - 1]) > BigInt(id));
       const shown = ((await page.textContent('[data-testid="batches-shown"]').catch(() => '')) || '').trim();
       check(`the batches panel shows ${perPage} batches, then all ${want} after "Older batches"`,

@@ -4,7 +4,7 @@
 // the login form).
 import { h, fill } from './dom.js';
 import { t } from './i18n.js';
-import { clock } from './format.js';
+import { clock, count } from './format.js';
 
 export function panel(ctx, { id, title, controls = null, load, render }) {
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': `error-${id}`, hidden: true });
@@ -57,4 +57,13 @@ export function filters(fields, onSubmit, ...extra) {
   });
   const values = () => Object.fromEntries(Object.entries(inputs).map(([k, el]) => [k, el.value.trim()]));
   return { form, values };
+}
+
+// The line under a paged list: how many are shown (`shownLabel`) and, while
+// there is a next page, a button (`moreLabel`) that calls `onMore`.
+// `testid` names both: `${testid}-shown`, `${testid}-more`.
+export function moreLine({ testid, shownLabel, shown, moreLabel, hasMore, onMore }) {
+  return h('p', { class: 'more' },
+    h('span', { class: 'muted', 'data-testid': `${testid}-shown` }, `${shownLabel}: ${count(shown)}`),
+    hasMore ? h('button', { type: 'button', 'data-testid': `${testid}-more`, onclick: onMore }, moreLabel) : null);
 }

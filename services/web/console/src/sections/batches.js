@@ -2,7 +2,7 @@
 import { h, fill, table, numHead } from '../dom.js';
 import { t, label } from '../i18n.js';
 import { count, num, time } from '../format.js';
-import { panel } from '../panel.js';
+import { panel, moreLine } from '../panel.js';
 
 const STATES = ['active', 'notActive', 'frozen', 'revoked'];
 
@@ -47,12 +47,11 @@ export function batches(ctx) {
           h('td', {}, time(b.createTime)),
           h('td', {}, statesCell(b.states)))),
         { class: 'grid' }),
-        h('p', { class: 'more' },
-          h('span', { class: 'muted', 'data-testid': 'batches-shown' }, `${t('batchesShown')}: ${count(shown.length)}`),
-          next ? h('button', { type: 'button', 'data-testid': 'batches-older', onclick: () => {
-            reading = next;
-            section.refresh();
-          } }, t('olderBatches')) : null));
+        moreLine({ testid: 'batches', shownLabel: t('batchesShown'), shown: shown.length, moreLabel: t('olderBatches'),
+                   hasMore: !!next, onMore: () => {
+                     reading = next;
+                     section.refresh();
+                   } }));
     },
   });
   return section;

@@ -4,7 +4,7 @@
 import { h, fill, table, numHead } from '../dom.js';
 import { t, label } from '../i18n.js';
 import { count, time } from '../format.js';
-import { panel, filters } from '../panel.js';
+import { panel, filters, moreLine } from '../panel.js';
 import { query } from '../api.js';
 
 function evidenceTable(flag) {
@@ -87,12 +87,11 @@ export function diversion(ctx) {
         h('h4', {}, t('flags')),
         table([t('caseCode'), t('rule'), t('dealer'), t('shipment'), t('territory'), numHead(t('evidence')), t('flagTime'), ''],
           shown.flatMap(flagRows), { class: 'grid' }),
-        h('p', { class: 'more' },
-          h('span', { class: 'muted', 'data-testid': 'diversion-shown' }, `${t('flagsShown')}: ${count(shown.length)}`),
-          next ? h('button', { type: 'button', 'data-testid': 'diversion-more', onclick: () => {
-            reading = next;
-            p.refresh();
-          } }, t('moreFlags')) : null));
+        moreLine({ testid: 'diversion', shownLabel: t('flagsShown'), shown: shown.length, moreLabel: t('moreFlags'),
+                   hasMore: !!next, onMore: () => {
+                     reading = next;
+                     p.refresh();
+                   } }));
     },
   });
   return p;
