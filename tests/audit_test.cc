@@ -361,7 +361,7 @@ TEST_CASE("the counterfeit map counts forged scans per region and day") {
   CHECK(f.audit->CounterfeitMap(ctx2.get(), req, &map).error_code() == grpc::PERMISSION_DENIED);
 }
 
-TEST_CASE("the diversion report filters by dealer, region and product, with totals per dealer") {
+TEST_CASE("the diversion report filters by dealer, region and product, with totals per dealer and shipment") {
   AuditFixture f;
   youma::v1::CreateDealerRequest dealer;
   dealer.set_dealer_id("gz-1");
@@ -369,34 +369,74 @@ TEST_CASE("the diversion report filters by dealer, region and product, with tota
   dealer.add_territory("4401");
   youma::v1::Dealer d;
   REQUIRE(f.factory.Call(&IssuerStub::CreateDealer, dealer, &d).ok());
-  const auto set = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_SET, 2, 2).batch_id());
-  youma::v1::ShipmentReport ship;
-  ship.set_dealer_id("gz-1");
-  ship.add_case_codes(set[0].url());
-  ship.add_case_codes(set[3].url());
-  youma::v1::Shipment s;
-  REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, ship, &s).ok());
+  // Three cases of two bottles: two in one shipment, one in a second.
+  const auto set = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_SET, 3, 2).batch_id());
+  auto ship = [&](std::vector<std::string> cases) {
+    youma::v1::ShipmentReport report;
+    report.set_dealer_id("gz-1");
+    for (const auto& c : cases) report.add_case_codes(c);
+    youma::v1::Shipment s;
+    REQUIRE(f.factory.Call(&IssuerStub::ReportShipment, report, &s).ok());
+    return s;
+  };
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  const youma::v1::Shipment first = ship({set[0].url(), set[3].url()});
+  const youma::v1::Shipment second = ship({set[6].url()});
   f.Scan(set[0].url(), "o1", youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh", "310101");
   f.Scan(set[3].url(), "o2", youma::v1::SCAN_ROLE_STORE_OWNER, "shop-bj", "110101");
+  f.Scan(set[6].url(), "o3", youma::v1::SCAN_ROLE_STORE_OWNER, "shop-sh2", "310104");
   youma::v1::DiversionReportRequest req;
   youma::v1::DiversionReportResponse report;
   auto ctx = f.auditor.Context();
   REQUIRE(f.audit->DiversionReport(ctx.get(), req, &report).ok());
-  CHECK(report.flags_size() == 2);
+  CHECK(report.flags_size() == 3);
   REQUIRE(report.by_dealer_size() == 1);
   CHECK(report.by_dealer(0).dealer_id() == "gz-1");
-  CHECK(report.by_dealer(0).flagged_cases() == 2);
-  CHECK(report.by_dealer(0).evidence_scans() == 2);
+  CHECK(report.by_dealer(0).flagged_cases() == 3);
+  CHECK(report.by_dealer(0).evidence_scans() == 3);
+  // Where the dealer's goods turned up, most scans first.
+  REQUIRE(report.by_dealer(0).scanned_in_size() == 2);
+  CHECK(report.by_dealer(0).scanned_in(0).province() == "31");
+  CHECK(report.by_dealer(0).scanned_in(0).scans() == 2);
+  CHECK(report.by_dealer(0).scanned_in(1).province() == "11");
+  CHECK(report.by_dealer(0).scanned_in(1).scans() == 1);
+  // Per shipment, the most flagged first, with when it left and its territory.
+  CHECK(report.shipments_flagged() == 2);
+  REQUIRE(report.by_shipment_size() == 2);
+  const youma::v1::ShipmentDiversion& most = report.by_shipment(0);
+  CHECK(most.shipment_id() == first.shipment_id());
+  CHECK(most.dealer_id() == "gz-1");
+  CHECK(most.flagged_cases() == 2);
+  CHECK(most.evidence_scans() == 2);
+  CHECK(std::vector<std::string>(most.territory().begin(), most.territory().end()) == std::vector<std::string>{"4401"});
+  const absl::Time shipped = common::FromProtoTime(most.ship_time());
+  CHECK(shipped > before);
+  CHECK(shipped < absl::Now());
+  REQUIRE(most.scanned_in_size() == 2);
+  CHECK(most.scanned_in(0).province() == "11");  // one scan each: by province
+  CHECK(most.scanned_in(1).province() == "31");
+  CHECK(report.by_shipment(1).shipment_id() == second.shipment_id());
+  CHECK(report.by_shipment(1).flagged_cases() == 1);
+  REQUIRE(report.by_shipment(1).scanned_in_size() == 1);
+  CHECK(report.by_shipment(1).scanned_in(0).province() == "31");
+  CHECK(report.by_shipment(1).scanned_in(0).scans() == 1);
   req.set_region_prefix("31");
   auto ctx2 = f.auditor.Context();
   REQUIRE(f.audit->DiversionReport(ctx2.get(), req, &report).ok());
-  REQUIRE(report.flags_size() == 1);
+  REQUIRE(report.flags_size() == 2);
   CHECK(report.flags(0).case_code_id() == set[0].code_id());
+  CHECK(report.flags(1).case_code_id() == set[6].code_id());
+  // The totals follow the filter: the shipments of the cases scanned in Shanghai.
+  REQUIRE(report.by_shipment_size() == 2);
+  CHECK(report.by_shipment(0).flagged_cases() == 1);
+  CHECK(report.by_shipment(0).shipment_id() == first.shipment_id());  // a tie: by shipment id
   req.clear_region_prefix();
   req.set_gtin("00000000000017");
   auto ctx3 = f.auditor.Context();
   REQUIRE(f.audit->DiversionReport(ctx3.get(), req, &report).ok());
   CHECK(report.flags_size() == 0);
+  CHECK(report.by_shipment_size() == 0);
+  CHECK(report.shipments_flagged() == 0);
   req.clear_gtin();
   req.set_dealer_id("nobody");
   auto ctx4 = f.auditor.Context();
@@ -423,11 +463,12 @@ std::string ValidateEpcis(const std::string& json, int* exit_code) {
 TEST_CASE("the diversion report comes a page at a time, in flag time order, with totals over every flag") {
   AuditFixture f;
   // 2,500 flags, two to each second, alternately of two dealers; every fifth
-  // with a piece of evidence in Beijing.
+  // with a piece of evidence in Beijing. Shipments 1 to 1,200 in turn: 2 to
+  // 101 hold three flagged cases each, the others two.
   REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
     storage::Execute(c, "INSERT INTO diversion_flags (brand, case_code_id, rule, parameters, dealer_id, shipment_id, "
                         "territory, flag_time) SELECT 'alpha', 5000000000 + seq, 'consumers_out_of_territory', "
-                        "'min_users=2', IF(seq % 2 = 1, 'd-odd', 'd-even'), 1, '44', "
+                        "'min_users=2', IF(seq % 2 = 1, 'd-odd', 'd-even'), seq % 1200 + 1, '44', "
                         "TIMESTAMPADD(SECOND, seq DIV 2, '2026-01-01 00:00:00') FROM seq_1_to_2500");
     storage::Execute(c, "INSERT INTO diversion_evidence (case_code_id, user_id, brand, client_scan_id, role, region, "
                         "region_source, scan_time) SELECT 5000000000 + seq, 'u', 'alpha', CONCAT('e', seq), 1, "
@@ -468,6 +509,18 @@ TEST_CASE("the diversion report comes a page at a time, in flag time order, with
   CHECK(first.by_dealer(0).evidence_scans() == 250);
   CHECK(first.by_dealer(1).flagged_cases() == 1250);
   CHECK(first.by_dealer(1).evidence_scans() == 250);
+  // The 1,000 most flagged of the 1,200 shipments: the most cases first,
+  // then by shipment id.
+  CHECK(first.shipments_flagged() == 1200);
+  REQUIRE(first.by_shipment_size() == 1000);
+  CHECK(first.by_shipment(0).shipment_id() == 2);
+  CHECK(first.by_shipment(0).flagged_cases() == 3);
+  CHECK(first.by_shipment(99).shipment_id() == 101);
+  CHECK(first.by_shipment(100).shipment_id() == 1);
+  CHECK(first.by_shipment(100).flagged_cases() == 2);
+  CHECK(first.by_shipment(101).shipment_id() == 102);
+  CHECK(first.by_shipment(999).shipment_id() == 1000);
+  CHECK_FALSE(first.by_shipment(0).has_ship_time());  // no such shipment was written
   // A dealer, and a region: the totals follow the filters across pages.
   youma::v1::DiversionReportRequest odd;
   odd.set_dealer_id("d-odd");

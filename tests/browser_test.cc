@@ -91,6 +91,7 @@ TEST_CASE("in Chromium: the scan page (genuine with a prize, history, counterfei
                {"YOUMA_PRIZE_CODE", codes[1].url()},
                {"YOUMA_EXPECT_SPENT_AFTER_FEN", "376"},
                {"YOUMA_DIVERSION_CASE", std::to_string(set[0].code_id())},
+               {"YOUMA_DIVERSION_PROVINCE", "上海市"},
                {"YOUMA_EXPECT_BATCHES", std::to_string(batches)},
                {"YOUMA_EXPECT_FLAGS", std::to_string(flags)}},
               &console_out);

@@ -524,6 +524,20 @@ TEST_CASE("names users control cannot inject script into the scan page or formul
   auto csv = w.http.Get("/console/api/leaderboard.csv", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
   REQUIRE(csv);
   CHECK(csv->body.find("\"'=HYPERLINK(\"\"http://evil\"\",\"\"win\"\")\"") != std::string::npos);
+  // The console's leaderboard names each store's region.
+  auto board = w.http.Get("/console/api/leaderboard", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+  REQUIRE(board);
+  REQUIRE(board->status == 200);
+  INFO(board->body);
+  const Json entries = Json::parse(board->body)["entries"];
+  bool named = false;
+  for (const auto& e : entries) {
+    if (e["name"] != store.name()) continue;
+    CHECK(e["region"] == "440106");
+    CHECK(e["regionName"] == "广东省广州市天河区");
+    named = true;
+  }
+  CHECK(named);
 }
 
 }  // namespace

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -40,6 +43,99 @@ absl::Status ParseCursor(const std::string& cursor, std::string* record_time, st
   return absl::OkStatus();
 }
 
+// The diversion report's totals, per dealer and per shipment, each with the
+// provinces its evidence was scanned in.
+class DiversionTotals {
+ public:
+  void Add(const youma::v1::DiversionFlag& flag) {
+    Add(flag, dealers_[flag.dealer_id()]);
+    Shipment& s = shipments_[flag.shipment_id()];
+    if (s.cases == 0) {
+      s.dealer = flag.dealer_id();
+      // Unshipped cases take their batches' planned territories: no one territory.
+      if (flag.shipment_id() != 0) s.territory.assign(flag.territory().begin(), flag.territory().end());
+    }
+    Add(flag, s);
+  }
+
+  // Writes by_dealer, by_shipment (the `max_shipments` most flagged, with
+  // their ship times) and shipments_flagged.
+  absl::Status Fill(storage::ConnectionPool& pool, const std::string& brand, int max_shipments,
+                    youma::v1::DiversionReportResponse* out) const {
+    for (const auto& [dealer, totals] : dealers_) {
+      auto* d = out->add_by_dealer();
+      d->set_dealer_id(dealer);
+      d->set_flagged_cases(totals.cases);
+      d->set_evidence_scans(totals.scans);
+      AddProvinces(totals, d->mutable_scanned_in());
+    }
+    std::vector<const std::pair<const uint64_t, Shipment>*> most;
+    for (const auto& s : shipments_) most.push_back(&s);
+    std::sort(most.begin(), most.end(), [](const auto* a, const auto* b) {
+      return a->second.cases != b->second.cases ? a->second.cases > b->second.cases : a->first < b->first;
+    });
+    if (most.size() > static_cast<size_t>(std::max(max_shipments, 0))) most.resize(std::max(max_shipments, 0));
+    std::vector<uint64_t> shipped;
+    for (const auto* s : most) {
+      if (s->first != 0) shipped.push_back(s->first);
+    }
+    std::map<uint64_t, absl::Time> ship_times;
+    if (!shipped.empty()) {
+      YOUMA_RETURN_IF_ERROR(pool.WithConnection([&](sql::Connection& c) -> absl::Status {
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+            absl::StrCat("SELECT shipment_id, ship_time FROM shipments WHERE brand = ", storage::Quote(c, brand),
+                         " AND shipment_id IN (", absl::StrJoin(shipped, ","), ")")));
+        while (rs->next()) ship_times[rs->getUInt64(1)] = common::ParseSqlTime(rs->getString(2));
+        return absl::OkStatus();
+      }));
+    }
+    for (const auto* s : most) {
+      const Shipment& totals = s->second;
+      auto* d = out->add_by_shipment();
+      d->set_shipment_id(s->first);
+      d->set_dealer_id(totals.dealer);
+      if (auto it = ship_times.find(s->first); it != ship_times.end()) {
+        *d->mutable_ship_time() = common::ToProtoTime(it->second);
+      }
+      for (const std::string& t : totals.territory) d->add_territory(t);
+      d->set_flagged_cases(totals.cases);
+      d->set_evidence_scans(totals.scans);
+      AddProvinces(totals, d->mutable_scanned_in());
+    }
+    out->set_shipments_flagged(static_cast<int64_t>(shipments_.size()));
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Totals {
+    int64_t cases = 0, scans = 0;
+    std::map<std::string, int64_t> provinces;  // evidence scans by province prefix
+  };
+  struct Shipment : Totals {
+    std::string dealer;
+    std::vector<std::string> territory;
+  };
+
+  static void Add(const youma::v1::DiversionFlag& flag, Totals& t) {
+    ++t.cases;
+    t.scans += flag.evidence_size();
+    for (const auto& e : flag.evidence()) ++t.provinces[e.region().substr(0, 2)];
+  }
+  static void AddProvinces(const Totals& t, google::protobuf::RepeatedPtrField<youma::v1::ProvinceScans>* out) {
+    std::vector<std::pair<std::string, int64_t>> sorted(t.provinces.begin(), t.provinces.end());
+    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [province, scans] : sorted) {
+      auto* p = out->Add();
+      p->set_province(province);
+      p->set_scans(scans);
+    }
+  }
+
+  std::map<std::string, Totals> dealers_;
+  std::map<uint64_t, Shipment> shipments_;
+};
+
 }  // namespace
 
 std::string DiversionCsv(const youma::v1::DiversionReportResponse& report) {
@@ -56,6 +152,38 @@ std::string DiversionCsv(const youma::v1::DiversionReportResponse& report) {
                       absl::FormatTime(absl::RFC3339_full, common::FromProtoTime(e.scan_time()), absl::UTCTimeZone()),
                       "\n");
     }
+  }
+  return out;
+}
+
+std::string DiversionTotalsText(const youma::v1::DiversionReportResponse& report) {
+  auto scanned_in = [](const google::protobuf::RepeatedPtrField<youma::v1::ProvinceScans>& provinces) {
+    std::vector<std::string> parts;
+    for (const auto& p : provinces) parts.push_back(absl::StrFormat("%s (%d)", p.province(), p.scans()));
+    return parts.empty() ? std::string() : absl::StrCat("; scanned in ", absl::StrJoin(parts, ", "));
+  };
+  auto counts = [](int64_t cases, int64_t scans) {
+    return absl::StrFormat("%d flagged case%s, %d scan%s of evidence", cases, cases == 1 ? "" : "s", scans,
+                           scans == 1 ? "" : "s");
+  };
+  std::string out;
+  for (const auto& d : report.by_dealer()) {
+    absl::StrAppendFormat(&out, "dealer %s: %s%s\n",
+                          d.dealer_id().empty() ? "(never shipped: planned territory)" : d.dealer_id(),
+                          counts(d.flagged_cases(), d.evidence_scans()), scanned_in(d.scanned_in()));
+  }
+  for (const auto& s : report.by_shipment()) {
+    const std::string which =
+        s.shipment_id() == 0
+            ? std::string("cases never shipped (planned territory)")
+            : absl::StrFormat("shipment %d to %s on %s", s.shipment_id(), s.dealer_id(),
+                              absl::FormatTime("%Y-%m-%d", common::FromProtoTime(s.ship_time()), common::ChinaTime()));
+    absl::StrAppendFormat(&out, "%s: %s%s\n", which, counts(s.flagged_cases(), s.evidence_scans()),
+                          scanned_in(s.scanned_in()));
+  }
+  if (report.shipments_flagged() > report.by_shipment_size()) {
+    absl::StrAppendFormat(&out, "(and %d more shipments with fewer flagged cases: the CSV lists every flag)\n",
+                          report.shipments_flagged() - report.by_shipment_size());
   }
   return out;
 }
@@ -244,16 +372,10 @@ absl::StatusOr<youma::v1::DiversionReportResponse> Auditor::DiversionReport(
   YOUMA_ASSIGN_OR_RETURN(youma::v1::ListDiversionFlagsResponse flags, campaigns_->DiversionFlags(brand, list));
   youma::v1::DiversionReportResponse out;
   out.set_next_page_token(flags.next_page_token());
-  std::map<std::string, youma::v1::DealerDiversion> by_dealer;
-  auto count = [&by_dealer](const youma::v1::DiversionFlag& flag) {
-    auto& d = by_dealer[flag.dealer_id()];
-    d.set_dealer_id(flag.dealer_id());
-    d.set_flagged_cases(d.flagged_cases() + 1);
-    d.set_evidence_scans(d.evidence_scans() + flag.evidence_size());
-  };
+  DiversionTotals totals;
   for (auto& flag : *flags.mutable_flags()) {
     if (!matches(flag)) continue;
-    if (req.page_token().empty()) count(flag);
+    if (req.page_token().empty()) totals.Add(flag);
     *out.add_flags() = std::move(flag);
   }
   if (!req.page_token().empty()) return out;  // the totals came with the first page
@@ -262,11 +384,11 @@ absl::StatusOr<youma::v1::DiversionReportResponse> Auditor::DiversionReport(
   for (list.set_page_token(flags.next_page_token()); !list.page_token().empty();) {
     YOUMA_ASSIGN_OR_RETURN(youma::v1::ListDiversionFlagsResponse more, campaigns_->DiversionFlags(brand, list));
     for (const auto& flag : more.flags()) {
-      if (matches(flag)) count(flag);
+      if (matches(flag)) totals.Add(flag);
     }
     list.set_page_token(more.next_page_token());
   }
-  for (auto& [dealer, d] : by_dealer) *out.add_by_dealer() = d;
+  YOUMA_RETURN_IF_ERROR(totals.Fill(*pool_, brand, options_.report_shipments, &out));
   return out;
 }
 

@@ -26,10 +26,19 @@ struct AuditOptions {
   // How long an export waits for the scan groups in flight before it answers
   // UNAVAILABLE; groups that start meanwhile wait as long.
   absl::Duration scan_log_gate_wait = absl::Seconds(1);
+  // The diversion report's by_shipment lists at most this many shipments
+  // (the most flagged first); shipments_flagged counts them all.
+  int report_shipments = 1000;
 };
 
 // The diversion report as CSV, one row per piece of evidence.
 std::string DiversionCsv(const youma::v1::DiversionReportResponse& report);
+
+// The report's totals as lines for people: a line per dealer, then per
+// shipment, each with the provinces its goods were scanned in:
+//   "dealer gz-001: 3 flagged cases, 5 scans of evidence; scanned in 31 (4), 11 (1)"
+//   "shipment 17 to gz-001 on 2026-11-02: 1 flagged case, 1 scan of evidence; scanned in 31 (1)"
+std::string DiversionTotalsText(const youma::v1::DiversionReportResponse& report);
 
 // A whole diversion report, page after page: `fetch(req)` reads one page
 // (the RPC, or Auditor::DiversionReport), returning

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "codegen/code_format.h"
 #include "codegen/gs1.h"
@@ -16,6 +17,7 @@
 #include "codegen/set_layout.h"
 #include "printer-export/qr.h"
 #include "services/app/app.h"
+#include "services/audit/auditor.h"
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "services/common/rpc.h"
@@ -586,16 +588,15 @@ absl::Status IssuerDemo(const DemoOptions& options) {
                                  paid, total / 100, total % 100);
   }
 
-  Step(23, "Audits: the diversion report by dealer, and a case's history as EPCIS 2.0 (GS1)");
+  Step(23, "Audits: the diversion report by dealer and shipment, and a case's history as EPCIS 2.0 (GS1)");
   {
     auto audit_stub = youma::v1::AuditService::NewStub(admin->channel());
     youma::v1::DiversionReportRequest report_req;
     report_req.set_brand(brand);
     YOUMA_ASSIGN_OR_RETURN(auto report,
                            admin->Call(*audit_stub, &youma::v1::AuditService::Stub::DiversionReport, report_req));
-    for (const auto& d : report.by_dealer()) {
-      std::cout << "  dealer " << d.dealer_id() << ": " << d.flagged_cases() << " flagged case(s), "
-                << d.evidence_scans() << " scan(s) of evidence\n";
+    for (absl::string_view line : absl::StrSplit(youma::audit::DiversionTotalsText(report), '\n', absl::SkipEmpty())) {
+      std::cout << "  " << line << "\n";
     }
     youma::v1::CodeHistoryRequest history_req;
     history_req.set_brand(brand);

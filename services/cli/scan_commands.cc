@@ -242,11 +242,7 @@ void AddScanCommands(CLI::App& root) {
         YOUMA_ASSIGN_OR_RETURN(auto report, audit::WholeDiversionReport(req, [&](const auto& page) {
                                  return client->Call(*stub, &youma::v1::AuditService::Stub::DiversionReport, page);
                                }));
-        for (const auto& d : report.by_dealer()) {
-          std::cout << absl::StrFormat("dealer %s: %d flagged cases, %d scans of evidence\n",
-                                       d.dealer_id().empty() ? "(planned territory)" : d.dealer_id(),
-                                       d.flagged_cases(), d.evidence_scans());
-        }
+        std::cout << audit::DiversionTotalsText(report);
         if (!o->csv.empty()) {
           const std::string out = audit::DiversionCsv(report);
           YOUMA_RETURN_IF_ERROR(common::WriteFileAtomic(o->csv, out, 0644));

@@ -468,6 +468,24 @@ absl::StatusOr<youma::v1::LeaderboardRequest> LeaderboardQuery(const httplib::Re
   return r;
 }
 
+// Region names beside the codes of a diversion report (evidence regions,
+// and the provinces its totals were scanned in), for the people reading it.
+void NameDiversionRegions(const Regions& regions, Json& report) {
+  if (report.contains("flags")) {
+    for (auto& flag : report["flags"]) {
+      if (!flag.contains("evidence")) continue;
+      for (auto& e : flag["evidence"]) e["regionName"] = regions.Name(e.value("region", ""));
+    }
+  }
+  for (const char* totals : {"byDealer", "byShipment"}) {
+    if (!report.contains(totals)) continue;
+    for (auto& row : report[totals]) {
+      if (!row.contains("scannedIn")) continue;
+      for (auto& p : row["scannedIn"]) p["name"] = regions.ProvinceName(p.value("province", ""));
+    }
+  }
+}
+
 }  // namespace
 
 void WebFront::ApiLeaderboard(const httplib::Request& req, httplib::Response& res) {
@@ -627,7 +645,9 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
         r.set_page_size(500);
         r.set_page_token(req.get_param_value("page_token"));
         YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report, deps_.auditor->DiversionReport(brand, r));
-        SetJson(res, 200, ToJson(report));
+        Json out = Json::parse(ToJson(report));
+        NameDiversionRegions(regions_, out);
+        SetJson(res, 200, out.dump());
       } else {
         YOUMA_ASSIGN_OR_RETURN(youma::v1::DiversionReportResponse report,
                                audit::WholeDiversionReport(r, [&](const youma::v1::DiversionReportRequest& page) {
@@ -654,7 +674,11 @@ void WebFront::ConsoleRead(const httplib::Request& req, httplib::Response& res, 
       r.clear_brand();
       YOUMA_ASSIGN_OR_RETURN(youma::v1::LeaderboardResponse board, deps_.stores->Leaderboard(brand, r));
       if (what == "leaderboard") {
-        SetJson(res, 200, ToJson(board));
+        Json out = Json::parse(ToJson(board));
+        if (out.contains("entries")) {
+          for (auto& e : out["entries"]) e["regionName"] = regions_.Name(e.value("region", ""));
+        }
+        SetJson(res, 200, out.dump());
       } else {
         std::string csv = "rank,store_id,name,region,cases_opened,consumer_scans,rebate_fen\n";
         for (const auto& e : board.entries()) {

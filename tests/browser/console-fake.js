@@ -26,7 +26,7 @@ server.stdout.on('data', (chunk) => {
   const spec = spawn(process.execPath, [path.join(__dirname, 'console.spec.js')], {
     stdio: 'inherit',
     env: { ...process.env, YOUMA_HTTP: `http://127.0.0.1:${m[1]}`, YOUMA_ADMIN_TOKEN: 'ym_dev_admin',
-           YOUMA_DIVERSION_CASE: '1000008', YOUMA_EXPECT_BATCHES: '2', YOUMA_BATCHES_PER_PAGE: '1' },
+           YOUMA_DIVERSION_CASE: '1000008', YOUMA_DIVERSION_PROVINCE: '广东省', YOUMA_EXPECT_BATCHES: '2', YOUMA_BATCHES_PER_PAGE: '1' },
   });
   spec.on('exit', (code) => {
     stopServer();

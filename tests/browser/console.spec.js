@@ -102,7 +102,7 @@ async function main() {
       }
       if (m[1] === 'diversion' && /[?&]page_token=/.test(r.url()) && reads.diversion) {
         body.flags = (reads.diversion.flags || []).concat(body.flags || []);
-        body.byDealer = reads.diversion.byDealer;
+        for (const k of ['byDealer', 'byShipment', 'shipmentsFlagged']) body[k] = reads.diversion[k];
       }
       reads[m[1]] = body;
       if (m[1] === 'campaigns') campaignReads.push(body);
@@ -211,6 +211,19 @@ async function main() {
         const rows = await evidence.locator('tbody tr').count();
         check(`diversion case ${caseId}'s evidence opens`, open && rows === flag.evidence.length,
               `visible=${open}, ${rows} evidence rows, server has ${flag.evidence.length}`);
+        // Where it turned up, by name: in the evidence and in its shipment's totals.
+        const province = process.env.YOUMA_DIVERSION_PROVINCE;
+        if (province) {
+          const evidenceText = await evidence.innerText();
+          check(`diversion case ${caseId}'s evidence names its region (${province}…)`, evidenceText.includes(province),
+                JSON.stringify(evidenceText.replace(/\s+/g, ' ')));
+          const shipment = page.locator(`[data-testid="diversion-shipment-${flag.shipmentId}"]`);
+          const shipmentText = await shipment.innerText().catch(() => '');
+          check(`shipment ${flag.shipmentId} of case ${caseId} is rolled up with the province its goods were scanned in`,
+                flag.shipmentId && flag.shipmentId !== '0' && shipmentText.includes(province)
+                  && shipmentText.includes(flag.dealerId),
+                JSON.stringify(shipmentText.replace(/\s+/g, ' ')));
+        }
       }
     }
     const csvHref = await page.getAttribute('[data-testid="diversion-csv"]', 'href');

@@ -109,8 +109,21 @@ function diversion(q) {
         { clientScanId: 's-3', userId: 'o_user_b', role: 'SCAN_ROLE_CONSUMER', region: '440106',
           regionSource: 'REGION_SOURCE_GPS', scanTime: '2026-11-24T11:50:00Z' }] },
   ].filter((f) => !q.get('dealer') || f.dealerId === q.get('dealer'));
-  const byDealer = flags.map((f) => ({ dealerId: f.dealerId, flaggedCases: '1', evidenceScans: String(f.evidence.length) }));
-  return { flags, byDealer };
+  const provinceNames = { 33: '浙江省', 44: '广东省' };
+  for (const f of flags) {
+    for (const e of f.evidence) e.regionName = e.region === '440106' ? '广东省广州市天河区' : provinceNames[e.region.slice(0, 2)];
+  }
+  const scannedIn = (f) => {
+    const n = {};
+    for (const e of f.evidence) n[e.region.slice(0, 2)] = (n[e.region.slice(0, 2)] || 0) + 1;
+    return Object.entries(n).map(([province, scans]) => ({ province, name: provinceNames[province], scans: String(scans) }));
+  };
+  const byDealer = flags.map((f) => ({ dealerId: f.dealerId, flaggedCases: '1', evidenceScans: String(f.evidence.length),
+                                       scannedIn: scannedIn(f) }));
+  const byShipment = flags.map((f) => ({ shipmentId: f.shipmentId, dealerId: f.dealerId, shipTime: '2026-11-20T02:00:00Z',
+                                         territory: f.territory, flaggedCases: '1',
+                                         evidenceScans: String(f.evidence.length), scannedIn: scannedIn(f) }));
+  return { flags, byDealer, byShipment, shipmentsFlagged: String(byShipment.length) };
 }
 
 const REGIONS = {

@@ -1,6 +1,7 @@
 // Diversion (窜货): cases flagged for scans outside their dealer's territory,
-// rolled up per dealer, each with its evidence scans (expandable) and the
-// same report as CSV.
+// rolled up per dealer and per shipment (with the provinces the goods turned
+// up in), each with its evidence scans (expandable) and the same report as
+// CSV.
 import { h, fill, table, numHead } from '../dom.js';
 import { t, label } from '../i18n.js';
 import { count, time } from '../format.js';
@@ -41,13 +42,40 @@ function flagRows(flag) {
   return [row, detail];
 }
 
+// "北京市 9 · 上海市 4": where a dealer's or a shipment's flagged goods were scanned.
+function scannedIn(row) {
+  return (row.scannedIn || []).map((p) => `${p.name || p.province} ${count(p.scans)}`).join(' · ') || '—';
+}
+
+function byDealerTable(byDealer) {
+  return table([t('dealer'), numHead(t('flaggedCases')), numHead(t('evidenceScans')), t('scannedIn')],
+    byDealer.map((d) => h('tr', { 'data-testid': `diversion-dealer-${d.dealerId}` },
+      h('td', {}, d.dealerId || t('neverShipped')), h('td', { class: 'num' }, count(d.flaggedCases)),
+      h('td', { class: 'num' }, count(d.evidenceScans)), h('td', {}, scannedIn(d)))),
+    { class: 'grid compact' });
+}
+
+function byShipmentTable(byShipment) {
+  return table([t('shipment'), t('dealer'), t('shipTime'), t('territory'), numHead(t('flaggedCases')),
+                numHead(t('evidenceScans')), t('scannedIn')],
+    byShipment.map((s) => {
+      const id = s.shipmentId || '0';
+      return h('tr', { 'data-testid': `diversion-shipment-${id}` },
+        h('td', { class: 'mono' }, id === '0' ? t('neverShipped') : id), h('td', {}, s.dealerId || '—'),
+        h('td', {}, time(s.shipTime)), h('td', { class: 'mono' }, (s.territory || []).join(', ') || '—'),
+        h('td', { class: 'num' }, count(s.flaggedCases)), h('td', { class: 'num' }, count(s.evidenceScans)),
+        h('td', {}, scannedIn(s)));
+    }),
+    { class: 'grid compact' });
+}
+
 export function diversion(ctx) {
   const csv = h('a', { class: 'button', href: 'api/diversion.csv', download: 'diversion.csv', 'data-testid': 'diversion-csv' },
     t('csv'));
   // The report comes 500 flags at a time: "More flags" appends the next
   // page; the totals per dealer come with the first and count them all.
   let shown = [];
-  let byDealer = [];
+  let totals = {};  // byDealer, byShipment and shipmentsFlagged, from the first page
   let next = '';
   let reading = '';  // the page token being read; '' for a new report
   let params = {};
@@ -73,17 +101,23 @@ export function diversion(ctx) {
     },
     render(body, { token, data }) {
       shown = token ? shown.concat(data.flags || []) : (data.flags || []);
-      if (!token) byDealer = data.byDealer || [];
+      if (!token) {
+        totals = { byDealer: data.byDealer || [], byShipment: data.byShipment || [],
+                   shipmentsFlagged: Number(data.shipmentsFlagged || 0) };
+      }
       next = data.nextPageToken || '';
       reading = '';
-      if (shown.length === 0 && byDealer.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
+      if (shown.length === 0 && totals.byDealer.length === 0) return fill(body, h('p', { class: 'muted' }, t('none')));
+      const moreShipments = totals.shipmentsFlagged - totals.byShipment.length;
       return fill(body,
         h('h4', {}, t('byDealer')),
-        table([t('dealer'), numHead(t('flaggedCases')), numHead(t('evidenceScans'))],
-          byDealer.map((d) => h('tr', { 'data-testid': `diversion-dealer-${d.dealerId}` },
-            h('td', {}, d.dealerId || '—'), h('td', { class: 'num' }, count(d.flaggedCases)),
-            h('td', { class: 'num' }, count(d.evidenceScans)))),
-          { class: 'grid compact' }),
+        byDealerTable(totals.byDealer),
+        h('h4', {}, t('byShipment')),
+        byShipmentTable(totals.byShipment),
+        moreShipments > 0
+          ? h('p', { class: 'muted small', 'data-testid': 'diversion-shipments-more' },
+            `${t('moreShipments')}: ${count(moreShipments)}`)
+          : null,
         h('h4', {}, t('flags')),
         table([t('caseCode'), t('rule'), t('dealer'), t('shipment'), t('territory'), numHead(t('evidence')), t('flagTime'), ''],
           shown.flatMap(flagRows), { class: 'grid' }),
