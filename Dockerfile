@@ -47,7 +47,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TEST
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
-# 1 also installs mariadb-server, for `youma serve` without --mysql.
+# 1 also installs mariadb-server, for `youma serve` without --mysql, and
+# mariadb-backup, for `youma backup`.
 ARG EMBEDDED_DB=0
 COPY scripts/install-runtime.sh scripts/apt-install-missing.sh /usr/local/lib/youma/
 RUN bash /usr/local/lib/youma/install-runtime.sh $([ "${EMBEDDED_DB}" = 1 ] && echo --embedded-db) \

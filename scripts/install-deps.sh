@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsodium-dev libzxing-dev libpng-dev libjemalloc-dev
-  libmysqlcppconn-dev mariadb-server mariadb-client libcpp-httplib-dev
+  libmysqlcppconn-dev mariadb-server mariadb-client mariadb-backup libcpp-httplib-dev
   prometheus-cpp-dev libabsl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   doctest-dev openssl
   clang libclang-rt-14-dev

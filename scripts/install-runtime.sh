@@ -8,7 +8,8 @@
 #
 #   bash scripts/install-runtime.sh                # the server's libraries
 #   bash scripts/install-runtime.sh --embedded-db  # and mariadb-server, for
-#                                                  # `youma serve` without --mysql
+#                                                  # `youma serve` without --mysql,
+#                                                  # and mariadb-backup (`youma backup`)
 #   bash scripts/install-runtime.sh --list         # print the packages, install nothing
 set -euo pipefail
 
@@ -23,7 +24,7 @@ PACKAGES=(
 list=0
 for arg in "$@"; do
   case "$arg" in
-    --embedded-db) PACKAGES+=(mariadb-server) ;;
+    --embedded-db) PACKAGES+=(mariadb-server mariadb-backup) ;;
     --list) list=1 ;;
     *) echo "install-runtime: unknown argument $arg (--embedded-db, --list)" >&2; exit 2 ;;
   esac

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +53,51 @@ struct Workdir {
   }
   ~Workdir() { std::filesystem::remove_all(dir); }
   std::string operator/(const std::string& name) const { return dir + "/" + name; }
+};
+
+// `youma serve` with `args` in the background, its log in `log`, until Stop
+// (SIGTERM) or the end of the scope; constructed once it has started.
+class Serving {
+ public:
+  Serving(std::string log, const std::vector<std::string>& args) : log_(std::move(log)) {
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      (void)freopen(log_.c_str(), "w", stderr);
+      ::unsetenv("YOUMA_MASTER_KEY");
+      std::vector<char*> argv = {const_cast<char*>(YOUMA_BINARY)};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(YOUMA_BINARY, argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 600 && !Contains(Log(), "\"event\":\"serve_started\""); ++i) usleep(100'000);
+  }
+  ~Serving() { Stop(); }
+  // SIGTERM, then the exit status.
+  int Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, &status_, 0);
+      pid_ = -1;
+    }
+    return status_;
+  }
+  std::string Log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // The gRPC address from the log ("… on 127.0.0.1:40123 (plaintext)").
+  std::string Address() const {
+    std::smatch m;
+    const std::string log = Log();
+    return std::regex_search(log, m, std::regex(" on (127\\.0\\.0\\.1:[0-9]+) \\(")) ? m[1].str() : "";
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  int status_ = -1;
 };
 
 // A master key and a keyset in a fresh folder; `flags` opens the keyset.
@@ -386,25 +433,9 @@ TEST_CASE("serve runs on its config file's settings, with the command line's ove
                                         "services = \"scan\"\n"
                                         "grace-seconds = 7\n";
   }
-  const std::string log = wd / "serve.log";
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const std::string config = wd / "youma.toml";
-    (void)freopen(log.c_str(), "w", stderr);
-    ::unsetenv("YOUMA_MASTER_KEY");
-    execl(YOUMA_BINARY, YOUMA_BINARY, "serve", "--config", config.c_str(), "--grace-seconds", "3", nullptr);
-    _exit(127);
-  }
-  auto read_log = [&] {
-    std::ifstream in(log);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  for (int i = 0; i < 600 && !Contains(read_log(), "\"event\":\"serve_started\""); ++i) usleep(100'000);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  const std::string out = read_log();
+  Serving serving(wd / "serve.log", {"serve", "--config", wd / "youma.toml", "--grace-seconds", "3"});
+  const int status = serving.Stop();
+  const std::string out = serving.Log();
   INFO(out);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
@@ -453,6 +484,135 @@ TEST_CASE("the demo runs the whole flow and says what it shows") {
   CHECK(std::filesystem::exists(wd / "demo/auditor.token"));
   CHECK(Contains(r.output, "awards recomputed from it, 0 mismatches"));
   CHECK(Contains(r.output, "red packets, "));
+}
+
+// The number before `what` on the line starting with `line` ("  database: 15 batches (175 codes), 45 scans").
+int64_t CountIn(const std::string& output, const std::string& line, const std::string& what) {
+  std::smatch m;
+  const std::regex re(line + "[^\n]*?([0-9]+) " + what);
+  return std::regex_search(output, m, re) ? std::stoll(m[1].str()) : -1;
+}
+
+TEST_CASE("backup copies a serving data directory hot, and restore checks the backup, then brings it back elsewhere") {
+  Workdir wd;
+  const std::string var = wd / "var";
+  // Data: the demo's whole flow on the embedded default.
+  const Run demo = Youma("demo --dir " + (wd / "demo") + " --data-dir " + var +
+                         " --server 127.0.0.1:0 --http 127.0.0.1:0");
+  INFO(demo.output);
+  REQUIRE(demo.exit_code == 0);
+  std::vector<std::string> bottles;
+  {
+    std::ifstream csv(wd / "demo/batch-1.csv");
+    std::string line;
+    std::getline(csv, line);  // header
+    while (std::getline(csv, line)) {
+      const std::vector<std::string> f = absl::StrSplit(line, ',');
+      bottles.insert(bottles.end(), f.begin() + 2, f.end());
+    }
+  }
+  REQUIRE(bottles.size() >= 12);
+
+  // Hot: youma serve runs and consumers scan while the copy is made.
+  Serving serving(wd / "serve.log", {"serve", "--data-dir", var, "--listen", "127.0.0.1:0", "--http-listen", "",
+                                     "--metrics-listen", ""});
+  const std::string address = serving.Address();
+  REQUIRE_MESSAGE(!address.empty(), serving.Log());
+  const std::string client = "--server " + address + " --token-file " + var + "/admin.token --brand demo-baijiu";
+  std::atomic<bool> copying{true};
+  std::atomic<int> scanned{0};
+  std::thread consumers([&] {
+    for (int i = 0; copying || i < 3; ++i) {
+      const Run r = Youma(absl::StrCat("scan ", client, " --user backup-u", i, " --region 440106 ",
+                                       bottles[i % bottles.size()]));
+      if (r.exit_code == 0) ++scanned;
+    }
+  });
+  usleep(300'000);
+  const Run hot = Youma("backup --data-dir " + var + " --out " + (wd / "b1"));
+  copying = false;
+  consumers.join();
+  INFO(hot.output);
+  REQUIRE(hot.exit_code == 0);
+  CHECK(Contains(hot.output, "hot copy"));
+  CHECK(Contains(hot.output, "keysets: demo-baijiu"));
+  CHECK(Contains(hot.output, "the master key is not in it"));
+  CHECK_FALSE(std::filesystem::exists(wd / "b1/master.key"));
+  CHECK(std::filesystem::exists(wd / "b1/manifest.json"));
+  CHECK_FALSE(std::filesystem::exists(wd / "b1.partial"));
+  const int64_t scans_at_copy = CountIn(hot.output, "  database:", "scans");
+  CHECK(scans_at_copy > 0);
+  REQUIRE(serving.Stop() == 0);
+  CHECK(scanned > 0);
+
+  // Offline: the backup starts the data directory's database for the copy.
+  const Run cold = Youma("backup --data-dir " + var + " --out " + (wd / "b2") + " --with-secrets");
+  INFO(cold.output);
+  REQUIRE(cold.exit_code == 0);
+  CHECK(Contains(cold.output, "offline copy"));
+  CHECK(std::filesystem::exists(wd / "b2/master.key"));
+  const int64_t scans_after = CountIn(cold.output, "  database:", "scans");
+  CHECK(scans_after >= scans_at_copy);
+  CHECK(Youma("backup --data-dir " + var + " --out " + (wd / "b2")).exit_code == 1);  // not over a backup
+
+  // Restore refuses, writing nothing: no key, a wrong key, a changed keyset, not a backup.
+  const std::string var2 = wd / "var2";
+  Run r = Youma("restore --from " + (wd / "b1") + " --data-dir " + var2);
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "give the master key"));
+  REQUIRE(Youma("keys new-master-key --out " + (wd / "other.key")).exit_code == 0);
+  r = Youma("restore --from " + (wd / "b1") + " --data-dir " + var2 + " --master-key-file " + (wd / "other.key"));
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "not the one the backup's keysets are sealed with"));
+  std::filesystem::copy(wd / "b1", wd / "b1x", std::filesystem::copy_options::recursive);
+  {
+    std::fstream f(wd / "b1x/keysets/demo-baijiu.keyset", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    f.put('\x7f');
+  }
+  r = Youma("restore --from " + (wd / "b1x") + " --data-dir " + var2 + " --master-key-file " + var + "/master.key");
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "has changed since it was made"));
+  r = Youma("restore --from " + (wd / "b1/mariadb") + " --data-dir " + var2);
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.output, "is not a youma backup"));
+  CHECK_FALSE(std::filesystem::exists(var2));
+
+  // The hot copy, with the key: every scan answered before the copy began is in it.
+  r = Youma("restore --from " + (wd / "b1") + " --data-dir " + var2 + " --master-key-file " + var + "/master.key");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const int64_t restored_scans = CountIn(r.output, "  database:", "scans");
+  CHECK(restored_scans >= scans_at_copy);
+  CHECK(restored_scans <= scans_after);
+  CHECK(CountIn(r.output, "  database:", "batches") == CountIn(hot.output, "  database:", "batches"));
+  CHECK(Contains(r.output, "keysets: demo-baijiu"));
+  CHECK_FALSE(std::filesystem::exists(var2 + "/master.key"));  // given, not copied
+  // Never over a database.
+  r = Youma("restore --from " + (wd / "b1") + " --data-dir " + var2 + " --master-key-file " + var + "/master.key");
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "holds a database already"));
+
+  // The offline copy with its secrets: serve runs on it with its own key, the
+  // old admin token works, and the audit reads the demo's diversion flag.
+  const std::string var3 = wd / "var3";
+  r = Youma("restore --from " + (wd / "b2") + " --data-dir " + var3);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(CountIn(r.output, "  database:", "scans") == scans_after);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(slurp(var3 + "/master.key") == slurp(var + "/master.key"));
+  Serving restored(wd / "serve3.log", {"serve", "--data-dir", var3, "--listen", "127.0.0.1:0", "--http-listen", "",
+                                       "--metrics-listen", ""});
+  REQUIRE_MESSAGE(!restored.Address().empty(), restored.Log());
+  r = Youma("audit diversion --server " + restored.Address() + " --token-file " + var + "/admin.token --brand demo-baijiu");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.output, "dealer gz-001: 1 flagged case, 1 scan of evidence"));
+  CHECK(restored.Stop() == 0);
 }
 
 }  // namespace

@@ -513,6 +513,7 @@ int Main(int argc, char** argv) {
   AddServerCommands(app);
   AddScanCommands(app);
   AddStoreCommands(app);
+  AddBackupCommands(app);
   app.footer("Start with `youma demo`. Every command has --help with an example.");
   try {
     app.parse(argc, argv);

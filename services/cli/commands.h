@@ -42,6 +42,8 @@ void AddServerCommands(CLI::App& root);
 void AddScanCommands(CLI::App& root);
 // `youma stores …`: the store-owner program (StoreService).
 void AddStoreCommands(CLI::App& root);
+// backup, restore (of a data directory on the embedded default).
+void AddBackupCommands(CLI::App& root);
 
 // The master key of a server: --master-key-file, else $YOUMA_MASTER_KEY, else
 // (embedded default only) <data_dir>/master.key, made on first use.

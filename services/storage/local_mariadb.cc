@@ -77,13 +77,13 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
 }
 
 absl::Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log,
-                             const std::string& tmpdir) {
+                             const std::string& tmpdir, const std::string& package = "mariadb-server") {
   YOUMA_ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, log, tmpdir));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::UnavailableError(absl::StrCat(argv[0], " failed (is mariadb-server installed? ",
+    return absl::UnavailableError(absl::StrCat(argv[0], " failed (is ", package, " installed? ",
                                                "scripts/install-deps.sh installs it):",
                                                Tail(log, 15)));
   }
@@ -103,6 +103,63 @@ bool Exited(pid_t pid, absl::Duration wait) {
 
 }  // namespace
 
+std::string LocalMariaDb::SocketPath(const std::string& data_dir) {
+  return fs::absolute(data_dir).lexically_normal().string() + "/mysqld.sock";
+}
+
+bool LocalMariaDb::Answering(const std::string& data_dir) {
+  MySqlConfig config;
+  config.socket = SocketPath(data_dir);
+  config.user = "root";
+  std::error_code ec;
+  return fs::exists(config.socket, ec) && Connect(config, /*with_schema=*/false).ok();
+}
+
+absl::Status LocalMariaDb::BackUp(const std::string& data_dir, const std::string& target, const std::string& log) {
+  const std::string dir = fs::absolute(data_dir).lexically_normal().string();
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(target, " exists: a backup goes into a new folder"));
+  }
+  if (!Answering(data_dir)) {
+    return absl::FailedPreconditionError(absl::StrCat("no database answers on ", SocketPath(data_dir)));
+  }
+  // --no-defaults first: the host's my.cnf describes another server.
+  YOUMA_RETURN_IF_ERROR(RunToCompletion({"mariabackup", "--no-defaults", "--backup", "--target-dir=" + target,
+                                         "--datadir=" + dir + "/data", "--socket=" + SocketPath(data_dir),
+                                         "--user=root"},
+                                        log, dir + "/tmp", "mariadb-backup"));
+  // Applies the redo log copied alongside: the copy becomes a data
+  // directory as of the backup's end, ready to start as it is.
+  return RunToCompletion({"mariabackup", "--no-defaults", "--prepare", "--target-dir=" + target}, log, dir + "/tmp",
+                         "mariadb-backup");
+}
+
+absl::Status LocalMariaDb::RestoreInto(const std::string& backup, const std::string& data_dir,
+                                       const std::string& log) {
+  const std::string dir = fs::absolute(data_dir).lexically_normal().string();
+  std::error_code ec;
+  if (fs::exists(dir + "/data", ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, "/data holds a database already"));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  // Into a folder beside the final one, renamed when whole: an interrupted
+  // restore leaves no half database where a server would start on it.
+  const std::string staging = dir + "/data.restoring";
+  fs::remove_all(staging, ec);
+  absl::Status st = RunToCompletion({"mariabackup", "--no-defaults", "--copy-back",
+                                     "--target-dir=" + fs::absolute(backup).lexically_normal().string(),
+                                     "--datadir=" + staging},
+                                    log, dir + "/tmp", "mariadb-backup");
+  if (st.ok()) {
+    fs::rename(staging, dir + "/data", ec);
+    if (ec) st = absl::InternalError(absl::StrCat("cannot move ", staging, " into place: ", ec.message()));
+  }
+  if (!st.ok()) fs::remove_all(staging, ec);
+  return st;
+}
+
 absl::StatusOr<std::unique_ptr<LocalMariaDb>> LocalMariaDb::Start(LocalMariaDbOptions options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("no data directory");
   std::error_code ec;
@@ -113,7 +170,7 @@ absl::StatusOr<std::unique_ptr<LocalMariaDb>> LocalMariaDb::Start(LocalMariaDbOp
   }
   options.data_dir = fs::absolute(options.data_dir).lexically_normal().string();
   std::unique_ptr<LocalMariaDb> db(new LocalMariaDb(std::move(options)));
-  db->socket_ = db->options_.data_dir + "/mysqld.sock";
+  db->socket_ = SocketPath(db->options_.data_dir);
   if (db->socket_.size() >= 100) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the data directory path is too long for a unix socket (", db->socket_, "); use a shorter "

@@ -40,6 +40,23 @@ class LocalMariaDb {
   // Initialises `data_dir` if needed, starts mariadbd and waits until it answers.
   // UNAVAILABLE when mariadbd is missing or does not come up (its log is quoted).
   static absl::StatusOr<std::unique_ptr<LocalMariaDb>> Start(LocalMariaDbOptions options);
+
+  // The unix socket a server on `data_dir` answers on.
+  static std::string SocketPath(const std::string& data_dir);
+  // Whether a server (this process's or another's, `youma serve`'s say)
+  // answers on `data_dir`'s socket.
+  static bool Answering(const std::string& data_dir);
+  // A hot, consistent copy of the server answering on `data_dir` into
+  // `target` (a new folder), with mariabackup from Debian's mariadb-backup:
+  // InnoDB tables are copied while scans go on, and the copy is prepared, so
+  // it is a data directory as of the backup's end. mariabackup's output goes
+  // to `log`. FAILED_PRECONDITION when `target` exists or no server answers;
+  // UNAVAILABLE when mariabackup is missing or fails (its log is quoted).
+  static absl::Status BackUp(const std::string& data_dir, const std::string& target, const std::string& log);
+  // Copies a backup that BackUp made into `data_dir`, which must hold no
+  // database yet (FAILED_PRECONDITION); a later Start runs on it. Nothing is
+  // left in place when the copy fails.
+  static absl::Status RestoreInto(const std::string& backup, const std::string& data_dir, const std::string& log);
   ~LocalMariaDb();
 
   const MySqlConfig& config() const { return config_; }
