@@ -337,6 +337,113 @@ TEST_CASE("a server with the scan service on counts the hours past by itself") {
   CHECK(server.QueryInt("SELECT SUM(scans) FROM scan_hours WHERE brand = 'alpha'") == 1);
 }
 
+TEST_CASE("personal data past its days is cleared from the scan log and the per-day tables, the rest kept") {
+  AuditFixture f;
+  const auto codes = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 3).batch_id());
+  for (int i = 0; i < 3; ++i) f.Scan(codes[i].url(), absl::StrCat("p", i), youma::v1::SCAN_ROLE_CONSUMER, "o_user_" + std::to_string(i));
+  const absl::Time now = absl::Now();
+  const std::string day40 = absl::FormatTime("%Y-%m-%d", now - absl::Hours(24 * 40), common::ChinaTime());
+  const std::string today = absl::FormatTime("%Y-%m-%d", now, common::ChinaTime());
+  const std::string old40 = common::SqlTime(now - absl::Hours(24 * 40));
+  REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    // Two of the three scans were made 40 days ago, with a device, an IP and a place.
+    storage::Execute(c, "UPDATE scans SET device_id = 'phone', client_ip = '203.0.113.9', latitude = 23.1, "
+                        "longitude = 113.3 WHERE brand = 'alpha'");
+    storage::Execute(c, absl::StrCat("UPDATE scans SET record_time = '", old40, "', scan_time = '", old40,
+                                     "' WHERE client_scan_id IN ('p0', 'p1')"));
+    // 4,500 older still (50 days), of the scan log before the setting.
+    storage::Execute(c, absl::StrCat(
+        "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, region, region_source, "
+        "latitude, longitude, scan_time, record_time, verdict, answer) SELECT 'alpha', CONCAT('old-', seq), 1, 1, "
+        "CONCAT('o_', seq), 'phone', '198.51.100.7', '440106', 1, 23.1, 113.3, '",
+        common::SqlTime(now - absl::Hours(24 * 50)), "', TIMESTAMPADD(SECOND, seq, '",
+        common::SqlTime(now - absl::Hours(24 * 50)), "'), 1, X'' FROM seq_1_to_4500"));
+    // The fraud limits' tables: a row 40 days old and one of today each.
+    for (const std::string& d : {day40, today}) {
+      storage::Execute(c, absl::StrCat("INSERT INTO fraud_counters VALUES (7, 1, 'o_user_0', '", d, "', 3)"));
+      storage::Execute(c, absl::StrCat("INSERT INTO user_daily_awards VALUES (7, 'o_user_0', '", d, "', 1)"));
+    }
+    storage::Execute(c, absl::StrCat("INSERT INTO user_positions VALUES ('alpha', 'o_gone', 23.1, 113.3, '", old40,
+                                     "'), ('alpha', 'o_here', 23.1, 113.3, '", common::SqlTime(now), "')"));
+    storage::Execute(c, absl::StrCat("INSERT INTO campaign_users VALUES (7, 'o_gone', '203.0.113.9', '", old40,
+                                     "', 0), (7, 'o_here', '203.0.113.10', '", common::SqlTime(now), "', 0)"));
+    return absl::OkStatus();
+  }));
+  const std::string answer_before = f.server.QueryString("SELECT HEX(answer) FROM scans WHERE client_scan_id = 'p0'");
+  audit::Auditor& auditor = f.server.app().auditor();
+  const absl::Time before = now - absl::Hours(24 * 30);
+
+  // At most 2,000 scans per brand per call: the oldest first.
+  absl::StatusOr<audit::ForgottenPersonalData> first = auditor.ForgetPersonalData(before, 2000);
+  REQUIRE_OK(first.status());
+  CHECK(first->scans == 2000);
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans WHERE user_id = ''") == 2000);
+  CHECK(f.server.QueryString("SELECT user_id FROM scans WHERE client_scan_id = 'old-2001'") == "o_2001");
+  CHECK(first->day_counters == 2);
+  CHECK(first->positions == 1);
+  CHECK(first->first_ips == 1);
+  // The rest, then nothing left.
+  absl::StatusOr<audit::ForgottenPersonalData> second = auditor.ForgetPersonalData(before, 1'000'000);
+  REQUIRE_OK(second.status());
+  CHECK(second->scans == 2502);
+  CHECK(second->day_counters == 0);  // the per-day tables: once a day
+  absl::StatusOr<audit::ForgottenPersonalData> third = auditor.ForgetPersonalData(before, 1'000'000);
+  REQUIRE_OK(third.status());
+  CHECK(third->scans == 0);
+
+  // Who scanned is gone from the old scans; what was scanned, where and the answer stay.
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans WHERE brand = 'alpha' AND record_time < '" +
+                          common::SqlTime(before) + "' AND (user_id <> '' OR device_id <> '' OR client_ip <> '' "
+                          "OR latitude IS NOT NULL OR longitude IS NOT NULL)") == 0);
+  CHECK(f.server.QueryString("SELECT CONCAT(region, '/', verdict, '/', code_id) FROM scans WHERE client_scan_id = "
+                             "'p0'") == absl::StrCat("440106/1/", codes[0].code_id()));
+  CHECK(f.server.QueryString("SELECT HEX(answer) FROM scans WHERE client_scan_id = 'p0'") == answer_before);
+  CHECK(f.server.QueryString("SELECT CONCAT(user_id, '/', device_id, '/', client_ip) FROM scans WHERE "
+                             "client_scan_id = 'p2'") == "o_user_2/phone/203.0.113.9");
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans WHERE client_scan_id = 'p2' AND latitude IS NOT NULL") == 1);
+  // Today's counters and the recent account and position stay.
+  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(day) FROM fraud_counters WHERE campaign_id = 7") == today);
+  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(day) FROM user_daily_awards WHERE campaign_id = 7") == today);
+  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(user_id) FROM user_positions") == "o_here");
+  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(CONCAT(user_id, '=', first_ip) ORDER BY user_id) FROM "
+                             "campaign_users WHERE campaign_id = 7") == "o_gone=,o_here=203.0.113.10");
+  // A retry of a cleared scan still gets its first answer.
+  const youma::v1::ScanAnswer again = f.Scan(codes[0].url(), "p0");
+  CHECK(again.history().scan_count() == 1);
+  CHECK(again.verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+  // The scan-log export shows the old scans without who made them.
+  absl::StatusOr<youma::v1::ScanLogChunk> chunk = auditor.ReadScanLog("alpha", "", 10);
+  REQUIRE_OK(chunk.status());
+  REQUIRE(chunk->rows_size() == 10);
+  CHECK(chunk->rows(0).request().user_id().empty());
+  CHECK(chunk->rows(0).request().client_ip().empty());
+}
+
+TEST_CASE("a server told to keep personal data 30 days clears older scans by itself") {
+  TestServer server([](app::AppOptions& o) {
+    o.audit.personal_data_days = 30;
+    o.personal_data_sweep = absl::Milliseconds(100);
+  });
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    for (const auto& [id, days] : std::vector<std::pair<std::string, int>>{{"day-31", 31}, {"day-29", 29}}) {
+      const std::string t = common::SqlTime(absl::Now() - absl::Hours(24 * days));
+      storage::Execute(c, absl::StrCat("INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, "
+                                       "client_ip, region, region_source, scan_time, record_time, verdict, answer) "
+                                       "VALUES ('alpha', '", id, "', 1, 1, 'o_someone', 'phone', '203.0.113.9', "
+                                       "'440106', 1, '", t, "', '", t, "', 1, X'')"));
+    }
+    return absl::OkStatus();
+  }));
+  std::string user = "o_someone";
+  for (absl::Time until = absl::Now() + absl::Seconds(20); !user.empty() && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+    user = server.QueryString("SELECT user_id FROM scans WHERE client_scan_id = 'day-31'");
+  }
+  CHECK(user.empty());
+  CHECK(server.QueryString("SELECT client_ip FROM scans WHERE client_scan_id = 'day-31'").empty());
+  CHECK(server.QueryString("SELECT user_id FROM scans WHERE client_scan_id = 'day-29'") == "o_someone");
+}
+
 TEST_CASE("the counterfeit map counts forged scans per region and day") {
   AuditFixture f;
   for (int i = 0; i < 30; ++i) {

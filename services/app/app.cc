@@ -215,6 +215,29 @@ absl::Status App::Init() {
     });
   }
 
+  if (serve_scan && options_.audit.personal_data_days > 0) {
+    personal_data_sweep_ = std::make_unique<common::Ticker>(options_.personal_data_sweep, [this] {
+      const absl::Time before = absl::Now() - absl::Hours(24) * options_.audit.personal_data_days;
+      // A million scans a turn: a log from before the setting is cleared
+      // over a few turns, without one long sweep.
+      absl::StatusOr<audit::ForgottenPersonalData> forgot = auditor_->ForgetPersonalData(before, 1'000'000);
+      if (options_.log == nullptr) return;
+      if (!forgot.ok()) {
+        options_.log->Warn("personal_data_not_cleared",
+                           {{"message", std::string(forgot.status().message())},
+                            {"advice", "tried again at the next sweep; nothing was half-cleared (each chunk "
+                                       "commits whole)"}});
+      } else if (forgot->scans + forgot->day_counters + forgot->positions + forgot->first_ips > 0) {
+        options_.log->Info("personal_data_cleared",
+                           {{"before", absl::FormatTime(absl::RFC3339_sec, before, absl::UTCTimeZone())},
+                            {"scans", forgot->scans},
+                            {"day_counters", forgot->day_counters},
+                            {"positions", forgot->positions},
+                            {"first_ips", forgot->first_ips}});
+      }
+    });
+  }
+
   payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);
   payout_service_ = std::make_unique<payout::PayoutServiceImpl>(payout_desk_.get(), tokens_.get(),
                                                                 metrics_.get(), options_.log);
@@ -305,6 +328,7 @@ void App::Shutdown(absl::Duration grace) {
   }
   upgrade_catch_up_.reset();
   scan_hours_rollup_.reset();
+  personal_data_sweep_.reset();
   executor_.reset();  // runs what is queued, then joins
   pipeline_.reset();  // commits what was submitted, flushes counterfeit counts
 }

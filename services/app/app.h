@@ -79,6 +79,10 @@ struct AppOptions {
   // past into scan_hours (audit::Auditor::RollUpScanHours; the console's map
   // of scans by province reads those instead of the scan log). Zero: never.
   absl::Duration scan_hours_rollup = absl::Minutes(1);
+  // How often a server with the scan service on clears personal data past
+  // audit.personal_data_days (audit::Auditor::ForgetPersonalData); only
+  // when that is set.
+  absl::Duration personal_data_sweep = absl::Hours(1);
   rules::RulesOptions rules;
   audit::AuditOptions audit;
   payout::PayoutOptions payout;
@@ -164,6 +168,7 @@ class App {
   std::unique_ptr<common::RpcContext> audit_rpc_;
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;
   std::unique_ptr<common::Ticker> scan_hours_rollup_;  // after the auditor it calls
+  std::unique_ptr<common::Ticker> personal_data_sweep_;  // likewise
   std::unique_ptr<payout::PayoutDesk> payout_desk_;
   std::unique_ptr<payout::PayoutServiceImpl> payout_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -318,6 +318,91 @@ absl::StatusOr<int> Auditor::RollUpScanHours(int max_hours) {
   return counted;
 }
 
+absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time before, int64_t max_scans) {
+  constexpr int kChunk = 2000;
+  ForgottenPersonalData out;
+  const std::string cutoff = common::SqlTime(before);
+  // The scan log, brand by brand, from where the last call stopped, through
+  // scans_record (brand, record_time, client_scan_id). Record times are
+  // stamped at commit, so no scan can still appear before a cutoff days ago.
+  std::vector<std::pair<std::string, std::string>> brands;  // brand, cleared through
+  YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT s.brand, COALESCE(p.through, '0000-00-00 00:00:00') FROM (SELECT brand FROM scans GROUP BY brand) s "
+        "LEFT JOIN personal_data_cleared p ON p.brand = s.brand"));
+    while (rs->next()) brands.emplace_back(rs->getString(1), rs->getString(2));
+    return absl::OkStatus();
+  }));
+  for (auto& [brand, through] : brands) {
+    for (int64_t done = 0; through < cutoff && done < max_scans;) {
+      YOUMA_ASSIGN_OR_RETURN(const int64_t cleared, pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+        auto rows = Prepare(c, "SELECT client_scan_id, record_time FROM scans WHERE brand = ? AND record_time >= ? "
+                               "AND record_time < ? ORDER BY record_time, client_scan_id LIMIT ?");
+        rows->setString(1, brand);
+        rows->setString(2, through);
+        rows->setString(3, cutoff);
+        rows->setInt(4, kChunk);
+        std::unique_ptr<sql::ResultSet> rs(rows->executeQuery());
+        std::vector<std::string> ids;
+        std::string last = cutoff;
+        while (rs->next()) {
+          ids.push_back(storage::Quote(c, std::string(rs->getString(1))));
+          last = rs->getString(2);
+        }
+        int64_t n = 0;
+        if (!ids.empty()) {
+          std::unique_ptr<sql::Statement> st(c.createStatement());
+          n = st->executeUpdate(absl::StrCat(
+              "UPDATE scans SET user_id = '', device_id = '', client_ip = '', latitude = NULL, longitude = NULL "
+              "WHERE brand = ", storage::Quote(c, brand), " AND client_scan_id IN (", absl::StrJoin(ids, ","),
+              ") AND (user_id <> '' OR device_id <> '' OR client_ip <> '' OR latitude IS NOT NULL)"));
+        }
+        // A short chunk reached the cutoff: everything before it is clear.
+        // Otherwise the next chunk starts at the last row's time (rows at
+        // that time are read again, and found clear).
+        through = ids.size() < static_cast<size_t>(kChunk) ? cutoff : last;
+        auto mark = Prepare(c, "INSERT INTO personal_data_cleared (brand, through) VALUES (?, ?) "
+                               "ON DUPLICATE KEY UPDATE through = GREATEST(through, VALUES(through))");
+        mark->setString(1, brand);
+        mark->setString(2, through);
+        mark->executeUpdate();
+        done += static_cast<int64_t>(ids.size());
+        return n;
+      }));
+      out.scans += cleared;
+    }
+  }
+  // The per-day tables and the rest, once a day.
+  const std::string day = absl::FormatTime("%Y-%m-%d", before, common::ChinaTime());
+  {
+    std::lock_guard<std::mutex> lock(forget_mu_);
+    if (day_tables_cleared_before_ >= day) return out;
+  }
+  YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    const std::string quoted_day = storage::Quote(c, day);
+    // In chunks, each its own short transaction (autocommit).
+    auto chunks = [&](const std::string& sql) {
+      int64_t total = 0;
+      for (int64_t n = kChunk; n == kChunk;) {
+        n = st->executeUpdate(absl::StrCat(sql, " LIMIT ", kChunk));
+        total += n;
+      }
+      return total;
+    };
+    out.day_counters += chunks(absl::StrCat("DELETE FROM fraud_counters WHERE day < ", quoted_day));
+    out.day_counters += chunks(absl::StrCat("DELETE FROM user_daily_awards WHERE day < ", quoted_day));
+    out.positions += chunks(absl::StrCat("DELETE FROM user_positions WHERE scan_time < '", cutoff, "'"));
+    out.first_ips +=
+        chunks(absl::StrCat("UPDATE campaign_users SET first_ip = '' WHERE first_time < '", cutoff, "' AND first_ip <> ''"));
+    return absl::OkStatus();
+  }));
+  std::lock_guard<std::mutex> lock(forget_mu_);
+  day_tables_cleared_before_ = std::max(day_tables_cleared_before_, day);
+  return out;
+}
+
 absl::Time Auditor::LastGatePass() {
   std::lock_guard<std::mutex> lock(gate_mu_);
   return gate_passed_;

@@ -29,6 +29,18 @@ struct AuditOptions {
   // The diversion report's by_shipment lists at most this many shipments
   // (the most flagged first); shipments_flagged counts them all.
   int report_shipments = 1000;
+  // Personal data (who scanned, from which device, IP and place) is cleared
+  // from records this many days old (Auditor::ForgetPersonalData, hourly on
+  // servers with the scan service on). 0: kept for good.
+  int personal_data_days = 0;
+};
+
+// What one Auditor::ForgetPersonalData call cleared.
+struct ForgottenPersonalData {
+  int64_t scans = 0;           // scan-log rows whose user, device, IP and coordinates were cleared
+  int64_t day_counters = 0;    // per-day fraud counters and daily award counts deleted
+  int64_t positions = 0;       // users' last positions deleted (the impossible-travel check)
+  int64_t first_ips = 0;       // campaigns' accounts whose first IP was cleared
 };
 
 // The diversion report as CSV, one row per piece of evidence.
@@ -93,6 +105,22 @@ class Auditor {
   // cannot be passed (a scan group is stalled).
   absl::StatusOr<int> RollUpScanHours(int max_hours);
 
+  // Clears what identifies a person from records made before `before`
+  // (personal_data_days ago; PIPL asks for no longer than the purpose needs):
+  //   - in the scan log, the user id, device id, client IP and coordinates;
+  //     the code, region, times, verdict and answer stay, so histories, maps,
+  //     exports and draw audits still hold (exports show the fields empty);
+  //   - the fraud limits' per-day counters and daily award counts of days
+  //     before `before`'s (China) day, and users' last positions (deleted),
+  //     and campaigns' accounts' first IPs (cleared);
+  // at most `max_scans` scan-log rows per brand per call, a committed chunk at
+  // a time (each brand's progress is kept: a call does not read the rows
+  // cleared before). The per-day tables, which have no index by day, are
+  // read once per day per server. Kept: awards and payouts (who was paid),
+  // stores (accounts) and diversion evidence (the users that make a flag).
+  // Servers may run it at once.
+  absl::StatusOr<ForgottenPersonalData> ForgetPersonalData(absl::Time before, int64_t max_scans);
+
  private:
   // When this server last passed the scan-log gate (InfinitePast: never).
   absl::Time LastGatePass();
@@ -107,6 +135,8 @@ class Auditor {
   AuditOptions options_;
   std::mutex gate_mu_;
   absl::Time gate_passed_ = absl::InfinitePast();
+  std::mutex forget_mu_;
+  std::string day_tables_cleared_before_;  // the China day the per-day tables were last cleared before
 };
 
 }  // namespace youma::audit

@@ -157,6 +157,11 @@ void AddServeCommand(CLI::App& root) {
   AddSecondsOption(cmd, "--scan-hours-rollup-seconds", &f->options.scan_hours_rollup, 0, 3600,
                    "with the scan service on: how often to count the scans of hours past per brand and province "
                    "for the console's map (it reads the hours not counted yet from the scan log; 0: never)");
+  cmd->add_option("--personal-data-days", f->options.audit.personal_data_days,
+                  "with the scan service on: clear who scanned (user, device, IP, coordinates) from scans this many "
+                  "days old, hourly, and the fraud limits' per-day counters and last positions; 0: keep them")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 36500));
   AddSecondsOption(cmd, "--max-connection-age-seconds", &f->options.max_connection_age, 0, 86400,
                    "clients reconnect after this long, spreading them over new servers (0: never)");
   cmd->add_option("--http-listen", f->http_listen,

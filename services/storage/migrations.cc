@@ -598,6 +598,14 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
        {
            "ALTER TABLE diversion_flags ADD INDEX diversion_time (brand, flag_time)",
        }},
+      {22,
+       "how far each brand's scan log has had its personal data cleared (--personal-data-days)",
+       {
+           R"sql(CREATE TABLE IF NOT EXISTS personal_data_cleared (
+  brand VARCHAR(64) NOT NULL PRIMARY KEY,
+  through DATETIME(6) NOT NULL
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
