@@ -351,12 +351,14 @@ TEST_CASE("personal data past its days is cleared from the scan log and the per-
                         "longitude = 113.3 WHERE brand = 'alpha'");
     storage::Execute(c, absl::StrCat("UPDATE scans SET record_time = '", old40, "', scan_time = '", old40,
                                      "' WHERE client_scan_id IN ('p0', 'p1')"));
-    // 4,500 older still (50 days), of the scan log before the setting.
+    // 4,500 older still (50 days), of the scan log before the setting, in
+    // groups of 3,000 and 1,500 that each share a record time (as a scan
+    // group's scans do), so the chunks of 2,000 must go by scan id too.
     storage::Execute(c, absl::StrCat(
         "INSERT INTO scans (brand, client_scan_id, code_id, role, user_id, device_id, client_ip, region, region_source, "
         "latitude, longitude, scan_time, record_time, verdict, answer) SELECT 'alpha', CONCAT('old-', seq), 1, 1, "
         "CONCAT('o_', seq), 'phone', '198.51.100.7', '440106', 1, 23.1, 113.3, '",
-        common::SqlTime(now - absl::Hours(24 * 50)), "', TIMESTAMPADD(SECOND, seq, '",
+        common::SqlTime(now - absl::Hours(24 * 50)), "', TIMESTAMPADD(SECOND, seq > 3000, '",
         common::SqlTime(now - absl::Hours(24 * 50)), "'), 1, X'' FROM seq_1_to_4500"));
     // The fraud limits' tables: a row 40 days old and one of today each.
     for (const std::string& d : {day40, today}) {
@@ -378,7 +380,11 @@ TEST_CASE("personal data past its days is cleared from the scan log and the per-
   REQUIRE_OK(first.status());
   CHECK(first->scans == 2000);
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans WHERE user_id = ''") == 2000);
-  CHECK(f.server.QueryString("SELECT user_id FROM scans WHERE client_scan_id = 'old-2001'") == "o_2001");
+  // The first 2,000 by scan id of the first group's record time ("old-1", "old-10", …).
+  CHECK(f.server.QueryInt("SELECT COUNT(*) FROM (SELECT client_scan_id FROM scans WHERE client_scan_id LIKE 'old-%' "
+                          "AND CAST(SUBSTRING(client_scan_id, 5) AS UNSIGNED) <= 3000 ORDER BY client_scan_id "
+                          "LIMIT 2000) f JOIN scans s ON s.brand = 'alpha' AND s.client_scan_id = f.client_scan_id "
+                          "WHERE s.user_id = ''") == 2000);
   CHECK(first->day_counters == 2);
   CHECK(first->positions == 1);
   CHECK(first->first_ips == 1);

@@ -322,52 +322,62 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
   constexpr int kChunk = 2000;
   ForgottenPersonalData out;
   const std::string cutoff = common::SqlTime(before);
-  // The scan log, brand by brand, from where the last call stopped, through
-  // scans_record (brand, record_time, client_scan_id). Record times are
-  // stamped at commit, so no scan can still appear before a cutoff days ago.
-  std::vector<std::pair<std::string, std::string>> brands;  // brand, cleared through
+  // The scan log, brand by brand, from the scan the last call stopped after,
+  // in scans_record's (record_time, client_scan_id) order: a group's scans
+  // share one record time, so the scan id breaks the ties. Record times are
+  // stamped at commit: no scan can still appear before a cutoff days ago.
+  struct Mark {
+    std::string brand, time, scan_id;
+  };
+  std::vector<Mark> brands;
   YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> st(c.createStatement());
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-        "SELECT s.brand, COALESCE(p.through, '0000-00-00 00:00:00') FROM (SELECT brand FROM scans GROUP BY brand) s "
-        "LEFT JOIN personal_data_cleared p ON p.brand = s.brand"));
-    while (rs->next()) brands.emplace_back(rs->getString(1), rs->getString(2));
+        "SELECT s.brand, COALESCE(p.through, '0000-00-00 00:00:00'), COALESCE(p.through_scan_id, '') FROM "
+        "(SELECT brand FROM scans GROUP BY brand) s LEFT JOIN personal_data_cleared p ON p.brand = s.brand"));
+    while (rs->next()) brands.push_back({rs->getString(1), rs->getString(2), rs->getString(3)});
     return absl::OkStatus();
   }));
-  for (auto& [brand, through] : brands) {
-    for (int64_t done = 0; through < cutoff && done < max_scans;) {
+  for (Mark& m : brands) {
+    for (int64_t done = 0; m.time < cutoff && done < max_scans;) {
       YOUMA_ASSIGN_OR_RETURN(const int64_t cleared, pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-        auto rows = Prepare(c, "SELECT client_scan_id, record_time FROM scans WHERE brand = ? AND record_time >= ? "
-                               "AND record_time < ? ORDER BY record_time, client_scan_id LIMIT ?");
-        rows->setString(1, brand);
-        rows->setString(2, through);
-        rows->setString(3, cutoff);
-        rows->setInt(4, kChunk);
+        auto rows = Prepare(c, "SELECT client_scan_id, record_time FROM scans WHERE brand = ? AND record_time < ? "
+                               "AND (record_time > ? OR (record_time = ? AND client_scan_id > ?)) "
+                               "ORDER BY record_time, client_scan_id LIMIT ?");
+        rows->setString(1, m.brand);
+        rows->setString(2, cutoff);
+        rows->setString(3, m.time);
+        rows->setString(4, m.time);
+        rows->setString(5, m.scan_id);
+        rows->setInt(6, kChunk);
         std::unique_ptr<sql::ResultSet> rs(rows->executeQuery());
         std::vector<std::string> ids;
-        std::string last = cutoff;
+        Mark next = m;
         while (rs->next()) {
-          ids.push_back(storage::Quote(c, std::string(rs->getString(1))));
-          last = rs->getString(2);
+          next.scan_id = rs->getString(1);
+          next.time = rs->getString(2);
+          ids.push_back(storage::Quote(c, next.scan_id));
         }
         int64_t n = 0;
         if (!ids.empty()) {
           std::unique_ptr<sql::Statement> st(c.createStatement());
           n = st->executeUpdate(absl::StrCat(
               "UPDATE scans SET user_id = '', device_id = '', client_ip = '', latitude = NULL, longitude = NULL "
-              "WHERE brand = ", storage::Quote(c, brand), " AND client_scan_id IN (", absl::StrJoin(ids, ","),
+              "WHERE brand = ", storage::Quote(c, m.brand), " AND client_scan_id IN (", absl::StrJoin(ids, ","),
               ") AND (user_id <> '' OR device_id <> '' OR client_ip <> '' OR latitude IS NOT NULL)"));
         }
         // A short chunk reached the cutoff: everything before it is clear.
-        // Otherwise the next chunk starts at the last row's time (rows at
-        // that time are read again, and found clear).
-        through = ids.size() < static_cast<size_t>(kChunk) ? cutoff : last;
-        auto mark = Prepare(c, "INSERT INTO personal_data_cleared (brand, through) VALUES (?, ?) "
-                               "ON DUPLICATE KEY UPDATE through = GREATEST(through, VALUES(through))");
-        mark->setString(1, brand);
-        mark->setString(2, through);
+        if (ids.size() < static_cast<size_t>(kChunk)) next = {m.brand, cutoff, ""};
+        auto mark = Prepare(c, "INSERT INTO personal_data_cleared (brand, through, through_scan_id) VALUES (?, ?, ?) "
+                               "ON DUPLICATE KEY UPDATE through_scan_id = IF((VALUES(through), VALUES(through_scan_id)) "
+                               "> (through, through_scan_id), VALUES(through_scan_id), through_scan_id), "
+                               "through = GREATEST(through, VALUES(through))");
+        mark->setString(1, m.brand);
+        mark->setString(2, next.time);
+        mark->setString(3, next.scan_id);
         mark->executeUpdate();
         done += static_cast<int64_t>(ids.size());
+        m = next;
         return n;
       }));
       out.scans += cleared;

@@ -601,9 +601,11 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
       {22,
        "how far each brand's scan log has had its personal data cleared (--personal-data-days)",
        {
+           // Cleared up to this scan, in scans_record's (record_time, client_scan_id) order.
            R"sql(CREATE TABLE IF NOT EXISTS personal_data_cleared (
   brand VARCHAR(64) NOT NULL PRIMARY KEY,
-  through DATETIME(6) NOT NULL
+  through DATETIME(6) NOT NULL,
+  through_scan_id VARCHAR(128) NOT NULL
 ) ENGINE=InnoDB)sql",
        }},
   };
