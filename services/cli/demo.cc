@@ -644,7 +644,9 @@ absl::Status IssuerDemo(const DemoOptions& options) {
             << "  youma audit diversion --token-file " << admin_token_file << " --brand " << brand << "\n"
             << "  youma stores leaderboard --token-file " << scan_token_file << "\n"
             << "  youma audit history --token-file " << admin_token_file << " --brand " << brand << " '"
-            << case_urls[1] << "'\n";
+            << case_urls[1] << "'\n"
+            << "  youma backup --data-dir " << options.data_dir << " --out " << options.data_dir
+            << "-backup   (hot, while a server runs)\n";
   if (local) local->Shutdown(absl::Seconds(5));
   return absl::OkStatus();
 }
