@@ -50,10 +50,11 @@ class DiversionTotals {
   void Add(const youma::v1::DiversionFlag& flag) {
     Add(flag, dealers_[flag.dealer_id()]);
     Shipment& s = shipments_[flag.shipment_id()];
-    if (s.cases == 0) {
+    // Unshipped cases (shipment 0) have no dealer, and take their batches'
+    // planned territories: no one territory.
+    if (s.cases == 0 && flag.shipment_id() != 0) {
       s.dealer = flag.dealer_id();
-      // Unshipped cases take their batches' planned territories: no one territory.
-      if (flag.shipment_id() != 0) s.territory.assign(flag.territory().begin(), flag.territory().end());
+      s.territory.assign(flag.territory().begin(), flag.territory().end());
     }
     Add(flag, s);
   }
@@ -176,8 +177,10 @@ std::string DiversionTotalsText(const youma::v1::DiversionReportResponse& report
     const std::string which =
         s.shipment_id() == 0
             ? std::string("cases never shipped (planned territory)")
-            : absl::StrFormat("shipment %d to %s on %s", s.shipment_id(), s.dealer_id(),
-                              absl::FormatTime("%Y-%m-%d", common::FromProtoTime(s.ship_time()), common::ChinaTime()));
+            : absl::StrCat("shipment ", s.shipment_id(), " to ", s.dealer_id(),
+                           s.has_ship_time() ? absl::FormatTime(" on %Y-%m-%d", common::FromProtoTime(s.ship_time()),
+                                                                common::ChinaTime())
+                                             : "");
     absl::StrAppendFormat(&out, "%s: %s%s\n", which, counts(s.flagged_cases(), s.evidence_scans()),
                           scanned_in(s.scanned_in()));
   }
@@ -340,6 +343,10 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
   }));
   for (Mark& m : brands) {
     for (int64_t done = 0; m.time < cutoff && done < max_scans;) {
+      // Where this chunk ends; taken once it commits (a transaction run
+      // again on a new connection starts from `m` again).
+      Mark next;
+      size_t read = 0;
       YOUMA_ASSIGN_OR_RETURN(const int64_t cleared, pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
         auto rows = Prepare(c, "SELECT client_scan_id, record_time FROM scans WHERE brand = ? AND record_time < ? "
                                "AND (record_time > ? OR (record_time = ? AND client_scan_id > ?)) "
@@ -352,7 +359,7 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
         rows->setInt(6, kChunk);
         std::unique_ptr<sql::ResultSet> rs(rows->executeQuery());
         std::vector<std::string> ids;
-        Mark next = m;
+        next = m;
         while (rs->next()) {
           next.scan_id = rs->getString(1);
           next.time = rs->getString(2);
@@ -376,10 +383,11 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
         mark->setString(2, next.time);
         mark->setString(3, next.scan_id);
         mark->executeUpdate();
-        done += static_cast<int64_t>(ids.size());
-        m = next;
+        read = ids.size();
         return n;
       }));
+      m = next;
+      done += static_cast<int64_t>(read);
       out.scans += cleared;
     }
   }
