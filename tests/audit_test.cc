@@ -337,13 +337,11 @@ TEST_CASE("a server with the scan service on counts the hours past by itself") {
   CHECK(server.QueryInt("SELECT SUM(scans) FROM scan_hours WHERE brand = 'alpha'") == 1);
 }
 
-TEST_CASE("personal data past its days is cleared from the scan log and the per-day tables, the rest kept") {
+TEST_CASE("personal data past its days is cleared from the scan log, positions and first IPs, the rest kept") {
   AuditFixture f;
   const auto codes = StreamAll(f.factory, MakeBatch(f.factory, youma::v1::BATCH_KIND_BOTTLE, 3).batch_id());
   for (int i = 0; i < 3; ++i) f.Scan(codes[i].url(), absl::StrCat("p", i), youma::v1::SCAN_ROLE_CONSUMER, "o_user_" + std::to_string(i));
   const absl::Time now = absl::Now();
-  const std::string day40 = absl::FormatTime("%Y-%m-%d", now - absl::Hours(24 * 40), common::ChinaTime());
-  const std::string today = absl::FormatTime("%Y-%m-%d", now, common::ChinaTime());
   const std::string old40 = common::SqlTime(now - absl::Hours(24 * 40));
   REQUIRE_OK(f.server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
     // Two of the three scans were made 40 days ago, with a device, an IP and a place.
@@ -360,11 +358,6 @@ TEST_CASE("personal data past its days is cleared from the scan log and the per-
         "CONCAT('o_', seq), 'phone', '198.51.100.7', '440106', 1, 23.1, 113.3, '",
         common::SqlTime(now - absl::Hours(24 * 50)), "', TIMESTAMPADD(SECOND, seq > 3000, '",
         common::SqlTime(now - absl::Hours(24 * 50)), "'), 1, X'' FROM seq_1_to_4500"));
-    // The fraud limits' tables: a row 40 days old and one of today each.
-    for (const std::string& d : {day40, today}) {
-      storage::Execute(c, absl::StrCat("INSERT INTO fraud_counters VALUES (7, 1, 'o_user_0', '", d, "', 3)"));
-      storage::Execute(c, absl::StrCat("INSERT INTO user_daily_awards VALUES (7, 'o_user_0', '", d, "', 1)"));
-    }
     storage::Execute(c, absl::StrCat("INSERT INTO user_positions VALUES ('alpha', 'o_gone', 23.1, 113.3, '", old40,
                                      "'), ('alpha', 'o_here', 23.1, 113.3, '", common::SqlTime(now), "')"));
     storage::Execute(c, absl::StrCat("INSERT INTO campaign_users VALUES (7, 'o_gone', '203.0.113.9', '", old40,
@@ -385,14 +378,13 @@ TEST_CASE("personal data past its days is cleared from the scan log and the per-
                           "AND CAST(SUBSTRING(client_scan_id, 5) AS UNSIGNED) <= 3000 ORDER BY client_scan_id "
                           "LIMIT 2000) f JOIN scans s ON s.brand = 'alpha' AND s.client_scan_id = f.client_scan_id "
                           "WHERE s.user_id = ''") == 2000);
-  CHECK(first->day_counters == 2);
   CHECK(first->positions == 1);
   CHECK(first->first_ips == 1);
   // The rest, then nothing left.
   absl::StatusOr<audit::ForgottenPersonalData> second = auditor.ForgetPersonalData(before, 1'000'000);
   REQUIRE_OK(second.status());
   CHECK(second->scans == 2502);
-  CHECK(second->day_counters == 0);  // the per-day tables: once a day
+  CHECK(second->positions == 0);  // the tables with no index by time: once a day
   absl::StatusOr<audit::ForgottenPersonalData> third = auditor.ForgetPersonalData(before, 1'000'000);
   REQUIRE_OK(third.status());
   CHECK(third->scans == 0);
@@ -407,9 +399,7 @@ TEST_CASE("personal data past its days is cleared from the scan log and the per-
   CHECK(f.server.QueryString("SELECT CONCAT(user_id, '/', device_id, '/', client_ip) FROM scans WHERE "
                              "client_scan_id = 'p2'") == "o_user_2/phone/203.0.113.9");
   CHECK(f.server.QueryInt("SELECT COUNT(*) FROM scans WHERE client_scan_id = 'p2' AND latitude IS NOT NULL") == 1);
-  // Today's counters and the recent account and position stay.
-  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(day) FROM fraud_counters WHERE campaign_id = 7") == today);
-  CHECK(f.server.QueryString("SELECT GROUP_CONCAT(day) FROM user_daily_awards WHERE campaign_id = 7") == today);
+  // The recent account and position stay.
   CHECK(f.server.QueryString("SELECT GROUP_CONCAT(user_id) FROM user_positions") == "o_here");
   CHECK(f.server.QueryString("SELECT GROUP_CONCAT(CONCAT(user_id, '=', first_ip) ORDER BY user_id) FROM "
                              "campaign_users WHERE campaign_id = 7") == "o_gone=,o_here=203.0.113.10");

@@ -858,6 +858,55 @@ TEST_CASE("the per-user daily limit counts China days of the scans' arrival; a l
   End(f.admin, cc.campaign_id());
 }
 
+// Per-day counters of a user on these days ago, in both tables.
+void AddDayCounters(TestServer& server, const std::vector<int>& days_ago) {
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    for (int ago : days_ago) {
+      const std::string day = absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24 * ago), common::ChinaTime());
+      storage::Execute(c, absl::StrCat("INSERT INTO fraud_counters VALUES (7, 1, 'o_user', '", day, "', 3)"));
+      storage::Execute(c, absl::StrCat("INSERT INTO user_daily_awards VALUES (7, 'o_user', '", day, "', 1)"));
+    }
+    return absl::OkStatus();
+  }));
+}
+
+std::string DaysAgo(int ago) {
+  return absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24 * ago), common::ChinaTime());
+}
+
+TEST_CASE("PruneDayCounters deletes the fraud limits' per-day rows before a day, in chunks, and keeps the rest") {
+  TestServer server([](app::AppOptions& o) { o.day_counters_prune = absl::ZeroDuration(); });
+  AddDayCounters(server, {0, 1, 2, 40});
+  REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
+    storage::Execute(c, absl::StrCat("INSERT INTO fraud_counters SELECT 8, 2, CONCAT('ip-', seq), '", DaysAgo(3),
+                                     "', 1 FROM seq_1_to_12000"));
+    return absl::OkStatus();
+  }));
+  absl::StatusOr<int64_t> pruned = rules::PruneDayCounters(&server.app().pool(), DaysAgo(1));
+  REQUIRE_OK(pruned.status());
+  CHECK(*pruned == 12000 + 2 * 2);  // days 3 and 2 and 40, of both tables
+  CHECK(server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM fraud_counters") ==
+        absl::StrCat(DaysAgo(1), ",", DaysAgo(0)));
+  CHECK(server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM user_daily_awards") ==
+        absl::StrCat(DaysAgo(1), ",", DaysAgo(0)));
+  pruned = rules::PruneDayCounters(&server.app().pool(), DaysAgo(1));
+  REQUIRE_OK(pruned.status());
+  CHECK(*pruned == 0);
+}
+
+TEST_CASE("a server with the scan service on keeps the fraud limits' per-day rows of today and yesterday only") {
+  TestServer server([](app::AppOptions& o) { o.day_counters_prune = absl::Milliseconds(100); });
+  AddDayCounters(server, {0, 1, 2, 40});
+  const std::string want = absl::StrCat(DaysAgo(1), ",", DaysAgo(0));
+  std::string left;
+  for (absl::Time until = absl::Now() + absl::Seconds(20); left != want && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+    left = server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM fraud_counters");
+  }
+  CHECK(left == want);
+  CHECK(server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM user_daily_awards") == want);
+}
+
 TEST_CASE("a code scanned twice in one group commit wins once; the second scan sees the first's award") {
   Fixture f;
   const auto codes = f.CodesOf("00000000000062", youma::v1::BATCH_KIND_BOTTLE, 40);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/files.h"
 #include "services/common/status_macros.h"
+#include "services/common/time_util.h"
 #include "services/payout/payout_counts.h"
 #include "services/storage/migrations.h"
 
@@ -227,13 +228,27 @@ absl::Status App::Init() {
                            {{"message", std::string(forgot.status().message())},
                             {"advice", "tried again at the next sweep; nothing was half-cleared (each chunk "
                                        "commits whole)"}});
-      } else if (forgot->scans + forgot->day_counters + forgot->positions + forgot->first_ips > 0) {
+      } else if (forgot->scans + forgot->positions + forgot->first_ips > 0) {
         options_.log->Info("personal_data_cleared",
                            {{"before", absl::FormatTime(absl::RFC3339_sec, before, absl::UTCTimeZone())},
                             {"scans", forgot->scans},
-                            {"day_counters", forgot->day_counters},
                             {"positions", forgot->positions},
                             {"first_ips", forgot->first_ips}});
+      }
+    });
+  }
+  if (serve_scan && options_.day_counters_prune > absl::ZeroDuration()) {
+    day_counters_prune_ = std::make_unique<common::Ticker>(options_.day_counters_prune, [this] {
+      // Today and yesterday stay (a scan counts on the China day it arrives).
+      const std::string before_day =
+          absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
+      absl::StatusOr<int64_t> pruned = rules::PruneDayCounters(pool_.get(), before_day);
+      if (options_.log == nullptr) return;
+      if (!pruned.ok()) {
+        options_.log->Warn("day_counters_not_pruned", {{"message", std::string(pruned.status().message())},
+                                                       {"advice", "tried again at the next turn"}});
+      } else if (*pruned > 0) {
+        options_.log->Info("day_counters_pruned", {{"before_day", before_day}, {"rows", *pruned}});
       }
     });
   }
@@ -329,6 +344,7 @@ void App::Shutdown(absl::Duration grace) {
   upgrade_catch_up_.reset();
   scan_hours_rollup_.reset();
   personal_data_sweep_.reset();
+  day_counters_prune_.reset();
   executor_.reset();  // runs what is queued, then joins
   pipeline_.reset();  // commits what was submitted, flushes counterfeit counts
 }

@@ -83,6 +83,10 @@ struct AppOptions {
   // audit.personal_data_days (audit::Auditor::ForgetPersonalData); only
   // when that is set.
   absl::Duration personal_data_sweep = absl::Hours(1);
+  // How often a server with the scan service on deletes the fraud limits'
+  // per-day counters older than yesterday (rules::PruneDayCounters). Zero:
+  // never.
+  absl::Duration day_counters_prune = absl::Hours(1);
   rules::RulesOptions rules;
   audit::AuditOptions audit;
   payout::PayoutOptions payout;
@@ -169,6 +173,7 @@ class App {
   std::unique_ptr<audit::AuditServiceImpl> audit_service_;
   std::unique_ptr<common::Ticker> scan_hours_rollup_;  // after the auditor it calls
   std::unique_ptr<common::Ticker> personal_data_sweep_;  // likewise
+  std::unique_ptr<common::Ticker> day_counters_prune_;
   std::unique_ptr<payout::PayoutDesk> payout_desk_;
   std::unique_ptr<payout::PayoutServiceImpl> payout_service_;
   std::unique_ptr<grpc::Server> server_;

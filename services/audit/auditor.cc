@@ -391,7 +391,9 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
       out.scans += cleared;
     }
   }
-  // The per-day tables and the rest, once a day.
+  // Positions and first IPs (tables with no index by time), once a day. The
+  // fraud limits' per-day counters are pruned to two days anyway
+  // (rules::PruneDayCounters).
   const std::string day = absl::FormatTime("%Y-%m-%d", before, common::ChinaTime());
   {
     std::lock_guard<std::mutex> lock(forget_mu_);
@@ -399,7 +401,6 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
   }
   YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> st(c.createStatement());
-    const std::string quoted_day = storage::Quote(c, day);
     // In chunks, each its own short transaction (autocommit).
     auto chunks = [&](const std::string& sql) {
       int64_t total = 0;
@@ -409,8 +410,6 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
       }
       return total;
     };
-    out.day_counters += chunks(absl::StrCat("DELETE FROM fraud_counters WHERE day < ", quoted_day));
-    out.day_counters += chunks(absl::StrCat("DELETE FROM user_daily_awards WHERE day < ", quoted_day));
     out.positions += chunks(absl::StrCat("DELETE FROM user_positions WHERE scan_time < '", cutoff, "'"));
     out.first_ips +=
         chunks(absl::StrCat("UPDATE campaign_users SET first_ip = '' WHERE first_time < '", cutoff, "' AND first_ip <> ''"));

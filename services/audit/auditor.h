@@ -38,7 +38,6 @@ struct AuditOptions {
 // What one Auditor::ForgetPersonalData call cleared.
 struct ForgottenPersonalData {
   int64_t scans = 0;           // scan-log rows whose user, device, IP and coordinates were cleared
-  int64_t day_counters = 0;    // per-day fraud counters and daily award counts deleted
   int64_t positions = 0;       // users' last positions deleted (the impossible-travel check)
   int64_t first_ips = 0;       // campaigns' accounts whose first IP was cleared
 };
@@ -110,13 +109,13 @@ class Auditor {
   //   - in the scan log, the user id, device id, client IP and coordinates;
   //     the code, region, times, verdict and answer stay, so histories, maps,
   //     exports and draw audits still hold (exports show the fields empty);
-  //   - the fraud limits' per-day counters and daily award counts of days
-  //     before `before`'s (China) day, and users' last positions (deleted),
-  //     and campaigns' accounts' first IPs (cleared);
+  //   - users' last positions (deleted) and campaigns' accounts' first IPs
+  //     (cleared); the fraud limits' per-day counters, keyed by user, device
+  //     and IP, are kept two days in any case (rules::PruneDayCounters);
   // at most `max_scans` scan-log rows per brand per call, a committed chunk at
   // a time (each brand's progress is kept: a call does not read the rows
-  // cleared before). The per-day tables, which have no index by day, are
-  // read once per day per server. Kept: awards and payouts (who was paid),
+  // cleared before). Positions and first IPs, in tables with no index by
+  // time, are read once per day per server. Kept: awards and payouts (who was paid),
   // stores (accounts) and diversion evidence (the users that make a flag).
   // Servers may run it at once.
   absl::StatusOr<ForgottenPersonalData> ForgetPersonalData(absl::Time before, int64_t max_scans);
@@ -136,7 +135,7 @@ class Auditor {
   std::mutex gate_mu_;
   absl::Time gate_passed_ = absl::InfinitePast();
   std::mutex forget_mu_;
-  std::string day_tables_cleared_before_;  // the China day the per-day tables were last cleared before
+  std::string day_tables_cleared_before_;  // the China day positions and first IPs were last cleared before
 };
 
 }  // namespace youma::audit

@@ -159,7 +159,8 @@ void AddServeCommand(CLI::App& root) {
                    "for the console's map (it reads the hours not counted yet from the scan log; 0: never)");
   cmd->add_option("--personal-data-days", f->options.audit.personal_data_days,
                   "with the scan service on: clear who scanned (user, device, IP, coordinates) from scans this many "
-                  "days old, hourly, and the fraud limits' per-day counters and last positions; 0: keep them")
+                  "days old, hourly, and users' last positions and first IPs; 0: keep them (the fraud limits' per-day "
+                  "counters are kept two days in any case)")
       ->capture_default_str()
       ->check(CLI::Range(0, 36500));
   AddSecondsOption(cmd, "--max-connection-age-seconds", &f->options.max_connection_age, 0, 86400,

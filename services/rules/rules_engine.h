@@ -239,6 +239,13 @@ std::string RecordAward(sql::Connection& c, uint64_t campaign_id, uint64_t code_
 // on several servers at once: each award is counted under its row's lock.
 absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool);
 
+// Deletes the fraud limits' per-day counters and the per-user daily award
+// counts of China days before `before_day` ("2026-12-06"): the limits read
+// only the day a scan arrives on, and without pruning these tables grow by
+// a row per user, device and IP each day. A chunk per statement; returns how
+// many rows it deleted. Safe to run on several servers at once.
+absl::StatusOr<int64_t> PruneDayCounters(storage::ConnectionPool* pool, const std::string& before_day);
+
 // Takes `amount` from the campaign's budget shards (from `shard` first; then,
 // near the end of the budget, gathering the remainders into one shard).
 // Returns false when the budget cannot pay it. Call inside a transaction.
