@@ -399,22 +399,17 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
     std::lock_guard<std::mutex> lock(forget_mu_);
     if (day_tables_cleared_before_ >= day) return out;
   }
-  YOUMA_RETURN_IF_ERROR(pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
-    std::unique_ptr<sql::Statement> st(c.createStatement());
-    // In chunks, each its own short transaction (autocommit).
-    auto chunks = [&](const std::string& sql) {
-      int64_t total = 0;
-      for (int64_t n = kChunk; n == kChunk;) {
-        n = st->executeUpdate(absl::StrCat(sql, " LIMIT ", kChunk));
-        total += n;
-      }
-      return total;
-    };
-    out.positions += chunks(absl::StrCat("DELETE FROM user_positions WHERE scan_time < '", cutoff, "'"));
-    out.first_ips +=
-        chunks(absl::StrCat("UPDATE campaign_users SET first_ip = '' WHERE first_time < '", cutoff, "' AND first_ip <> ''"));
-    return absl::OkStatus();
-  }));
+  // A chunk per short transaction.
+  auto in_chunks = [&](const std::string& sql) {
+    return storage::InChunks(*pool_, kChunk, [&](sql::Connection& c) -> absl::StatusOr<int> {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      return st->executeUpdate(absl::StrCat(sql, " LIMIT ", kChunk));
+    });
+  };
+  YOUMA_ASSIGN_OR_RETURN(out.positions,
+                         in_chunks(absl::StrCat("DELETE FROM user_positions WHERE scan_time < '", cutoff, "'")));
+  YOUMA_ASSIGN_OR_RETURN(out.first_ips, in_chunks(absl::StrCat("UPDATE campaign_users SET first_ip = '' WHERE "
+                                                               "first_time < '", cutoff, "' AND first_ip <> ''")));
   std::lock_guard<std::mutex> lock(forget_mu_);
   day_tables_cleared_before_ = std::max(day_tables_cleared_before_, day);
   return out;

@@ -310,19 +310,21 @@ void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, st
 }
 
 absl::StatusOr<int64_t> PruneDayCounters(storage::ConnectionPool* pool, const std::string& before_day) {
-  return pool->WithConnection([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-    constexpr int kChunk = 5000;
-    // Autocommit: each chunk is its own short statement. The tables have no
-    // index by day (one would cost every counted scan); pruned daily, they
-    // hold about two days, so reading them whole stays cheap.
-    int64_t total = 0;
-    for (const char* table : {"fraud_counters", "user_daily_awards"}) {
-      auto del = storage::Prepare(c, absl::StrCat("DELETE FROM ", table, " WHERE day < ? LIMIT ", kChunk));
-      del->setString(1, before_day);
-      for (int n = kChunk; n == kChunk; total += n) n = del->executeUpdate();
-    }
-    return total;
-  });
+  // A chunk per short transaction. The tables have no index by day (one
+  // would cost every counted scan); pruned daily, they hold about two days,
+  // so reading them whole stays cheap.
+  constexpr int kChunk = 5000;
+  int64_t total = 0;
+  for (const char* table : {"fraud_counters", "user_daily_awards"}) {
+    YOUMA_ASSIGN_OR_RETURN(
+        const int64_t deleted, storage::InChunks(*pool, kChunk, [&](sql::Connection& c) -> absl::StatusOr<int> {
+          auto del = storage::Prepare(c, absl::StrCat("DELETE FROM ", table, " WHERE day < ? LIMIT ", kChunk));
+          del->setString(1, before_day);
+          return del->executeUpdate();
+        }));
+    total += deleted;
+  }
+  return total;
 }
 
 absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool) {
