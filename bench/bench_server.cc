@@ -89,17 +89,37 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+namespace {
+
+// User + system CPU seconds from a /proc stat file; `name` gets the command
+// (a thread's name, for a task's file).
+double StatCpuSeconds(const std::string& path, std::string* name = nullptr) {
+  std::ifstream in(path);
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // Fields after the command name (which may hold spaces) in parentheses:
   // state is field 3, utime 14, stime 15.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
+  const size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return 0;
+  if (name != nullptr) *name = stat.substr(open + 1, close - open - 1);
   std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
   double utime = 0, stime = 0;
   if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) || !absl::SimpleAtod(fields[12], &stime)) return 0;
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double CpuSeconds(pid_t pid) { return StatCpuSeconds(absl::StrCat("/proc/", pid, "/stat")); }
+
+std::map<std::string, double> ThreadCpuSeconds() {
+  std::map<std::string, double> by_name;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::string name;
+    const double cpu = StatCpuSeconds((task.path() / "stat").string(), &name);
+    if (!name.empty()) by_name[name] += cpu;
+  }
+  return by_name;
 }
 
 std::vector<int> AllowedCpus() {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ double Percentile(std::vector<double> v, double p);
 double SecondsSince(std::chrono::steady_clock::time_point start);
 // CPU seconds (user + system) a process has used so far; 0 when unknown.
 double CpuSeconds(pid_t pid);
+// CPU seconds this process's threads have used so far, summed by thread name
+// (as `top -H` shows them: scan-writer, scan-answerer, gRPC's own threads).
+// A thread that has ended no longer counts.
+std::map<std::string, double> ThreadCpuSeconds();
 // The CPUs this process may run on (a container may allow fewer than the
 // machine has).
 std::vector<int> AllowedCpus();
