@@ -874,7 +874,7 @@ std::string DaysAgo(int ago) {
   return absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24 * ago), common::ChinaTime());
 }
 
-TEST_CASE("PruneDayCounters deletes the fraud limits' per-day rows before a day, in chunks, and keeps the rest") {
+TEST_CASE("PruneDayCounters deletes the fraud limits' per-day rows before a day, in stretches of keys, and keeps the rest") {
   TestServer server([](app::AppOptions& o) { o.day_counters_prune = absl::ZeroDuration(); });
   AddDayCounters(server, {0, 1, 2, 40});
   REQUIRE_OK(server.app().pool().WithConnection([&](sql::Connection& c) -> absl::Status {
@@ -892,6 +892,11 @@ TEST_CASE("PruneDayCounters deletes the fraud limits' per-day rows before a day,
   pruned = rules::PruneDayCounters(&server.app().pool(), DaysAgo(1));
   REQUIRE_OK(pruned.status());
   CHECK(*pruned == 0);
+  for (const char* bad : {"", "07/12/2026", "2026-12-07' OR '1'='1"}) {
+    INFO(bad);
+    CHECK(rules::PruneDayCounters(&server.app().pool(), bad).status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  CHECK(server.QueryString("SELECT COUNT(*) FROM fraud_counters") == "2");
 }
 
 TEST_CASE("a server with the scan service on keeps the fraud limits' per-day rows of today and yesterday only") {

@@ -391,7 +391,8 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
       out.scans += cleared;
     }
   }
-  // Positions and first IPs (tables with no index by time), once a day. The
+  // Positions and first IPs (tables with no index by time: read whole, in
+  // one pass each), once a day. The
   // fraud limits' per-day counters are pruned to two days anyway
   // (rules::PruneDayCounters).
   const std::string day = absl::FormatTime("%Y-%m-%d", before, common::ChinaTime());
@@ -399,17 +400,16 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
     std::lock_guard<std::mutex> lock(forget_mu_);
     if (day_tables_cleared_before_ >= day) return out;
   }
-  // A chunk per short transaction.
-  auto in_chunks = [&](const std::string& sql) {
-    return storage::InChunks(*pool_, kChunk, [&](sql::Connection& c) -> absl::StatusOr<int> {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      return st->executeUpdate(absl::StrCat(sql, " LIMIT ", kChunk));
-    });
-  };
+  // Each walked by its primary key, a stretch per short transaction.
+  constexpr int kStretch = 10'000;
   YOUMA_ASSIGN_OR_RETURN(out.positions,
-                         in_chunks(absl::StrCat("DELETE FROM user_positions WHERE scan_time < '", cutoff, "'")));
-  YOUMA_ASSIGN_OR_RETURN(out.first_ips, in_chunks(absl::StrCat("UPDATE campaign_users SET first_ip = '' WHERE "
-                                                               "first_time < '", cutoff, "' AND first_ip <> ''")));
+                         storage::SweepByKey(*pool_, "DELETE FROM user_positions", "user_positions",
+                                             {{"brand"}, {"user_id"}}, absl::StrCat("scan_time < '", cutoff, "'"),
+                                             kStretch));
+  YOUMA_ASSIGN_OR_RETURN(out.first_ips,
+                         storage::SweepByKey(*pool_, "UPDATE campaign_users SET first_ip = ''", "campaign_users",
+                                             {{"campaign_id", true}, {"user_id"}},
+                                             absl::StrCat("first_time < '", cutoff, "' AND first_ip <> ''"), kStretch));
   std::lock_guard<std::mutex> lock(forget_mu_);
   day_tables_cleared_before_ = std::max(day_tables_cleared_before_, day);
   return out;

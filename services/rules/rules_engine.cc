@@ -310,21 +310,24 @@ void RulesEngine::AddGroupWrites(sql::Connection& c, const GroupState& group, st
 }
 
 absl::StatusOr<int64_t> PruneDayCounters(storage::ConnectionPool* pool, const std::string& before_day) {
-  // A chunk per short transaction. The tables have no index by day (one
-  // would cost every counted scan); pruned daily, they hold about two days,
-  // so reading them whole stays cheap.
-  constexpr int kChunk = 5000;
-  int64_t total = 0;
-  for (const char* table : {"fraud_counters", "user_daily_awards"}) {
-    YOUMA_ASSIGN_OR_RETURN(
-        const int64_t deleted, storage::InChunks(*pool, kChunk, [&](sql::Connection& c) -> absl::StatusOr<int> {
-          auto del = storage::Prepare(c, absl::StrCat("DELETE FROM ", table, " WHERE day < ? LIMIT ", kChunk));
-          del->setString(1, before_day);
-          return del->executeUpdate();
-        }));
-    total += deleted;
+  absl::Time parsed;
+  std::string why;
+  if (!absl::ParseTime("%Y-%m-%d", before_day, &parsed, &why)) {
+    return absl::InvalidArgumentError(absl::StrCat("before_day '", before_day, "' is not a day like 2026-12-06"));
   }
-  return total;
+  // The tables have no index by day (one would cost every first scan of a
+  // user, device or IP in a day): each is walked by its primary key, a
+  // stretch per short transaction, in one pass however many rows go.
+  constexpr int kStretch = 10'000;
+  const std::string older = absl::StrCat("day < '", before_day, "'");
+  YOUMA_ASSIGN_OR_RETURN(const int64_t counters,
+                         storage::SweepByKey(*pool, "DELETE FROM fraud_counters", "fraud_counters",
+                                             {{"campaign_id", true}, {"kind", true}, {"key_value"}, {"day"}}, older,
+                                             kStretch));
+  YOUMA_ASSIGN_OR_RETURN(const int64_t awards,
+                         storage::SweepByKey(*pool, "DELETE FROM user_daily_awards", "user_daily_awards",
+                                             {{"campaign_id", true}, {"user_id"}, {"day"}}, older, kStretch));
+  return counters + awards;
 }
 
 absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool) {

@@ -242,8 +242,10 @@ absl::StatusOr<int64_t> CountOlderAwards(storage::ConnectionPool* pool);
 // Deletes the fraud limits' per-day counters and the per-user daily award
 // counts of China days before `before_day` ("2026-12-06"): the limits read
 // only the day a scan arrives on, and without pruning these tables grow by
-// a row per user, device and IP each day. A chunk per statement; returns how
-// many rows it deleted. Safe to run on several servers at once.
+// a row per user, device and IP each day. One pass over each table by its
+// primary key (storage::SweepByKey); returns how many rows it deleted, or
+// INVALID_ARGUMENT for a day not written like that. Safe to run on several
+// servers at once.
 absl::StatusOr<int64_t> PruneDayCounters(storage::ConnectionPool* pool, const std::string& before_day);
 
 // Takes `amount` from the campaign's budget shards (from `shard` first; then,

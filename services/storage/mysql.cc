@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 
 #include <cppconn/driver.h>
 #include <mysql_connection.h>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/geo.h"
 
 namespace youma::storage {
@@ -305,6 +307,66 @@ void ConnectionPool::Release(Lease lease) {
     idle_.push_back(std::move(lease.conn));
   }
   cv_.notify_one();
+}
+
+namespace {
+
+// The keys after `at` (strictly) or up to it (inclusive), as a condition on
+// the key's columns nested so that MariaDB reads it as a range of the key.
+std::string KeyBound(const std::vector<KeyColumn>& key, const std::vector<std::string>& at, bool after) {
+  std::string bound;
+  for (size_t i = key.size(); i-- > 0;) {
+    const std::string& column = key[i].name;
+    if (i + 1 == key.size()) {
+      bound = absl::StrCat(column, after ? " > " : " <= ", at[i]);
+    } else {
+      bound = absl::StrCat(column, after ? " > " : " < ", at[i], " OR (", column, " = ", at[i], " AND (", bound, "))");
+    }
+  }
+  return absl::StrCat("(", bound, ")");
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> SweepByKey(ConnectionPool& pool, const std::string& change, const std::string& table,
+                                   const std::vector<KeyColumn>& key, const std::string& where, int chunk) {
+  if (chunk < 1) return absl::InvalidArgumentError("a sweep's chunk must be at least 1 key");
+  if (key.empty()) return absl::InvalidArgumentError(absl::StrCat("no key columns to walk ", table, " by"));
+  const std::string columns =
+      absl::StrJoin(key, ", ", [](std::string* out, const KeyColumn& k) { out->append(k.name); });
+  // The last key of the stretches committed so far, as literals; it moves
+  // only after a commit (a transaction the pool runs again starts over).
+  std::optional<std::vector<std::string>> done_through;
+  int64_t total = 0;
+  for (;;) {
+    std::optional<std::vector<std::string>> last;
+    absl::StatusOr<int> changed = pool.InTransaction([&](sql::Connection& c) -> absl::StatusOr<int> {
+      last.reset();
+      const std::string after = done_through ? KeyBound(key, *done_through, true) : "TRUE";
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      {
+        // The stretch's last key: the chunk-th after the last stretch (none
+        // when fewer are left, and this stretch is the rest).
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat("SELECT ", columns, " FROM ", table, " WHERE ",
+                                                                         after, " ORDER BY ", columns, " LIMIT 1 OFFSET ",
+                                                                         chunk - 1)));
+        if (rs->next()) {
+          last.emplace();
+          for (size_t i = 0; i < key.size(); ++i) {
+            const std::string value = rs->getString(static_cast<uint32_t>(i + 1));
+            last->push_back(key[i].number ? value : Quote(c, value));
+          }
+        }
+      }
+      return st->executeUpdate(absl::StrCat(change, " WHERE ", after,
+                                            last ? absl::StrCat(" AND ", KeyBound(key, *last, false)) : "", " AND (",
+                                            where, ")"));
+    });
+    if (!changed.ok()) return changed.status();
+    total += *changed;
+    if (!last) return total;
+    done_through = std::move(last);
+  }
 }
 
 }  // namespace youma::storage

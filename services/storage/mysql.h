@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -270,5 +271,29 @@ absl::StatusOr<int64_t> InChunks(ConnectionPool& pool, int size, Fn&& chunk) {
     if (*done < size) return total;
   }
 }
+
+// A primary-key column of a table that SweepByKey walks: its name, and
+// whether its values are numbers (written bare: a BIGINT compared with a
+// quoted literal is compared as a double, which loses its low digits) or
+// text and dates (quoted).
+struct KeyColumn {
+  std::string name;
+  bool number = false;
+};
+
+// Changes the rows of `table` that match `where`, walking its primary key
+// (`key`, its columns in order) `chunk` keys at a time, each stretch in a
+// transaction of its own: one pass over the table, however many rows match.
+// (A statement with "LIMIT n" repeated until it comes short reads a table
+// that no index serves for its condition from the start each time, past the
+// rows the last chunks left: quadratic in the rows it changes.) `change` is
+// the statement's head, "DELETE FROM t" or "UPDATE t SET c = ''"; `where` a
+// condition with its values written in. Returns the rows changed in all;
+// INVALID_ARGUMENT for a chunk below 1.
+//
+//   SweepByKey(pool, "DELETE FROM user_daily_awards", "user_daily_awards",
+//              {{"campaign_id", true}, {"user_id"}, {"day"}}, "day < '2026-12-05'", 10000);
+absl::StatusOr<int64_t> SweepByKey(ConnectionPool& pool, const std::string& change, const std::string& table,
+                                   const std::vector<KeyColumn>& key, const std::string& where, int chunk);
 
 }  // namespace youma::storage
