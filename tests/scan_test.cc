@@ -902,6 +902,9 @@ TEST_CASE("PruneDayCounters deletes the fraud limits' per-day rows before a day,
 TEST_CASE("a server with the scan service on keeps the fraud limits' per-day rows of today and yesterday only") {
   TestServer server([](app::AppOptions& o) { o.day_counters_prune = absl::Milliseconds(100); });
   AddDayCounters(server, {0, 1, 2, 40});
+  // A server prunes a day once: one started before these rows were written
+  // may have pruned today's turn already. A new start prunes at its first turn.
+  server.RestartApp();
   const std::string want = absl::StrCat(DaysAgo(1), ",", DaysAgo(0));
   std::string left;
   for (absl::Time until = absl::Now() + absl::Seconds(20); left != want && absl::Now() < until;) {
@@ -910,6 +913,19 @@ TEST_CASE("a server with the scan service on keeps the fraud limits' per-day row
   }
   CHECK(left == want);
   CHECK(server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM user_daily_awards") == want);
+  // Pruned for today: a row of an old day written now (scans never write
+  // one; they count on the day they arrive) waits for tomorrow's turn, or a
+  // new start's.
+  AddDayCounters(server, {40});
+  absl::SleepFor(absl::Milliseconds(600));  // six turns
+  CHECK(server.QueryString("SELECT COUNT(*) FROM fraud_counters") == "3");
+  server.RestartApp();
+  left = "";
+  for (absl::Time until = absl::Now() + absl::Seconds(20); left != want && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(50));
+    left = server.QueryString("SELECT GROUP_CONCAT(day ORDER BY day) FROM fraud_counters");
+  }
+  CHECK(left == want);
 }
 
 TEST_CASE("a code scanned twice in one group commit wins once; the second scan sees the first's award") {

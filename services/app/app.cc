@@ -238,11 +238,17 @@ absl::Status App::Init() {
     });
   }
   if (serve_scan && options_.day_counters_prune > absl::ZeroDuration()) {
-    day_counters_prune_ = std::make_unique<common::Ticker>(options_.day_counters_prune, [this] {
+    // Once a day: scans count on the day they arrive, so no row of a day
+    // before yesterday appears once that day is pruned, and each prune reads
+    // both tables whole. (`pruned_before` is the ticker thread's own.)
+    day_counters_prune_ = std::make_unique<common::Ticker>(options_.day_counters_prune, [this, pruned_before =
+                                                                                                  std::string()]() mutable {
       // Today and yesterday stay (a scan counts on the China day it arrives).
       const std::string before_day =
           absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
+      if (before_day == pruned_before) return;
       absl::StatusOr<int64_t> pruned = rules::PruneDayCounters(pool_.get(), before_day);
+      if (pruned.ok()) pruned_before = before_day;
       if (options_.log == nullptr) return;
       if (!pruned.ok()) {
         options_.log->Warn("day_counters_not_pruned", {{"message", std::string(pruned.status().message())},

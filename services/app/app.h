@@ -83,9 +83,9 @@ struct AppOptions {
   // audit.personal_data_days (audit::Auditor::ForgetPersonalData); only
   // when that is set.
   absl::Duration personal_data_sweep = absl::Hours(1);
-  // How often a server with the scan service on deletes the fraud limits'
-  // per-day counters older than yesterday (rules::PruneDayCounters). Zero:
-  // never.
+  // How often a server with the scan service on looks whether the fraud
+  // limits' per-day counters older than yesterday are to be deleted
+  // (rules::PruneDayCounters): it deletes them once per day. Zero: never.
   absl::Duration day_counters_prune = absl::Hours(1);
   rules::RulesOptions rules;
   audit::AuditOptions audit;
