@@ -392,9 +392,8 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
     }
   }
   // Positions and first IPs (tables with no index by time: read whole, in
-  // one pass each), once a day. The
-  // fraud limits' per-day counters are pruned to two days anyway
-  // (rules::PruneDayCounters).
+  // one pass each), once a day. The fraud limits' per-day counters are
+  // pruned to two days anyway (rules::PruneDayCounters).
   const std::string day = absl::FormatTime("%Y-%m-%d", before, common::ChinaTime());
   {
     std::lock_guard<std::mutex> lock(forget_mu_);
