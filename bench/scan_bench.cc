@@ -312,7 +312,9 @@ int main(int argc, char** argv) {
                                              done(st.ok());
                                            });
   };
-  auto scan_async = [&](uint64_t i, std::function<void(bool)> done) {
+  // A scan kept in flight: durable, or `forged` (the Scan RPC answered at
+  // once, on the gRPC thread that read it, without the database).
+  auto scan_in_flight = [&](bool forged, uint64_t i, std::function<void(bool)> done) {
     struct Call {
       grpc::ClientContext c;
       ScanMessages m;
@@ -320,31 +322,17 @@ int main(int argc, char** argv) {
     auto* call = new Call;
     call->c.AddMetadata("authorization", bearer);
     fill(scan_no++, call->m.request);
-    scan_stubs[i % scan_stubs.size()]->async()->Scan(&call->c, call->m.request, call->m.answer,
-                                                     [call, done](grpc::Status st) {
-                                                       delete call;
-                                                       done(st.ok());
-                                                     });
+    if (forged) forge(call->m.request);
+    scan_stubs[i % scan_stubs.size()]->async()->Scan(
+        &call->c, call->m.request, call->m.answer, [call, done, forged](grpc::Status st) {
+          const bool ok =
+              st.ok() && (!forged || call->m.answer->verdict() == youma::v1::SCAN_VERDICT_COUNTERFEIT);
+          delete call;
+          done(ok);
+        });
   };
-  // Forged codes kept in flight the same way: the Scan RPC answered at once,
-  // on the gRPC thread that read it, without the database.
-  auto forged_async = [&](uint64_t i, std::function<void(bool)> done) {
-    struct Call {
-      grpc::ClientContext c;
-      ScanMessages m;
-    };
-    auto* call = new Call;
-    call->c.AddMetadata("authorization", bearer);
-    fill(scan_no++, call->m.request);
-    forge(call->m.request);
-    scan_stubs[i % scan_stubs.size()]->async()->Scan(&call->c, call->m.request, call->m.answer,
-                                                     [call, done](grpc::Status st) {
-                                                       const bool ok = st.ok() && call->m.answer->verdict() ==
-                                                                                      youma::v1::SCAN_VERDICT_COUNTERFEIT;
-                                                       delete call;
-                                                       done(ok);
-                                                     });
-  };
+  auto scan_async = [&](uint64_t i, std::function<void(bool)> done) { scan_in_flight(false, i, std::move(done)); };
+  auto forged_async = [&](uint64_t i, std::function<void(bool)> done) { scan_in_flight(true, i, std::move(done)); };
   auto in_flight = [&](int calls, const std::function<void(uint64_t, std::function<void(bool)>)>& start) {
     return costed([&] { return InFlight(calls, secs, start); });
   };
