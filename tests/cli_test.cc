@@ -355,6 +355,9 @@ TEST_CASE("serve --print-config shows the defaults, then the file's settings, th
   CHECK(has(Lines(Youma("serve --scan-log-gate-wait-seconds 3 --print-config").output),
             "scan-log-gate-wait-seconds = 3"));
   CHECK(has(lines, "trust-forwarded-for = false"));
+  CHECK(has(lines, "scan-batch-scheduling = true"));
+  CHECK(has(Lines(Youma("serve --scan-batch-scheduling=false --print-config").output),
+            "scan-batch-scheduling = false"));
   CHECK(has(lines, "# mysql = \"\""));  // no default: shown commented out
   CHECK(has(lines, "# group-commit writers: each commits one group of scans at a time, while the next gathers"));
   CHECK_FALSE(Contains(defaults.output, "config ="));  // the file does not name itself

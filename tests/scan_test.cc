@@ -1,7 +1,11 @@
 // ScanService and the rules core end to end: a real MariaDB, a real server,
 // real gRPC clients.
+#include <sched.h>
+
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -501,6 +505,41 @@ TEST_CASE("a stalled database costs bounded waits: scans past max_queued are ref
   CHECK(retried.history().scan_count() == 1);
   CHECK(server.QueryInt(absl::StrCat("SELECT COUNT(*) FROM scans WHERE client_scan_id = '",
                                      refused_req.client_scan_id(), "'")) == 1);
+}
+
+// How many of this process's threads run under each (name, scheduling policy).
+std::map<std::pair<std::string, int>, int> ThreadPolicies() {
+  std::map<std::pair<std::string, int>, int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    const int policy = ::sched_getscheduler(std::stoi(task.path().filename().string()));
+    if (!name.empty() && policy >= 0) ++out[{name, policy}];
+  }
+  return out;
+}
+
+TEST_CASE("scan writers and answerers run under SCHED_BATCH unless batch_scheduling is off") {
+  for (const bool batch : {true, false}) {
+    CAPTURE(batch);
+    const auto before = ThreadPolicies();
+    TestServer server([&](app::AppOptions& o) {
+      o.scan.writers = 3;
+      o.scan.batch_scheduling = batch;
+    });
+    Fixture f(server);
+    const auto codes = f.Codes(youma::v1::BATCH_KIND_BOTTLE, 1);
+    CHECK(MustScan(f.scanner, Req(codes[0].url())).verdict() == youma::v1::SCAN_VERDICT_GENUINE);
+    auto after = ThreadPolicies();
+    for (const auto& [key, n] : before) after[key] -= n;  // other servers' threads
+    const int policy = batch ? SCHED_BATCH : SCHED_OTHER;
+    const int other = batch ? SCHED_OTHER : SCHED_BATCH;
+    CHECK(after[{"scan-writer", policy}] == 3);
+    CHECK(after[{"scan-answerer", policy}] == 3);
+    CHECK(after[{"scan-writer", other}] == 0);
+    CHECK(after[{"scan-answerer", other}] == 0);
+  }
 }
 
 TEST_CASE("a scan whose caller gave up while the database stalled is not recorded; its retry is") {

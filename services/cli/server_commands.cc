@@ -137,6 +137,11 @@ void AddServeCommand(CLI::App& root) {
                   "next gathers (more help when the database is far away)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--scan-batch-scheduling", f->options.scan.batch_scheduling,
+                  "run the scan writers and answerers under SCHED_BATCH: woken by the database or a committed "
+                  "group, they wait for the thread on the core to finish its turn instead of preempting it "
+                  "(larger groups and about 10% less CPU per scan on a busy core; false: the default policy)")
+      ->default_str(f->options.scan.batch_scheduling ? "true" : "false");
   cmd->add_option("--scan-max-queued", f->options.scan.max_queued,
                   "scans waiting for the database beyond this many are refused at once with UNAVAILABLE "
                   "(callers retry with the same client scan id), so that a stalled database costs bounded "

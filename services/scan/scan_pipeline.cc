@@ -1,9 +1,11 @@
 #include "services/scan/scan_pipeline.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
@@ -177,13 +179,25 @@ ScanPipeline::ScanPipeline(storage::ConnectionPool* pool, common::KeysetRegistry
                            ScanOptions options, ScanMetrics* metrics)
     : pool_(pool), keysets_(keysets), index_(index), rules_(rules), options_(options),
       metrics_(metrics) {
+  // Named as top -H shows them; see ScanOptions::batch_scheduling.
+  auto start = [this](const char* name) {
+    pthread_setname_np(pthread_self(), name);
+    if (!options_.batch_scheduling) return;
+    const sched_param param{};
+    if (const int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+        err != 0 && options_.log != nullptr) {
+      options_.log->Warn("scan_thread_scheduling", {{"thread", name},
+                                                    {"error", std::strerror(err)},
+                                                    {"effect", "it runs under the default policy"}});
+    }
+  };
   for (int i = 0; i < options_.writers; ++i) {
-    writers_.emplace_back([this] {
-      pthread_setname_np(pthread_self(), "scan-writer");  // as top -H shows it
+    writers_.emplace_back([this, start] {
+      start("scan-writer");
       Writer();
     });
-    answerers_.emplace_back([this] {
-      pthread_setname_np(pthread_self(), "scan-answerer");
+    answerers_.emplace_back([this, start] {
+      start("scan-answerer");
       Answerer();
     });
   }
