@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "services/common/time_util.h"
 #include "services/payout/payout_counts.h"
+#include "services/storage/daily_jobs.h"
 #include "services/storage/local_mariadb.h"
 #include "services/storage/migrations.h"
 #include "services/storage/mysql.h"
@@ -892,6 +894,58 @@ TEST_CASE("a sweep by primary key changes every matching row in one pass over th
   CHECK(none == 0);
   CHECK(SweepByKey(pool, "DELETE FROM swept", "swept", key, "TRUE", 0).status().code() ==
         absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a daily job's day is claimed by one server, done once, and taken over when its claim is given back or runs out") {
+  Db d;
+  ConnectionPool pool(d.db->config(), {});
+  REQUIRE_OK(ApplyMigrations(pool).status());
+  DailyJobs a(&pool), b(&pool), quick(&pool, absl::Milliseconds(300));
+  CHECK(a.owner() != b.owner());
+  auto claim = [](DailyJobs& jobs, const std::string& day) {
+    absl::StatusOr<DayClaim> c = jobs.Claim("prune", day);
+    REQUIRE_OK(c.status());
+    return *c;
+  };
+  // One claims the day; the other finds it taken, until it is done.
+  CHECK(claim(a, "2026-12-05") == DayClaim::kMine);
+  CHECK(claim(b, "2026-12-05") == DayClaim::kTaken);
+  CHECK(claim(a, "2026-12-05") == DayClaim::kMine);  // its own claim, renewed
+  REQUIRE_OK(a.Done("prune", "2026-12-05"));
+  CHECK(claim(b, "2026-12-05") == DayClaim::kDone);
+  CHECK(claim(b, "2026-12-04") == DayClaim::kDone);  // days before it too
+  CHECK(claim(a, "2026-12-05") == DayClaim::kDone);
+  // Other jobs keep their own days.
+  absl::StatusOr<DayClaim> other = b.Claim("sweep", "2026-12-05");
+  REQUIRE_OK(other.status());
+  CHECK(*other == DayClaim::kMine);
+
+  // The next day: a claim given back (a failed job) is the next one's to take.
+  CHECK(claim(b, "2026-12-06") == DayClaim::kMine);
+  CHECK(claim(a, "2026-12-06") == DayClaim::kTaken);
+  REQUIRE_OK(a.Release("prune"));  // not a's to give back: still b's
+  CHECK(claim(a, "2026-12-06") == DayClaim::kTaken);
+  REQUIRE_OK(b.Release("prune"));
+  CHECK(claim(a, "2026-12-06") == DayClaim::kMine);
+  REQUIRE_OK(a.Done("prune", "2026-12-06"));
+  // An older day done late does not move the record back.
+  REQUIRE_OK(b.Done("prune", "2026-12-01"));
+  CHECK(CountRows(pool, "SELECT done_day = '2026-12-06' FROM daily_jobs WHERE job = 'prune'") == 1);
+
+  // A server that stopped holding a claim: the others wait for its lease.
+  CHECK(claim(quick, "2026-12-07") == DayClaim::kMine);
+  CHECK(claim(a, "2026-12-07") == DayClaim::kTaken);
+  absl::SleepFor(absl::Milliseconds(400));
+  CHECK(claim(a, "2026-12-07") == DayClaim::kMine);
+  CHECK(claim(quick, "2026-12-07") == DayClaim::kTaken);
+  // The late server's work still counts as done; a's claim stays a's.
+  REQUIRE_OK(quick.Done("prune", "2026-12-07"));
+  CHECK(CountRows(pool, absl::StrCat("SELECT done_day = '2026-12-07' AND claimed_by = '", a.owner(),
+                                     "' AND claimed_until IS NOT NULL FROM daily_jobs WHERE job = 'prune'")) == 1);
+  CHECK(claim(b, "2026-12-07") == DayClaim::kDone);
+
+  CHECK(a.Claim("prune", "7 Dec").status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(a.Done("prune", "2026-12-7x").code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("the embedded MariaDB keeps its data across a restart and a kill") {

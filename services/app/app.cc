@@ -12,6 +12,7 @@
 #include "services/common/status_macros.h"
 #include "services/common/time_util.h"
 #include "services/payout/payout_counts.h"
+#include "services/storage/daily_jobs.h"
 #include "services/storage/migrations.h"
 
 namespace youma::app {
@@ -238,25 +239,40 @@ absl::Status App::Init() {
     });
   }
   if (serve_scan && options_.day_counters_prune > absl::ZeroDuration()) {
-    // Once a day: scans count on the day they arrive, so no row of a day
-    // before yesterday appears once that day is pruned, and each prune reads
-    // both tables whole. (`pruned_before` is the ticker thread's own.)
-    day_counters_prune_ = std::make_unique<common::Ticker>(options_.day_counters_prune, [this, pruned_before =
-                                                                                                  std::string()]() mutable {
-      // Today and yesterday stay (a scan counts on the China day it arrives).
-      const std::string before_day =
-          absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
-      if (before_day == pruned_before) return;
-      absl::StatusOr<int64_t> pruned = rules::PruneDayCounters(pool_.get(), before_day);
-      if (pruned.ok()) pruned_before = before_day;
-      if (options_.log == nullptr) return;
-      if (!pruned.ok()) {
-        options_.log->Warn("day_counters_not_pruned", {{"message", std::string(pruned.status().message())},
-                                                       {"advice", "tried again at the next turn"}});
-      } else if (*pruned > 0) {
-        options_.log->Info("day_counters_pruned", {{"before_day", before_day}, {"rows", *pruned}});
-      }
-    });
+    // Once a day, by one server of many: scans count on the day they arrive,
+    // so no row of a day before yesterday appears once that day is pruned,
+    // and each prune reads both tables whole. (`pruned_before` and `jobs`
+    // are the ticker thread's own.)
+    day_counters_prune_ = std::make_unique<common::Ticker>(
+        options_.day_counters_prune,
+        [this, pruned_before = std::string(), jobs = storage::DailyJobs(pool_.get())]() mutable {
+          constexpr char kJob[] = "day_counters_prune";
+          // Today and yesterday stay (a scan counts on the China day it arrives).
+          const std::string before_day =
+              absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
+          if (before_day == pruned_before) return;
+          absl::StatusOr<storage::DayClaim> claim = jobs.Claim(kJob, before_day);
+          if (claim.ok() && *claim == storage::DayClaim::kTaken) return;  // another server is at it
+          if (claim.ok() && *claim == storage::DayClaim::kDone) {
+            pruned_before = before_day;
+            return;
+          }
+          absl::StatusOr<int64_t> pruned =
+              claim.ok() ? rules::PruneDayCounters(pool_.get(), before_day) : absl::StatusOr<int64_t>(claim.status());
+          if (claim.ok() && pruned.ok()) {
+            pruned_before = before_day;
+            if (absl::Status done = jobs.Done(kJob, before_day); !done.ok()) pruned = done;
+          } else if (claim.ok()) {
+            jobs.Release(kJob).IgnoreError();  // else its lease runs out
+          }
+          if (options_.log == nullptr) return;
+          if (!pruned.ok()) {
+            options_.log->Warn("day_counters_not_pruned", {{"message", std::string(pruned.status().message())},
+                                                           {"advice", "tried again at the next turn"}});
+          } else if (*pruned > 0) {
+            options_.log->Info("day_counters_pruned", {{"before_day", before_day}, {"rows", *pruned}});
+          }
+        });
   }
 
   payout_desk_ = std::make_unique<payout::PayoutDesk>(pool_.get(), options_.payout);

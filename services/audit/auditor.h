@@ -13,6 +13,7 @@
 #include "services/common/keyset_registry.h"
 #include "services/issuer/batch_index.h"
 #include "services/rules/campaign_admin.h"
+#include "services/storage/daily_jobs.h"
 #include "services/storage/mysql.h"
 #include "youma/v1/audit.pb.h"
 
@@ -115,7 +116,7 @@ class Auditor {
   // at most `max_scans` scan-log rows per brand per call, a committed chunk at
   // a time (each brand's progress is kept: a call does not read the rows
   // cleared before). Positions and first IPs, in tables with no index by
-  // time, are read once per day per server. Kept: awards and payouts (who was paid),
+  // time, are read once per day, by one server of many (storage::DailyJobs). Kept: awards and payouts (who was paid),
   // stores (accounts) and diversion evidence (the users that make a flag).
   // Servers may run it at once.
   absl::StatusOr<ForgottenPersonalData> ForgetPersonalData(absl::Time before, int64_t max_scans);
@@ -134,6 +135,7 @@ class Auditor {
   AuditOptions options_;
   std::mutex gate_mu_;
   absl::Time gate_passed_ = absl::InfinitePast();
+  storage::DailyJobs daily_jobs_{pool_};
   std::mutex forget_mu_;
   std::string day_tables_cleared_before_;  // the China day positions and first IPs were last cleared before
 };

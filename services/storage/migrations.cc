@@ -608,6 +608,16 @@ SELECT shipment_id, first_code_id, LEAST(last_code_id, first_code_id + 65535), b
   through_scan_id VARCHAR(128) NOT NULL
 ) ENGINE=InnoDB)sql",
        }},
+      {23,
+       "jobs one server of many does once a day, and who is doing them (storage/daily_jobs.h)",
+       {
+           R"sql(CREATE TABLE IF NOT EXISTS daily_jobs (
+  job VARCHAR(64) NOT NULL PRIMARY KEY,
+  done_day CHAR(10) NOT NULL DEFAULT '',
+  claimed_by VARCHAR(300) NOT NULL DEFAULT '',
+  claimed_until DATETIME(6) NULL
+) ENGINE=InnoDB)sql",
+       }},
   };
   return migrations;
 }
