@@ -944,6 +944,35 @@ TEST_CASE("a daily job's day is claimed by one server, done once, and taken over
                                      "' AND claimed_until IS NOT NULL FROM daily_jobs WHERE job = 'prune'")) == 1);
   CHECK(claim(b, "2026-12-07") == DayClaim::kDone);
 
+  // RunOnce: the work runs only on a claim of one's own; a failure gives it
+  // back, with the work's error.
+  int runs = 0;
+  auto fail = [&] {
+    ++runs;
+    return absl::AbortedError("the sweep failed");
+  };
+  auto work = [&] {
+    ++runs;
+    return absl::OkStatus();
+  };
+  absl::StatusOr<DayClaim> ran = a.RunOnce("prune", "2026-12-08", fail);
+  CHECK(ran.status().code() == absl::StatusCode::kAborted);
+  CHECK(ran.status().message() == "the sweep failed");
+  CHECK(claim(b, "2026-12-08") == DayClaim::kMine);  // given back
+  ran = a.RunOnce("prune", "2026-12-08", work);
+  REQUIRE_OK(ran.status());
+  CHECK(*ran == DayClaim::kTaken);
+  CHECK(runs == 1);
+  REQUIRE_OK(b.Release("prune"));
+  ran = a.RunOnce("prune", "2026-12-08", work);
+  REQUIRE_OK(ran.status());
+  CHECK(*ran == DayClaim::kMine);
+  CHECK(runs == 2);
+  ran = b.RunOnce("prune", "2026-12-08", work);
+  REQUIRE_OK(ran.status());
+  CHECK(*ran == DayClaim::kDone);
+  CHECK(runs == 2);
+
   CHECK(a.Claim("prune", "7 Dec").status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(a.Done("prune", "2026-12-7x").code() == absl::StatusCode::kInvalidArgument);
 }

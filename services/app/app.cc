@@ -251,26 +251,19 @@ absl::Status App::Init() {
           const std::string before_day =
               absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
           if (before_day == pruned_before) return;
-          absl::StatusOr<storage::DayClaim> claim = jobs.Claim(kJob, before_day);
-          if (claim.ok() && *claim == storage::DayClaim::kTaken) return;  // another server is at it
-          if (claim.ok() && *claim == storage::DayClaim::kDone) {
-            pruned_before = before_day;
-            return;
-          }
-          absl::StatusOr<int64_t> pruned =
-              claim.ok() ? rules::PruneDayCounters(pool_.get(), before_day) : absl::StatusOr<int64_t>(claim.status());
-          if (claim.ok() && pruned.ok()) {
-            pruned_before = before_day;
-            if (absl::Status done = jobs.Done(kJob, before_day); !done.ok()) pruned = done;
-          } else if (claim.ok()) {
-            jobs.Release(kJob).IgnoreError();  // else its lease runs out
-          }
+          int64_t rows = 0;
+          absl::StatusOr<storage::DayClaim> ran = jobs.RunOnce(kJob, before_day, [&]() -> absl::Status {
+            YOUMA_ASSIGN_OR_RETURN(rows, rules::PruneDayCounters(pool_.get(), before_day));
+            return absl::OkStatus();
+          });
+          // Pruned, here or by another server (kTaken: another server is at it).
+          if (ran.ok() && *ran != storage::DayClaim::kTaken) pruned_before = before_day;
           if (options_.log == nullptr) return;
-          if (!pruned.ok()) {
-            options_.log->Warn("day_counters_not_pruned", {{"message", std::string(pruned.status().message())},
+          if (!ran.ok()) {
+            options_.log->Warn("day_counters_not_pruned", {{"message", std::string(ran.status().message())},
                                                            {"advice", "tried again at the next turn"}});
-          } else if (*pruned > 0) {
-            options_.log->Info("day_counters_pruned", {{"before_day", before_day}, {"rows", *pruned}});
+          } else if (rows > 0) {
+            options_.log->Info("day_counters_pruned", {{"before_day", before_day}, {"rows", rows}});
           }
         });
   }

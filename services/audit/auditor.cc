@@ -399,31 +399,22 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
     std::lock_guard<std::mutex> lock(forget_mu_);
     if (day_tables_cleared_before_ >= day) return out;
   }
-  constexpr char kJob[] = "personal_data_day_tables";
-  YOUMA_ASSIGN_OR_RETURN(const storage::DayClaim claim, daily_jobs_.Claim(kJob, day));
-  if (claim == storage::DayClaim::kTaken) return out;  // another server is at it
-  if (claim == storage::DayClaim::kMine) {
-    // Each walked by its primary key, a stretch per short transaction.
-    constexpr int kStretch = 10'000;
-    absl::Status swept = [&]() -> absl::Status {
-      YOUMA_ASSIGN_OR_RETURN(out.positions,
-                             storage::SweepByKey(*pool_, "DELETE FROM user_positions", "user_positions",
-                                                 {{"brand"}, {"user_id"}},
-                                                 absl::StrCat("scan_time < '", cutoff, "'"), kStretch));
-      YOUMA_ASSIGN_OR_RETURN(out.first_ips,
-                             storage::SweepByKey(*pool_, "UPDATE campaign_users SET first_ip = ''", "campaign_users",
-                                                 {{"campaign_id", true}, {"user_id"}},
-                                                 absl::StrCat("first_time < '", cutoff, "' AND first_ip <> ''"),
-                                                 kStretch));
-      return daily_jobs_.Done(kJob, day);
-    }();
-    if (!swept.ok()) {
-      // The next turn, here or on another server, sweeps the day again
-      // (a failed Release leaves the lease to run out).
-      daily_jobs_.Release(kJob).IgnoreError();
-      return swept;
-    }
-  }
+  // Each walked by its primary key, a stretch per short transaction.
+  constexpr int kStretch = 10'000;
+  auto sweep = [&]() -> absl::Status {
+    YOUMA_ASSIGN_OR_RETURN(out.positions,
+                           storage::SweepByKey(*pool_, "DELETE FROM user_positions", "user_positions",
+                                               {{"brand"}, {"user_id"}}, absl::StrCat("scan_time < '", cutoff, "'"),
+                                               kStretch));
+    YOUMA_ASSIGN_OR_RETURN(out.first_ips,
+                           storage::SweepByKey(*pool_, "UPDATE campaign_users SET first_ip = ''", "campaign_users",
+                                               {{"campaign_id", true}, {"user_id"}},
+                                               absl::StrCat("first_time < '", cutoff, "' AND first_ip <> ''"),
+                                               kStretch));
+    return absl::OkStatus();
+  };
+  YOUMA_ASSIGN_OR_RETURN(const storage::DayClaim ran, daily_jobs_.RunOnce("personal_data_day_tables", day, sweep));
+  if (ran == storage::DayClaim::kTaken) return out;  // another server is at it
   std::lock_guard<std::mutex> lock(forget_mu_);
   day_tables_cleared_before_ = std::max(day_tables_cleared_before_, day);
   return out;

@@ -28,6 +28,18 @@ DailyJobs::DailyJobs(ConnectionPool* pool, absl::Duration lease) : pool_(pool), 
   owner_ = absl::StrCat(host, ":", ::getpid(), ":", absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
 }
 
+absl::StatusOr<DayClaim> DailyJobs::RunOnce(const std::string& job, const std::string& day,
+                                            const std::function<absl::Status()>& work) {
+  absl::StatusOr<DayClaim> claim = Claim(job, day);
+  if (!claim.ok() || *claim != DayClaim::kMine) return claim;
+  if (absl::Status st = work(); !st.ok()) {
+    Release(job).IgnoreError();  // else its lease runs out
+    return st;
+  }
+  if (absl::Status st = Done(job, day); !st.ok()) return st;
+  return DayClaim::kMine;
+}
+
 absl::StatusOr<DayClaim> DailyJobs::Claim(const std::string& job, const std::string& day) {
   if (!IsDay(day)) return absl::InvalidArgumentError(absl::StrCat("a daily job's day is YYYY-MM-DD, not '", day, "'"));
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<DayClaim> {

@@ -10,15 +10,14 @@
 // job costs a second pass, nothing more.
 //
 //   DailyJobs jobs(&pool);
-//   ASSIGN_OR_RETURN(DayClaim claim, jobs.Claim("day_counters_prune", "2026-12-06"));
-//   if (claim == DayClaim::kMine) {
-//     absl::Status st = Prune(...);
-//     st.ok() ? jobs.Done("day_counters_prune", "2026-12-06") : jobs.Release("day_counters_prune");
-//   }
+//   ASSIGN_OR_RETURN(DayClaim ran, jobs.RunOnce("day_counters_prune", "2026-12-06",
+//                                                [&] { return Prune(...); }));
+//   // kMine: pruned here now; kDone: pruned before; kTaken: another server is at it.
 //
 // Thread-safe.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -38,7 +37,13 @@ class DailyJobs {
   // `lease`: how long a claim holds without Done or Release.
   explicit DailyJobs(ConnectionPool* pool, absl::Duration lease = absl::Hours(2));
 
-  // `day` is written YYYY-MM-DD: days compare as text.
+  // Claims the day and runs `work` if the claim is this server's: then Done
+  // when it succeeds, Release when it fails (its error is returned). Returns
+  // the claim: kMine when `work` ran and the day is recorded done.
+  absl::StatusOr<DayClaim> RunOnce(const std::string& job, const std::string& day,
+                                   const std::function<absl::Status()>& work);
+
+  // The steps RunOnce takes. `day` is written YYYY-MM-DD: days compare as text.
   absl::StatusOr<DayClaim> Claim(const std::string& job, const std::string& day);
   // Records the day done (and every day before it) and ends this server's claim.
   absl::Status Done(const std::string& job, const std::string& day);
