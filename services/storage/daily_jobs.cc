@@ -7,16 +7,18 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 
 namespace youma::storage {
 namespace {
 
-bool IsDay(const std::string& day) {
-  if (day.size() != 10 || day[4] != '-' || day[7] != '-') return false;
+absl::Status CheckDay(const std::string& day) {
+  bool ok = day.size() == 10 && day[4] == '-' && day[7] == '-';
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(day[i]))) return false;
+    ok = ok && absl::ascii_isdigit(static_cast<unsigned char>(day[i]));
   }
-  return true;
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("a daily job's day is YYYY-MM-DD, not '", day, "'"));
 }
 
 }  // namespace
@@ -41,7 +43,7 @@ absl::StatusOr<DayClaim> DailyJobs::RunOnce(const std::string& job, const std::s
 }
 
 absl::StatusOr<DayClaim> DailyJobs::Claim(const std::string& job, const std::string& day) {
-  if (!IsDay(day)) return absl::InvalidArgumentError(absl::StrCat("a daily job's day is YYYY-MM-DD, not '", day, "'"));
+  YOUMA_RETURN_IF_ERROR(CheckDay(day));
   return pool_->InTransaction([&](sql::Connection& c) -> absl::StatusOr<DayClaim> {
     auto add = Prepare(c, "INSERT IGNORE INTO daily_jobs (job) VALUES (?)");
     add->setString(1, job);
@@ -65,7 +67,7 @@ absl::StatusOr<DayClaim> DailyJobs::Claim(const std::string& job, const std::str
 }
 
 absl::Status DailyJobs::Done(const std::string& job, const std::string& day) {
-  if (!IsDay(day)) return absl::InvalidArgumentError(absl::StrCat("a daily job's day is YYYY-MM-DD, not '", day, "'"));
+  YOUMA_RETURN_IF_ERROR(CheckDay(day));
   return pool_->WithConnection([&](sql::Connection& c) -> absl::Status {
     // The day counts as done whoever holds the claim now (a lease that ran
     // out under this server); the claim ends only if it is this server's.
