@@ -241,23 +241,19 @@ absl::Status App::Init() {
   if (serve_scan && options_.day_counters_prune > absl::ZeroDuration()) {
     // Once a day, by one server of many: scans count on the day they arrive,
     // so no row of a day before yesterday appears once that day is pruned,
-    // and each prune reads both tables whole. (`pruned_before` and `jobs`
-    // are the ticker thread's own.)
+    // and each prune reads both tables whole.
     day_counters_prune_ = std::make_unique<common::Ticker>(
-        options_.day_counters_prune,
-        [this, pruned_before = std::string(), jobs = storage::DailyJobs(pool_.get())]() mutable {
-          constexpr char kJob[] = "day_counters_prune";
+        options_.day_counters_prune, [this, jobs = std::make_shared<storage::DailyJobs>(pool_.get())] {
           // Today and yesterday stay (a scan counts on the China day it arrives).
           const std::string before_day =
               absl::FormatTime("%Y-%m-%d", absl::Now() - absl::Hours(24), common::ChinaTime());
-          if (before_day == pruned_before) return;
           int64_t rows = 0;
-          absl::StatusOr<storage::DayClaim> ran = jobs.RunOnce(kJob, before_day, [&]() -> absl::Status {
+          auto prune = [&]() -> absl::Status {
             YOUMA_ASSIGN_OR_RETURN(rows, rules::PruneDayCounters(pool_.get(), before_day));
             return absl::OkStatus();
-          });
-          // Pruned, here or by another server (kTaken: another server is at it).
-          if (ran.ok() && *ran != storage::DayClaim::kTaken) pruned_before = before_day;
+          };
+          // kTaken: another server is at it; kDone: pruned before.
+          const absl::StatusOr<storage::DayClaim> ran = jobs->RunOnce("day_counters_prune", before_day, prune);
           if (options_.log == nullptr) return;
           if (!ran.ok()) {
             options_.log->Warn("day_counters_not_pruned", {{"message", std::string(ran.status().message())},

@@ -395,10 +395,6 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
   // one pass each), once a day by one server of many. The fraud limits'
   // per-day counters are pruned to two days anyway (rules::PruneDayCounters).
   const std::string day = absl::FormatTime("%Y-%m-%d", before, common::ChinaTime());
-  {
-    std::lock_guard<std::mutex> lock(forget_mu_);
-    if (day_tables_cleared_before_ >= day) return out;
-  }
   // Each walked by its primary key, a stretch per short transaction.
   constexpr int kStretch = 10'000;
   auto sweep = [&]() -> absl::Status {
@@ -413,10 +409,8 @@ absl::StatusOr<ForgottenPersonalData> Auditor::ForgetPersonalData(absl::Time bef
                                                kStretch));
     return absl::OkStatus();
   };
-  YOUMA_ASSIGN_OR_RETURN(const storage::DayClaim ran, daily_jobs_.RunOnce("personal_data_day_tables", day, sweep));
-  if (ran == storage::DayClaim::kTaken) return out;  // another server is at it
-  std::lock_guard<std::mutex> lock(forget_mu_);
-  day_tables_cleared_before_ = std::max(day_tables_cleared_before_, day);
+  // kTaken: another server is at it; kDone: cleared before.
+  YOUMA_RETURN_IF_ERROR(daily_jobs_.RunOnce("personal_data_day_tables", day, sweep).status());
   return out;
 }
 

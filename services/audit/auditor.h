@@ -135,9 +135,7 @@ class Auditor {
   AuditOptions options_;
   std::mutex gate_mu_;
   absl::Time gate_passed_ = absl::InfinitePast();
-  storage::DailyJobs daily_jobs_{pool_};
-  std::mutex forget_mu_;
-  std::string day_tables_cleared_before_;  // the China day positions and first IPs were last cleared before
+  storage::DailyJobs daily_jobs_{pool_};  // the positions' and first IPs' once-a-day pass
 };
 
 }  // namespace youma::audit

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 
@@ -32,13 +33,25 @@ DailyJobs::DailyJobs(ConnectionPool* pool, absl::Duration lease) : pool_(pool), 
 
 absl::StatusOr<DayClaim> DailyJobs::RunOnce(const std::string& job, const std::string& day,
                                             const std::function<absl::Status()>& work) {
+  YOUMA_RETURN_IF_ERROR(CheckDay(day));
+  auto seen_done = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string& last = done_[job];
+    last = std::max(last, day);
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = done_.find(job); it != done_.end() && it->second >= day) return DayClaim::kDone;
+  }
   absl::StatusOr<DayClaim> claim = Claim(job, day);
+  if (claim.ok() && *claim == DayClaim::kDone) seen_done();
   if (!claim.ok() || *claim != DayClaim::kMine) return claim;
   if (absl::Status st = work(); !st.ok()) {
     Release(job).IgnoreError();  // else its lease runs out
     return st;
   }
-  if (absl::Status st = Done(job, day); !st.ok()) return st;
+  YOUMA_RETURN_IF_ERROR(Done(job, day));
+  seen_done();
   return DayClaim::kMine;
 }
 

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,7 +41,9 @@ class DailyJobs {
 
   // Claims the day and runs `work` if the claim is this server's: then Done
   // when it succeeds, Release when it fails (its error is returned). Returns
-  // the claim: kMine when `work` ran and the day is recorded done.
+  // the claim: kMine when `work` ran and the day is recorded done. A day this
+  // object has seen done is answered kDone without asking the database, so
+  // a caller may look every hour.
   absl::StatusOr<DayClaim> RunOnce(const std::string& job, const std::string& day,
                                    const std::function<absl::Status()>& work);
 
@@ -58,6 +62,8 @@ class DailyJobs {
   ConnectionPool* pool_;
   absl::Duration lease_;
   std::string owner_;
+  std::mutex mu_;
+  std::map<std::string, std::string> done_;  // job -> the last day seen done
 };
 
 }  // namespace youma::storage
